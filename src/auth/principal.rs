@@ -1,0 +1,36 @@
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crate::session::Session;
+
+/// Who a request is from, once authenticated.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Principal {
+    /// The client address is in `trusted_ips`: let through without a session.
+    TrustedNetwork(IpAddr),
+    User(Arc<Session>),
+}
+
+/// Why a request was allowed or refused; the label in logs and metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthReason {
+    Session,
+    TrustedIp,
+    NoSession,
+    SessionExpired,
+    SessionInvalid,
+    StoreUnavailable,
+}
+
+impl AuthReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Session => "session",
+            Self::TrustedIp => "trusted_ip",
+            Self::NoSession => "no_session",
+            Self::SessionExpired => "session_expired",
+            Self::SessionInvalid => "session_invalid",
+            Self::StoreUnavailable => "store_unavailable",
+        }
+    }
+}

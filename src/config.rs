@@ -1,0 +1,195 @@
+//! Configuration: a TOML file, overridden by `SEKISHO_*` environment variables, validated
+//! into a typed [`Config`] whose fields cannot hold invalid values.
+
+mod env;
+mod raw;
+mod validate;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use url::Url;
+
+use crate::net::{ForwardedHeader, Networks};
+pub use raw::RawConfig;
+
+/// A configuration key and what is wrong with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub key: String,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { key: key.into(), message: message.into() }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+/// Why a configuration was refused. Every variant means: do not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not valid TOML: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("{} configuration problem(s):\n{}", .0.len(), .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<Problem>),
+}
+
+impl ConfigError {
+    /// Every problem found, one per offending key.
+    pub fn problems(&self) -> Vec<Problem> {
+        match self {
+            Self::Invalid(problems) => problems.clone(),
+            other => vec![Problem::new("config", other.to_string())],
+        }
+    }
+}
+
+/// The validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub public_url: Url,
+    /// Clients in these networks are let through without a session.
+    pub trusted_ips: Networks,
+    pub shutdown_timeout: Duration,
+    pub client_ip: ClientIpConfig,
+    pub session: SessionConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Clone, Debug)]
+pub struct ClientIpConfig {
+    pub header: ForwardedHeader,
+    pub trusted_proxies: Networks,
+}
+
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    pub store: StoreKind,
+    pub cookie: CookieSettings,
+    pub secret: Secret,
+    pub lifetime: Duration,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreKind {
+    Cookie,
+}
+
+/// How session cookies are written.
+#[derive(Clone, Debug)]
+pub struct CookieSettings {
+    pub name: String,
+    pub secure: bool,
+    pub domain: Option<String>,
+    pub path: String,
+}
+
+/// Key material for sessions: at least 32 bytes, never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Box<[u8]>);
+
+impl Secret {
+    pub const MIN_LEN: usize = 32;
+
+    /// Accepts base64 (standard or URL-safe) of at least 32 bytes, or a plain string of at
+    /// least 32 bytes.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        use base64::Engine;
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
+        let text = text.trim();
+        if text.is_empty() {
+            return Err("is empty; generate one with `sekisho secret`".into());
+        }
+        let decoded = [STANDARD, URL_SAFE, URL_SAFE_NO_PAD].iter().find_map(|engine| engine.decode(text).ok());
+        let bytes = match decoded {
+            Some(bytes) if bytes.len() >= Self::MIN_LEN => bytes,
+            _ => text.as_bytes().to_vec(),
+        };
+        if bytes.len() < Self::MIN_LEN {
+            return Err(format!(
+                "is {} bytes; at least {} are needed (generate one with `sekisho secret`)",
+                bytes.len(),
+                Self::MIN_LEN
+            ));
+        }
+        Ok(Self(bytes.into()))
+    }
+
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Debug)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A `tracing_subscriber::EnvFilter` directive, checked at load.
+    pub level: String,
+    /// Whether every request is logged.
+    pub access: bool,
+}
+
+impl Config {
+    /// Reads `path`, applies the process environment, validates.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        Self::from_toml(&text, std::env::vars()).map_err(|e| match e {
+            ConfigError::Syntax { message, .. } => ConfigError::Syntax { path: path.into(), message },
+            other => other,
+        })
+    }
+
+    /// Parses `text` with the given environment (only `SEKISHO_*` variables are read).
+    pub fn from_toml(text: &str, vars: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+        let mut table: toml::Table =
+            text.parse().map_err(|e: toml::de::Error| ConfigError::Syntax { path: PathBuf::new(), message: e.to_string() })?;
+        let defaults = toml::Table::try_from(RawConfig::default()).expect("defaults serialise");
+        let mut problems = Vec::new();
+        let origins = env::overlay(&mut table, &defaults, vars, &mut problems);
+        let name = |key: String| match origins.get(key.split('[').next().unwrap_or_default()) {
+            Some(var) => format!("{key} (from {var})"),
+            None => key,
+        };
+
+        let mut unknown = Vec::new();
+        let mut note_unknown = |path: serde_ignored::Path| unknown.push(path.to_string());
+        let ignoring = serde_ignored::Deserializer::new(toml::Value::Table(table), &mut note_unknown);
+        let raw: Option<RawConfig> = serde_path_to_error::deserialize(ignoring)
+            .map_err(|e| problems.push(Problem::new(name(e.path().to_string()), e.inner().to_string())))
+            .ok();
+        problems.extend(unknown.into_iter().map(|key| Problem::new(key, "unknown key")));
+
+        let config = raw.and_then(|raw| validate::validate(&raw, &mut problems, &name));
+        match config {
+            Some(config) if problems.is_empty() => Ok(config),
+            _ => Err(ConfigError::Invalid(problems)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,127 @@
+use super::*;
+
+const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+fn load(text: &str) -> Result<Config, ConfigError> {
+    Config::from_toml(text, std::iter::empty())
+}
+
+fn load_env(text: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    Config::from_toml(text, vars.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+}
+
+fn keys(err: ConfigError) -> Vec<String> {
+    err.problems().into_iter().map(|p| p.key).collect()
+}
+
+#[test]
+fn minimal_config_gets_defaults() {
+    let cfg = load(&format!("[session]\nsecret = '{SECRET}'\n")).unwrap();
+    assert_eq!(cfg.listen.to_string(), "127.0.0.1:4180");
+    assert_eq!(cfg.session.cookie.name, "_sekisho");
+    assert_eq!(cfg.session.lifetime, Duration::from_secs(12 * 3600));
+    assert!(cfg.session.cookie.secure);
+    assert_eq!(cfg.client_ip.header, ForwardedHeader::XForwardedFor);
+    assert!(cfg.trusted_ips.is_empty());
+}
+
+#[test]
+fn the_example_config_is_valid() {
+    let text = include_str!("../../config/sekisho.toml");
+    let cfg = load_env(text, &[("SEKISHO_SESSION__SECRET", SECRET)]).unwrap();
+    assert!(cfg.trusted_ips.contains("203.0.113.7".parse().unwrap()));
+}
+
+#[test]
+fn each_bad_value_names_its_key() {
+    let cases: &[(&str, &str)] = &[
+        ("trusted_ips = ['10.0.0.0/33']", "trusted_ips[0]"),
+        ("trusted_ips = ['10.0.0.1', 'office']", "trusted_ips[1]"),
+        ("listen = 'localhost'", "listen"),
+        ("public_url = 'ftp://x'", "public_url"),
+        ("public_url = 'not a url'", "public_url"),
+        ("shutdown_timeout = 'soon'", "shutdown_timeout"),
+        ("[client_ip]\nheader = 'x-client'", "client_ip.header"),
+        ("[client_ip]\ntrusted_proxies = ['1.2.3']", "client_ip.trusted_proxies[0]"),
+        ("[session]\nstore = 'disk'", "session.store"),
+        ("[session]\ncookie_name = 'a b'", "session.cookie_name"),
+        ("[session]\nlifetime = '10s'", "session.lifetime"),
+        ("[session]\nlifetime = 'forever'", "session.lifetime"),
+        ("[session]\npath = 'oauth2'", "session.path"),
+        ("[log]\nformat = 'xml'", "log.format"),
+        ("[log]\nlevel = 'sekisho=loud'", "log.level"),
+        ("colour = 'red'", "colour"),
+        ("[session]\nsecrett = 'typo'", "session.secrett"),
+        ("[nonsense]\nx = 1", "nonsense"),
+    ];
+    for (snippet, key) in cases {
+        // the secret is supplied by the environment so each snippet shows one mistake
+        let err = load_env(snippet, &[("SEKISHO_SESSION__SECRET", SECRET)]).unwrap_err();
+        let got = keys(err);
+        assert!(got.iter().any(|k| k == key), "{snippet:?}: expected key {key}, got {got:?}");
+    }
+}
+
+#[test]
+fn secret_must_be_present_and_long() {
+    assert_eq!(keys(load("").unwrap_err()), vec!["session.secret"]);
+    let short = load("[session]\nsecret = 'short'").unwrap_err();
+    assert!(short.to_string().contains("at least 32"), "{short}");
+    // base64 of 32 random bytes
+    load("[session]\nsecret = 'q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA='").unwrap();
+}
+
+#[test]
+fn every_problem_is_listed_at_once() {
+    let text = "listen = 'nowhere'\ntrusted_ips = ['300.1.1.1']\n[client_ip]\nheader = 'x-whatever'\n";
+    let got = keys(load(text).unwrap_err());
+    for key in ["listen", "trusted_ips[0]", "client_ip.header", "session.secret"] {
+        assert!(got.contains(&key.to_string()), "missing {key} in {got:?}");
+    }
+}
+
+#[test]
+fn environment_overrides_the_file() {
+    let text = format!("listen = '127.0.0.1:1'\n[session]\nsecret = '{SECRET}'\n");
+    let cfg = load_env(
+        &text,
+        &[
+            ("SEKISHO_LISTEN", "127.0.0.1:2"),
+            ("SEKISHO_TRUSTED_IPS", "192.0.2.0/24,198.51.100.1"),
+            ("SEKISHO_SESSION__SECURE", "false"),
+            ("SEKISHO_CLIENT_IP__HEADER", "x-real-ip"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(cfg.listen.port(), 2);
+    assert!(cfg.trusted_ips.contains("198.51.100.1".parse().unwrap()));
+    assert!(!cfg.session.cookie.secure);
+    assert_eq!(cfg.client_ip.header, ForwardedHeader::XRealIp);
+}
+
+#[test]
+fn bad_environment_values_name_the_variable() {
+    let err = load_env("", &[("SEKISHO_SESSION__SECRET", "tiny"), ("SEKISHO_TRUSTED_IPS", "nope")]).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("session.secret (from SEKISHO_SESSION__SECRET)"), "{text}");
+    assert!(text.contains("trusted_ips[0] (from SEKISHO_TRUSTED_IPS)"), "{text}");
+}
+
+#[test]
+fn wrong_types_are_problems_not_panics() {
+    let err = load_env("trusted_ips = 'not-a-list'", &[("SEKISHO_SESSION__SECRET", SECRET)]).unwrap_err();
+    assert!(err.to_string().contains("trusted_ips"), "{err}");
+}
+
+#[test]
+fn syntax_errors_are_reported() {
+    assert!(matches!(load("listen = "), Err(ConfigError::Syntax { .. })));
+}
+
+#[test]
+fn secrets_stay_out_of_debug_output() {
+    let cfg = load(&format!("[session]\nsecret = '{SECRET}'\n")).unwrap();
+    assert!(!format!("{cfg:?}").contains(SECRET));
+    let raw: RawConfig = toml::from_str(&format!("[session]\nsecret = '{SECRET}'\n")).unwrap();
+    assert!(!format!("{raw:?}").contains(SECRET));
+}

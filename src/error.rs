@@ -1,0 +1,92 @@
+//! Errors of the request path, and the one place they become responses.
+
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+
+use crate::session::SessionError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request carries no usable session.
+    #[error("no session")]
+    Unauthenticated,
+    /// Signed in, but not allowed here.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// The client sent something we cannot accept.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("session store failed")]
+    SessionStore(#[source] SessionError),
+    #[error("not found")]
+    NotFound,
+}
+
+impl Error {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::SessionStore(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NotFound => StatusCode::NOT_FOUND,
+        }
+    }
+
+    /// What the client is told: short, and never the internals.
+    fn public_reason(&self) -> String {
+        match self {
+            Self::Unauthenticated => "sign-in required".into(),
+            Self::Forbidden(why) => format!("forbidden: {why}"),
+            Self::BadRequest(why) => format!("bad request: {why}"),
+            Self::SessionStore(_) => "session store unavailable".into(),
+            Self::NotFound => "not found".into(),
+        }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %error_chain(&self), "request failed");
+        } else {
+            tracing::info!(error = %self, "request refused");
+        }
+        (status, [(http::header::CACHE_CONTROL, "no-store")], format!("{}\n", self.public_reason())).into_response()
+    }
+}
+
+/// The error and all of its causes, for logs.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses() {
+        assert_eq!(Error::Unauthenticated.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(Error::Forbidden("x".into()).status(), StatusCode::FORBIDDEN);
+        assert_eq!(Error::BadRequest("x".into()).status(), StatusCode::BAD_REQUEST);
+        assert_eq!(Error::SessionStore(SessionError::Encode("x".into())).status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[tokio::test]
+    async fn internals_stay_in_the_log() {
+        let response = Error::SessionStore(SessionError::Encode("redis at 10.0.0.5 said no".into())).into_response();
+        let body = http_body_util::BodyExt::collect(response.into_body()).await.unwrap().to_bytes();
+        let body = String::from_utf8_lossy(&body);
+        assert!(!body.contains("10.0.0.5"), "{body}");
+        assert_eq!(body.trim(), "session store unavailable");
+    }
+}

@@ -1,0 +1,81 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use sekisho::Config;
+
+/// EX_CONFIG from sysexits.h: refused to start because of the configuration.
+const EXIT_CONFIG: u8 = 64;
+
+#[derive(Parser)]
+#[command(name = "sekisho", version, about = "Authentication gateway for nginx auth_request and reverse proxying")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve {
+        #[arg(long, short, default_value = "config/sekisho.toml")]
+        config: PathBuf,
+    },
+    /// Validate a configuration: print every problem with its key; exit 64 if there is any.
+    Check {
+        #[arg(long, short, default_value = "config/sekisho.toml")]
+        config: PathBuf,
+    },
+    /// Print a fresh random session secret.
+    Secret,
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Secret => {
+            println!("{}", sekisho::generate_secret());
+            ExitCode::SUCCESS
+        }
+        Command::Check { config } => match Config::load(&config) {
+            Ok(_) => {
+                println!("{}: ok", config.display());
+                ExitCode::SUCCESS
+            }
+            Err(error) => config_failure(&config, &error),
+        },
+        Command::Serve { config: path } => match Config::load(&path) {
+            Ok(config) => match serve(config) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("sekisho: {error:#}");
+                    ExitCode::FAILURE
+                }
+            },
+            Err(error) => config_failure(&path, &error),
+        },
+    }
+}
+
+fn config_failure(path: &std::path::Path, error: &sekisho::config::ConfigError) -> ExitCode {
+    eprintln!("sekisho: {} is not usable:", path.display());
+    for problem in error.problems() {
+        eprintln!("  - {problem}");
+    }
+    ExitCode::from(EXIT_CONFIG)
+}
+
+fn serve(config: Config) -> anyhow::Result<()> {
+    sekisho::telemetry::init_logging(&config.log);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+        let app = sekisho::app(&config);
+        tracing::info!(listen = %listener.local_addr()?, public_url = %config.public_url, version = env!("CARGO_PKG_VERSION"), "sekisho started");
+        let upkeep = sekisho::telemetry::Metrics::install().spawn_upkeep();
+        sekisho::server::run(listener, app, sekisho::server::shutdown_signal(), config.shutdown_timeout).await;
+        upkeep.abort();
+        Ok(())
+    })
+}

@@ -1,0 +1,8 @@
+//! Addresses: who is on the other end of the TCP connection, and who the client really is.
+
+mod client_ip;
+mod forwarded;
+mod networks;
+
+pub use client_ip::{ClientIp, ClientIpLayer, ClientIpResolver, ClientIpService, ForwardedHeader, PeerAddr};
+pub use networks::{Networks, canonical};

@@ -1,0 +1,294 @@
+//! The real client address, read from forwarded headers only when a trusted proxy sent them.
+
+use std::net::{IpAddr, SocketAddr};
+use std::task::{Context, Poll};
+
+use http::{HeaderMap, HeaderName, Request};
+use tower::{Layer, Service};
+
+use super::forwarded::{forwarded_for_values, parse_node};
+use super::networks::{Networks, canonical};
+
+/// The TCP peer of the connection a request came in on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
+
+/// The address of the client as resolved past trusted proxies. Absent from a request whose
+/// forwarded chain could not be read: such a request is nobody in particular.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientIp(pub IpAddr);
+
+/// Which header trusted proxies report the client in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ForwardedHeader {
+    XForwardedFor,
+    XRealIp,
+    /// RFC 7239 `Forwarded: for=...`
+    Forwarded,
+    /// Forwarded headers are never read; the client is the TCP peer.
+    None,
+}
+
+impl ForwardedHeader {
+    pub const NAMES: &'static str = "x-forwarded-for, x-real-ip, forwarded, none";
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "x-forwarded-for" => Some(Self::XForwardedFor),
+            "x-real-ip" => Some(Self::XRealIp),
+            "forwarded" => Some(Self::Forwarded),
+            "none" => Some(Self::None),
+            _ => None,
+        }
+    }
+
+    fn header_name(self) -> Option<HeaderName> {
+        match self {
+            Self::XForwardedFor => Some(HeaderName::from_static("x-forwarded-for")),
+            Self::XRealIp => Some(HeaderName::from_static("x-real-ip")),
+            Self::Forwarded => Some(http::header::FORWARDED),
+            Self::None => None,
+        }
+    }
+}
+
+/// Resolves the client address from the peer and the forwarded chain.
+#[derive(Clone, Debug)]
+pub struct ClientIpResolver {
+    header: ForwardedHeader,
+    header_name: Option<HeaderName>,
+    trusted_proxies: Networks,
+}
+
+/// What walking the chain from the right found.
+enum Hop {
+    Client(IpAddr),
+    Trusted(IpAddr),
+    Garbage,
+}
+
+impl ClientIpResolver {
+    pub fn new(header: ForwardedHeader, trusted_proxies: Networks) -> Self {
+        Self { header, header_name: header.header_name(), trusted_proxies }
+    }
+
+    /// The client address, or `None` when a trusted proxy sent a chain we cannot read.
+    ///
+    /// The chain is walked from the right (the hop nearest to us) and only trusted proxies are
+    /// skipped: everything left of the first untrusted hop was written by parties we cannot
+    /// believe, so the left-most entry is never taken on its word.
+    pub fn resolve(&self, peer: IpAddr, headers: &HeaderMap) -> Option<IpAddr> {
+        let peer = canonical(peer);
+        let Some(name) = &self.header_name else { return Some(peer) };
+        if !self.trusted_proxies.contains(peer) {
+            return Some(peer);
+        }
+        let mut leftmost_trusted = None;
+        let mut seen_any = false;
+        let mut step = |raw: &str| -> Option<Option<IpAddr>> {
+            seen_any = true;
+            match self.classify(raw) {
+                Hop::Client(ip) => Some(Some(ip)),
+                Hop::Garbage => Some(None),
+                Hop::Trusted(ip) => {
+                    leftmost_trusted = Some(ip);
+                    None
+                }
+            }
+        };
+        for line in headers.get_all(name).iter().rev() {
+            let Ok(line) = line.to_str() else { return None };
+            if line.trim().is_empty() {
+                continue;
+            }
+            let found = if self.header == ForwardedHeader::Forwarded {
+                forwarded_for_values(line).into_iter().rev().find_map(&mut step)
+            } else {
+                line.rsplit(',').find_map(&mut step)
+            };
+            if let Some(outcome) = found {
+                return outcome;
+            }
+        }
+        // Every hop was a trusted proxy: the farthest one is the client. No header at all
+        // means the proxy itself made the request (a health check, say).
+        if seen_any { leftmost_trusted } else { Some(peer) }
+    }
+
+    fn classify(&self, raw: &str) -> Hop {
+        match parse_node(raw) {
+            Some(ip) if self.trusted_proxies.contains(ip) => Hop::Trusted(ip),
+            Some(ip) => Hop::Client(ip),
+            None => Hop::Garbage,
+        }
+    }
+}
+
+/// Puts [`ClientIp`] into every request that has a [`PeerAddr`].
+#[derive(Clone, Debug)]
+pub struct ClientIpLayer {
+    resolver: ClientIpResolver,
+}
+
+impl ClientIpLayer {
+    pub fn new(resolver: ClientIpResolver) -> Self {
+        Self { resolver }
+    }
+}
+
+impl<S> Layer<S> for ClientIpLayer {
+    type Service = ClientIpService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        ClientIpService { inner, resolver: self.resolver.clone() }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ClientIpService<S> {
+    inner: S,
+    resolver: ClientIpResolver,
+}
+
+impl<S, B> Service<Request<B>> for ClientIpService<S>
+where
+    S: Service<Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> S::Future {
+        if let Some(&PeerAddr(peer)) = req.extensions().get() {
+            match self.resolver.resolve(peer.ip(), req.headers()) {
+                Some(ip) => {
+                    req.extensions_mut().insert(ClientIp(ip));
+                }
+                None => tracing::debug!(peer = %peer, "unreadable forwarded chain from a trusted proxy; no client ip"),
+            }
+        }
+        self.inner.call(req)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+    use std::convert::Infallible;
+    use tower::{ServiceBuilder, ServiceExt};
+
+    fn resolver(header: ForwardedHeader, trusted: &[&str]) -> ClientIpResolver {
+        ClientIpResolver::new(header, Networks::parse(trusted).unwrap())
+    }
+
+    fn headers(name: &str, lines: &[&str]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for line in lines {
+            map.append(HeaderName::from_bytes(name.as_bytes()).unwrap(), HeaderValue::from_str(line).unwrap());
+        }
+        map
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn x_forwarded_for_walk() {
+        let trusted = &["10.0.0.0/8", "127.0.0.2", "2001:db8:ffff::/48"];
+        // (name, peer, header lines, expected client)
+        let cases: &[(&str, &str, &[&str], Option<&str>)] = &[
+            ("spoofed left-most entry is ignored", "10.0.0.1", &["203.0.113.7, 198.51.100.9"], Some("198.51.100.9")),
+            ("one trusted hop", "10.0.0.1", &["198.51.100.9"], Some("198.51.100.9")),
+            ("several trusted hops", "10.0.0.1", &["198.51.100.9, 10.1.1.1, 127.0.0.2"], Some("198.51.100.9")),
+            ("spoof behind trusted hops", "127.0.0.2", &["203.0.113.7, 192.0.2.5, 10.9.9.9"], Some("192.0.2.5")),
+            ("all hops trusted: the farthest one", "10.0.0.1", &["10.2.2.2, 10.3.3.3"], Some("10.2.2.2")),
+            ("ip:port", "10.0.0.1", &["198.51.100.9:5555"], Some("198.51.100.9")),
+            ("[v6]:port", "10.0.0.1", &["[2001:db8::7]:443"], Some("2001:db8::7")),
+            ("bare v6", "10.0.0.1", &["2001:db8::7"], Some("2001:db8::7")),
+            ("trusted v6 hop skipped", "10.0.0.1", &["2001:db8::7, [2001:db8:ffff::1]:80"], Some("2001:db8::7")),
+            ("ipv4-mapped client", "10.0.0.1", &["::ffff:198.51.100.9"], Some("198.51.100.9")),
+            ("ipv4-mapped trusted hop", "10.0.0.1", &["198.51.100.9, ::ffff:10.0.0.5"], Some("198.51.100.9")),
+            ("ipv4-mapped peer is trusted", "::ffff:10.0.0.1", &["198.51.100.9"], Some("198.51.100.9")),
+            ("garbage nearest stops the walk", "10.0.0.1", &["198.51.100.9, nonsense"], None),
+            ("garbage behind the client is never reached", "10.0.0.1", &["nonsense, 198.51.100.9"], Some("198.51.100.9")),
+            ("garbage between trusted hops", "10.0.0.1", &["198.51.100.9, bad, 10.1.1.1"], None),
+            ("empty entry is garbage", "10.0.0.1", &["198.51.100.9, , 10.1.1.1"], None),
+            ("empty header: the proxy itself", "10.0.0.1", &[""], Some("10.0.0.1")),
+            ("no header: the proxy itself", "10.0.0.1", &[], Some("10.0.0.1")),
+            ("untrusted peer: header ignored", "192.0.2.99", &["203.0.113.7"], Some("192.0.2.99")),
+            ("untrusted peer with trusted-looking chain", "192.0.2.99", &["10.0.0.1"], Some("192.0.2.99")),
+            ("lines joined in order", "10.0.0.1", &["203.0.113.7", "198.51.100.9, 10.1.1.1"], Some("198.51.100.9")),
+            ("walk continues into earlier lines", "10.0.0.1", &["198.51.100.9", "10.1.1.1"], Some("198.51.100.9")),
+        ];
+        let r = resolver(ForwardedHeader::XForwardedFor, trusted);
+        for (name, peer, lines, want) in cases {
+            let got = r.resolve(ip(peer), &headers("x-forwarded-for", lines));
+            assert_eq!(got, want.map(ip), "{name}");
+        }
+    }
+
+    #[test]
+    fn non_ascii_header_is_garbage() {
+        let r = resolver(ForwardedHeader::XForwardedFor, &["10.0.0.0/8"]);
+        let mut map = HeaderMap::new();
+        map.insert("x-forwarded-for", HeaderValue::from_bytes(b"198.51.100.9\xff").unwrap());
+        assert_eq!(r.resolve(ip("10.0.0.1"), &map), None);
+    }
+
+    #[test]
+    fn x_real_ip_follows_the_same_trust_rule() {
+        let r = resolver(ForwardedHeader::XRealIp, &["10.0.0.0/8"]);
+        let h = headers("x-real-ip", &["198.51.100.9"]);
+        assert_eq!(r.resolve(ip("10.0.0.1"), &h), Some(ip("198.51.100.9")));
+        assert_eq!(r.resolve(ip("192.0.2.1"), &h), Some(ip("192.0.2.1")));
+        // The configured header is the only one read.
+        let xff = headers("x-forwarded-for", &["198.51.100.9"]);
+        assert_eq!(r.resolve(ip("10.0.0.1"), &xff), Some(ip("10.0.0.1")));
+    }
+
+    #[test]
+    fn forwarded_header_walk() {
+        let r = resolver(ForwardedHeader::Forwarded, &["10.0.0.0/8"]);
+        let cases: &[(&[&str], Option<&str>)] = &[
+            (&["for=203.0.113.7, for=198.51.100.9;proto=https"], Some("198.51.100.9")),
+            (&[r#"for="[2001:db8::7]:4711", for=10.1.1.1"#], Some("2001:db8::7")),
+            (&["for=198.51.100.9, for=unknown"], None),
+            (&["for=198.51.100.9, proto=https"], None),
+            (&["for=203.0.113.7", "for=198.51.100.9"], Some("198.51.100.9")),
+        ];
+        for (lines, want) in cases {
+            assert_eq!(r.resolve(ip("10.0.0.1"), &headers("forwarded", lines)), want.map(ip), "{lines:?}");
+        }
+        assert_eq!(r.resolve(ip("192.0.2.1"), &headers("forwarded", &["for=1.1.1.1"])), Some(ip("192.0.2.1")));
+    }
+
+    #[test]
+    fn none_means_the_peer() {
+        let r = resolver(ForwardedHeader::None, &["10.0.0.0/8"]);
+        assert_eq!(r.resolve(ip("10.0.0.1"), &headers("x-forwarded-for", &["198.51.100.9"])), Some(ip("10.0.0.1")));
+    }
+
+    #[tokio::test]
+    async fn layer_inserts_client_ip() {
+        let svc = ServiceBuilder::new()
+            .layer(ClientIpLayer::new(resolver(ForwardedHeader::XForwardedFor, &["127.0.0.1"])))
+            .service_fn(|req: Request<()>| async move {
+                Ok::<_, Infallible>(req.extensions().get::<ClientIp>().copied())
+            });
+        let mut req = Request::builder().header("x-forwarded-for", "203.0.113.7, 198.51.100.9").body(()).unwrap();
+        req.extensions_mut().insert(PeerAddr("127.0.0.1:5000".parse().unwrap()));
+        assert_eq!(svc.clone().oneshot(req).await.unwrap(), Some(ClientIp(ip("198.51.100.9"))));
+
+        let mut garbage = Request::builder().header("x-forwarded-for", "x").body(()).unwrap();
+        garbage.extensions_mut().insert(PeerAddr("127.0.0.1:5000".parse().unwrap()));
+        assert_eq!(svc.clone().oneshot(garbage).await.unwrap(), None);
+
+        let no_peer = Request::builder().body(()).unwrap();
+        assert_eq!(svc.oneshot(no_peer).await.unwrap(), None);
+    }
+}

@@ -1,0 +1,9 @@
+//! Logs, metrics and the per-request access record.
+
+mod access;
+mod logging;
+mod metrics;
+
+pub use access::{ObserveLayer, route_label};
+pub use logging::init_logging;
+pub use metrics::{Metrics, record_auth_decision};
