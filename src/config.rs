@@ -24,7 +24,10 @@ pub struct Problem {
 
 impl Problem {
     pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { key: key.into(), message: message.into() }
+        Self {
+            key: key.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -38,7 +41,10 @@ impl fmt::Display for Problem {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path} is not valid TOML: {message}")]
     Syntax { path: PathBuf, message: String },
     #[error("{} configuration problem(s):\n{}", .0.len(), .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
@@ -112,7 +118,9 @@ impl Secret {
         if text.is_empty() {
             return Err("is empty; generate one with `sekisho secret`".into());
         }
-        let decoded = [STANDARD, URL_SAFE, URL_SAFE_NO_PAD].iter().find_map(|engine| engine.decode(text).ok());
+        let decoded = [STANDARD, URL_SAFE, URL_SAFE_NO_PAD]
+            .iter()
+            .find_map(|engine| engine.decode(text).ok());
         let bytes = match decoded {
             Some(bytes) if bytes.len() >= Self::MIN_LEN => bytes,
             _ => text.as_bytes().to_vec(),
@@ -156,17 +164,30 @@ pub struct LogConfig {
 impl Config {
     /// Reads `path`, applies the process environment, validates.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
         Self::from_toml(&text, std::env::vars()).map_err(|e| match e {
-            ConfigError::Syntax { message, .. } => ConfigError::Syntax { path: path.into(), message },
+            ConfigError::Syntax { message, .. } => ConfigError::Syntax {
+                path: path.into(),
+                message,
+            },
             other => other,
         })
     }
 
     /// Parses `text` with the given environment (only `SEKISHO_*` variables are read).
-    pub fn from_toml(text: &str, vars: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+    pub fn from_toml(
+        text: &str,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
         let mut table: toml::Table =
-            text.parse().map_err(|e: toml::de::Error| ConfigError::Syntax { path: PathBuf::new(), message: e.to_string() })?;
+            text.parse()
+                .map_err(|e: toml::de::Error| ConfigError::Syntax {
+                    path: PathBuf::new(),
+                    message: e.to_string(),
+                })?;
         let defaults = toml::Table::try_from(RawConfig::default()).expect("defaults serialise");
         let mut problems = Vec::new();
         let origins = env::overlay(&mut table, &defaults, vars, &mut problems);
@@ -177,11 +198,21 @@ impl Config {
 
         let mut unknown = Vec::new();
         let mut note_unknown = |path: serde_ignored::Path| unknown.push(path.to_string());
-        let ignoring = serde_ignored::Deserializer::new(toml::Value::Table(table), &mut note_unknown);
+        let ignoring =
+            serde_ignored::Deserializer::new(toml::Value::Table(table), &mut note_unknown);
         let raw: Option<RawConfig> = serde_path_to_error::deserialize(ignoring)
-            .map_err(|e| problems.push(Problem::new(name(e.path().to_string()), e.inner().to_string())))
+            .map_err(|e| {
+                problems.push(Problem::new(
+                    name(e.path().to_string()),
+                    e.inner().to_string(),
+                ))
+            })
             .ok();
-        problems.extend(unknown.into_iter().map(|key| Problem::new(key, "unknown key")));
+        problems.extend(
+            unknown
+                .into_iter()
+                .map(|key| Problem::new(key, "unknown key")),
+        );
 
         let config = raw.and_then(|raw| validate::validate(&raw, &mut problems, &name));
         match config {

@@ -53,7 +53,12 @@ impl IntoResponse for Error {
         } else {
             tracing::info!(error = %self, "request refused");
         }
-        (status, [(http::header::CACHE_CONTROL, "no-store")], format!("{}\n", self.public_reason())).into_response()
+        (
+            status,
+            [(http::header::CACHE_CONTROL, "no-store")],
+            format!("{}\n", self.public_reason()),
+        )
+            .into_response()
     }
 }
 
@@ -77,14 +82,25 @@ mod tests {
     fn statuses() {
         assert_eq!(Error::Unauthenticated.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(Error::Forbidden("x".into()).status(), StatusCode::FORBIDDEN);
-        assert_eq!(Error::BadRequest("x".into()).status(), StatusCode::BAD_REQUEST);
-        assert_eq!(Error::SessionStore(SessionError::Encode("x".into())).status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            Error::BadRequest("x".into()).status(),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            Error::SessionStore(SessionError::Encode("x".into())).status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
     }
 
     #[tokio::test]
     async fn internals_stay_in_the_log() {
-        let response = Error::SessionStore(SessionError::Encode("redis at 10.0.0.5 said no".into())).into_response();
-        let body = http_body_util::BodyExt::collect(response.into_body()).await.unwrap().to_bytes();
+        let response =
+            Error::SessionStore(SessionError::Encode("redis at 10.0.0.5 said no".into()))
+                .into_response();
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
         let body = String::from_utf8_lossy(&body);
         assert!(!body.contains("10.0.0.5"), "{body}");
         assert_eq!(body.trim(), "session store unavailable");

@@ -35,7 +35,10 @@ pub fn app(config: &Config) -> Router {
 
 fn state(config: &Config) -> AppState {
     let sessions = match config.session.store {
-        StoreKind::Cookie => Store::Cookie(Arc::new(CookieStore::new(config.session.cookie.clone(), &config.session.secret))),
+        StoreKind::Cookie => Store::Cookie(Arc::new(CookieStore::new(
+            config.session.cookie.clone(),
+            &config.session.secret,
+        ))),
     };
     AppState {
         sessions,

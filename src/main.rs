@@ -8,7 +8,11 @@ use sekisho::Config;
 const EXIT_CONFIG: u8 = 64;
 
 #[derive(Parser)]
-#[command(name = "sekisho", version, about = "Authentication gateway for nginx auth_request and reverse proxying")]
+#[command(
+    name = "sekisho",
+    version,
+    about = "Authentication gateway for nginx auth_request and reverse proxying"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -66,7 +70,9 @@ fn config_failure(path: &std::path::Path, error: &sekisho::config::ConfigError) 
 
 fn serve(config: Config) -> anyhow::Result<()> {
     sekisho::telemetry::init_logging(&config.log);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await

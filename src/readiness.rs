@@ -16,7 +16,9 @@ pub struct Readiness {
 
 impl std::fmt::Debug for Readiness {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.checks.iter().map(|c| c.name())).finish()
+        f.debug_list()
+            .entries(self.checks.iter().map(|c| c.name()))
+            .finish()
     }
 }
 
@@ -27,7 +29,10 @@ impl Readiness {
 
     /// Every failing dependency with its reason; empty when ready.
     pub fn failures(&self) -> Vec<String> {
-        self.checks.iter().filter_map(|c| c.status().err().map(|why| format!("{}: {why}", c.name()))).collect()
+        self.checks
+            .iter()
+            .filter_map(|c| c.status().err().map(|why| format!("{}: {why}", c.name())))
+            .collect()
     }
 }
 
@@ -52,6 +57,9 @@ mod tests {
         r.register(Arc::new(Fixed("redis", Err("connection refused".into()))));
         r.register(Arc::new(Fixed("oidc", Ok(()))));
         r.register(Arc::new(Fixed("saml", Err("metadata not loaded".into()))));
-        assert_eq!(r.failures(), vec!["redis: connection refused", "saml: metadata not loaded"]);
+        assert_eq!(
+            r.failures(),
+            vec!["redis: connection refused", "saml: metadata not loaded"]
+        );
     }
 }

@@ -18,7 +18,12 @@ use crate::net::PeerAddr;
 
 /// Serves `app` on `listener` until `shutdown` resolves, then stops accepting and waits up to
 /// `grace` for open requests to finish.
-pub async fn run(listener: TcpListener, app: Router, shutdown: impl Future<Output = ()>, grace: Duration) {
+pub async fn run(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+) {
     let builder = auto::Builder::new(TokioExecutor::new());
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -40,7 +45,10 @@ pub async fn run(listener: TcpListener, app: Router, shutdown: impl Future<Outpu
             req.extensions_mut().insert(PeerAddr(peer));
             req
         });
-        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service));
+        let connection = builder.serve_connection_with_upgrades(
+            TokioIo::new(stream),
+            TowerToHyperService::new(service),
+        );
         let connection = graceful.watch(connection.into_owned());
         tokio::spawn(async move {
             if let Err(error) = connection.await {

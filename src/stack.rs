@@ -17,7 +17,10 @@ use crate::net::{ClientIpLayer, ClientIpResolver};
 use crate::telemetry::ObserveLayer;
 
 pub fn build(config: &Config, state: AppState) -> Router {
-    let resolver = ClientIpResolver::new(config.client_ip.header, config.client_ip.trusted_proxies.clone());
+    let resolver = ClientIpResolver::new(
+        config.client_ip.header,
+        config.client_ip.trusted_proxies.clone(),
+    );
     handler::routes().with_state(state).layer(
         ServiceBuilder::new()
             // Outermost, so every line logged for a request can carry its id (an incoming

@@ -23,7 +23,12 @@ impl IdentityHeaders {
     }
 
     pub fn names(&self) -> [&HeaderName; 4] {
-        [&self.user, &self.email, &self.groups, &self.preferred_username]
+        [
+            &self.user,
+            &self.email,
+            &self.groups,
+            &self.preferred_username,
+        ]
     }
 
     /// Writes the session's identity into `headers`. Values are passed as UTF-8 bytes; a
@@ -36,7 +41,10 @@ impl IdentityHeaders {
         if !session.groups.is_empty() {
             put(headers, &self.groups, &session.groups.join(","));
         }
-        let preferred = session.preferred_username.as_deref().unwrap_or(&session.user);
+        let preferred = session
+            .preferred_username
+            .as_deref()
+            .unwrap_or(&session.user);
         put(headers, &self.preferred_username, preferred);
     }
 }
@@ -46,7 +54,9 @@ fn put(headers: &mut HeaderMap, name: &HeaderName, value: &str) {
         Ok(value) => {
             headers.insert(name.clone(), value);
         }
-        Err(_) => tracing::warn!(header = %name, "identity value has characters a header cannot carry; header left out"),
+        Err(_) => {
+            tracing::warn!(header = %name, "identity value has characters a header cannot carry; header left out")
+        }
     }
 }
 
@@ -71,10 +81,14 @@ mod tests {
     #[test]
     fn non_ascii_names_pass_and_control_characters_do_not() {
         let mut h = HeaderMap::new();
-        IdentityHeaders::auth_request().write(&Session::new("関所", Duration::from_secs(60)), &mut h);
+        IdentityHeaders::auth_request()
+            .write(&Session::new("関所", Duration::from_secs(60)), &mut h);
         assert_eq!(h["x-auth-request-user"].as_bytes(), "関所".as_bytes());
         let mut h = HeaderMap::new();
-        IdentityHeaders::auth_request().write(&Session::new("evil\r\nx: y", Duration::from_secs(60)), &mut h);
+        IdentityHeaders::auth_request().write(
+            &Session::new("evil\r\nx: y", Duration::from_secs(60)),
+            &mut h,
+        );
         assert!(h.get("x-auth-request-user").is_none());
     }
 }

@@ -23,7 +23,10 @@ impl TrustedIpLayer {
 impl<S> Layer<S> for TrustedIpLayer {
     type Service = TrustedIp<S>;
     fn layer(&self, inner: S) -> TrustedIp<S> {
-        TrustedIp { inner, networks: self.networks.clone() }
+        TrustedIp {
+            inner,
+            networks: self.networks.clone(),
+        }
     }
 }
 
@@ -65,8 +68,12 @@ mod tests {
 
     async fn principal_for(client: Option<&str>) -> Option<Principal> {
         let svc = ServiceBuilder::new()
-            .layer(TrustedIpLayer::new(Networks::parse(&["198.51.100.0/24"]).unwrap()))
-            .service_fn(|req: Request<()>| async move { Ok::<_, Infallible>(req.extensions().get::<Principal>().cloned()) });
+            .layer(TrustedIpLayer::new(
+                Networks::parse(&["198.51.100.0/24"]).unwrap(),
+            ))
+            .service_fn(|req: Request<()>| async move {
+                Ok::<_, Infallible>(req.extensions().get::<Principal>().cloned())
+            });
         let mut req = Request::new(());
         if let Some(ip) = client {
             req.extensions_mut().insert(ClientIp(ip.parse().unwrap()));
@@ -76,8 +83,11 @@ mod tests {
 
     #[tokio::test]
     async fn trusted_client_becomes_a_principal() {
-        assert_eq!(principal_for(Some("198.51.100.7")).await, Some(Principal::TrustedNetwork("198.51.100.7".parse().unwrap())));
-        assert_eq!(principal_for(Some("::ffff:198.51.100.7")).await.is_some(), true);
+        assert_eq!(
+            principal_for(Some("198.51.100.7")).await,
+            Some(Principal::TrustedNetwork("198.51.100.7".parse().unwrap()))
+        );
+        assert!(principal_for(Some("::ffff:198.51.100.7")).await.is_some());
     }
 
     #[tokio::test]

@@ -20,10 +20,16 @@ pub fn overlay(
     problems: &mut Vec<Problem>,
 ) -> HashMap<String, String> {
     let mut origins = HashMap::new();
-    let mut vars: Vec<_> = vars.into_iter().filter(|(name, _)| name.starts_with(PREFIX)).collect();
+    let mut vars: Vec<_> = vars
+        .into_iter()
+        .filter(|(name, _)| name.starts_with(PREFIX))
+        .collect();
     vars.sort();
     for (name, raw) in vars {
-        let path: Vec<String> = name[PREFIX.len()..].split(SEPARATOR).map(str::to_ascii_lowercase).collect();
+        let path: Vec<String> = name[PREFIX.len()..]
+            .split(SEPARATOR)
+            .map(str::to_ascii_lowercase)
+            .collect();
         let key = path.join(".");
         if path.iter().any(String::is_empty) {
             problems.push(Problem::new(&name, "malformed variable name"));
@@ -66,13 +72,23 @@ fn coerce(default: &Value, raw: &str) -> Result<Value, String> {
             "false" | "0" | "no" => Ok(Value::Boolean(false)),
             _ => Err(format!("expected true or false, got `{raw}`")),
         },
-        Value::Integer(_) => raw.trim().parse().map(Value::Integer).map_err(|_| format!("expected an integer, got `{raw}`")),
+        Value::Integer(_) => raw
+            .trim()
+            .parse()
+            .map(Value::Integer)
+            .map_err(|_| format!("expected an integer, got `{raw}`")),
         Value::Array(_) if raw.trim_start().starts_with('[') => {
-            let doc: Table = format!("v = {raw}").parse().map_err(|_| format!("not a TOML array: `{raw}`"))?;
+            let doc: Table = format!("v = {raw}")
+                .parse()
+                .map_err(|_| format!("not a TOML array: `{raw}`"))?;
             Ok(doc["v"].clone())
         }
         Value::Array(_) => Ok(Value::Array(
-            raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| Value::String(s.to_owned())).collect(),
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| Value::String(s.to_owned()))
+                .collect(),
         )),
         Value::Table(_) => Err("is a section, not a key".into()),
         _ => Ok(Value::String(raw.to_owned())),
@@ -83,8 +99,12 @@ fn insert(table: &mut Table, path: &[String], value: Value) -> Result<(), String
     let (last, sections) = path.split_last().ok_or("empty key")?;
     let mut current = table;
     for section in sections {
-        let entry = current.entry(section.clone()).or_insert_with(|| Value::Table(Table::new()));
-        current = entry.as_table_mut().ok_or_else(|| format!("`{section}` is not a section in the file"))?;
+        let entry = current
+            .entry(section.clone())
+            .or_insert_with(|| Value::Table(Table::new()));
+        current = entry
+            .as_table_mut()
+            .ok_or_else(|| format!("`{section}` is not a section in the file"))?;
     }
     current.insert(last.clone(), value);
     Ok(())
@@ -131,10 +151,26 @@ mod tests {
 
     #[test]
     fn problems_name_the_variable() {
-        let (_, p) = run(&[("SEKISHO_NOPE", "1"), ("SEKISHO_SESSION__SECURE", "maybe"), ("SEKISHO_SESSION", "x")]);
+        let (_, p) = run(&[
+            ("SEKISHO_NOPE", "1"),
+            ("SEKISHO_SESSION__SECURE", "maybe"),
+            ("SEKISHO_SESSION", "x"),
+        ]);
         let text: Vec<String> = p.iter().map(ToString::to_string).collect();
-        assert!(text.iter().any(|t| t.contains("SEKISHO_NOPE") && t.contains("unknown key")), "{text:?}");
-        assert!(text.iter().any(|t| t.contains("SEKISHO_SESSION__SECURE") && t.contains("true or false")), "{text:?}");
-        assert!(text.iter().any(|t| t.contains("SEKISHO_SESSION") && t.contains("section")), "{text:?}");
+        assert!(
+            text.iter()
+                .any(|t| t.contains("SEKISHO_NOPE") && t.contains("unknown key")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter()
+                .any(|t| t.contains("SEKISHO_SESSION__SECURE") && t.contains("true or false")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter()
+                .any(|t| t.contains("SEKISHO_SESSION") && t.contains("section")),
+            "{text:?}"
+        );
     }
 }

@@ -38,7 +38,10 @@ pub struct RawClientIp {
 
 impl Default for RawClientIp {
     fn default() -> Self {
-        Self { header: "x-forwarded-for".into(), trusted_proxies: vec!["127.0.0.1/32".into(), "::1/128".into()] }
+        Self {
+            header: "x-forwarded-for".into(),
+            trusted_proxies: vec!["127.0.0.1/32".into(), "::1/128".into()],
+        }
     }
 }
 
@@ -92,6 +95,10 @@ pub struct RawLog {
 
 impl Default for RawLog {
     fn default() -> Self {
-        Self { format: "text".into(), level: "info".into(), access: true }
+        Self {
+            format: "text".into(),
+            level: "info".into(),
+            access: true,
+        }
     }
 }

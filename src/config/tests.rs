@@ -7,7 +7,10 @@ fn load(text: &str) -> Result<Config, ConfigError> {
 }
 
 fn load_env(text: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-    Config::from_toml(text, vars.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    Config::from_toml(
+        text,
+        vars.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+    )
 }
 
 fn keys(err: ConfigError) -> Vec<String> {
@@ -42,7 +45,10 @@ fn each_bad_value_names_its_key() {
         ("public_url = 'not a url'", "public_url"),
         ("shutdown_timeout = 'soon'", "shutdown_timeout"),
         ("[client_ip]\nheader = 'x-client'", "client_ip.header"),
-        ("[client_ip]\ntrusted_proxies = ['1.2.3']", "client_ip.trusted_proxies[0]"),
+        (
+            "[client_ip]\ntrusted_proxies = ['1.2.3']",
+            "client_ip.trusted_proxies[0]",
+        ),
         ("[session]\nstore = 'disk'", "session.store"),
         ("[session]\ncookie_name = 'a b'", "session.cookie_name"),
         ("[session]\nlifetime = '10s'", "session.lifetime"),
@@ -58,7 +64,10 @@ fn each_bad_value_names_its_key() {
         // the secret is supplied by the environment so each snippet shows one mistake
         let err = load_env(snippet, &[("SEKISHO_SESSION__SECRET", SECRET)]).unwrap_err();
         let got = keys(err);
-        assert!(got.iter().any(|k| k == key), "{snippet:?}: expected key {key}, got {got:?}");
+        assert!(
+            got.iter().any(|k| k == key),
+            "{snippet:?}: expected key {key}, got {got:?}"
+        );
     }
 }
 
@@ -73,9 +82,15 @@ fn secret_must_be_present_and_long() {
 
 #[test]
 fn every_problem_is_listed_at_once() {
-    let text = "listen = 'nowhere'\ntrusted_ips = ['300.1.1.1']\n[client_ip]\nheader = 'x-whatever'\n";
+    let text =
+        "listen = 'nowhere'\ntrusted_ips = ['300.1.1.1']\n[client_ip]\nheader = 'x-whatever'\n";
     let got = keys(load(text).unwrap_err());
-    for key in ["listen", "trusted_ips[0]", "client_ip.header", "session.secret"] {
+    for key in [
+        "listen",
+        "trusted_ips[0]",
+        "client_ip.header",
+        "session.secret",
+    ] {
         assert!(got.contains(&key.to_string()), "missing {key} in {got:?}");
     }
 }
@@ -101,15 +116,32 @@ fn environment_overrides_the_file() {
 
 #[test]
 fn bad_environment_values_name_the_variable() {
-    let err = load_env("", &[("SEKISHO_SESSION__SECRET", "tiny"), ("SEKISHO_TRUSTED_IPS", "nope")]).unwrap_err();
+    let err = load_env(
+        "",
+        &[
+            ("SEKISHO_SESSION__SECRET", "tiny"),
+            ("SEKISHO_TRUSTED_IPS", "nope"),
+        ],
+    )
+    .unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("session.secret (from SEKISHO_SESSION__SECRET)"), "{text}");
-    assert!(text.contains("trusted_ips[0] (from SEKISHO_TRUSTED_IPS)"), "{text}");
+    assert!(
+        text.contains("session.secret (from SEKISHO_SESSION__SECRET)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("trusted_ips[0] (from SEKISHO_TRUSTED_IPS)"),
+        "{text}"
+    );
 }
 
 #[test]
 fn wrong_types_are_problems_not_panics() {
-    let err = load_env("trusted_ips = 'not-a-list'", &[("SEKISHO_SESSION__SECRET", SECRET)]).unwrap_err();
+    let err = load_env(
+        "trusted_ips = 'not-a-list'",
+        &[("SEKISHO_SESSION__SECRET", SECRET)],
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("trusted_ips"), "{err}");
 }
 

@@ -4,47 +4,83 @@ use std::time::Duration;
 use url::Url;
 
 use super::raw::RawConfig;
-use super::{ClientIpConfig, Config, CookieSettings, LogConfig, LogFormat, Problem, Secret, SessionConfig, StoreKind};
+use super::{
+    ClientIpConfig, Config, CookieSettings, LogConfig, LogFormat, Problem, Secret, SessionConfig,
+    StoreKind,
+};
 use crate::net::{ForwardedHeader, Networks};
 
 /// Checks every key, recording every problem; returns a `Config` only if all keys were valid.
-pub fn validate(raw: &RawConfig, problems: &mut Vec<Problem>, name: &dyn Fn(String) -> String) -> Option<Config> {
-    let mut report = |key: &str, message: String| problems.push(Problem::new(name(key.to_owned()), message));
+pub fn validate(
+    raw: &RawConfig,
+    problems: &mut Vec<Problem>,
+    name: &dyn Fn(String) -> String,
+) -> Option<Config> {
+    let mut report =
+        |key: &str, message: String| problems.push(Problem::new(name(key.to_owned()), message));
 
     let listen = raw
         .listen
         .parse::<SocketAddr>()
-        .map_err(|_| report("listen", format!("`{}` is not an address like 127.0.0.1:4180", raw.listen)))
+        .map_err(|_| {
+            report(
+                "listen",
+                format!("`{}` is not an address like 127.0.0.1:4180", raw.listen),
+            )
+        })
         .ok();
-    let public_url = parse_public_url(&raw.public_url).map_err(|m| report("public_url", m)).ok();
+    let public_url = parse_public_url(&raw.public_url)
+        .map_err(|m| report("public_url", m))
+        .ok();
     let trusted_ips = networks(&raw.trusted_ips, "trusted_ips", &mut report);
-    let shutdown_timeout = duration(&raw.shutdown_timeout).map_err(|m| report("shutdown_timeout", m)).ok();
+    let shutdown_timeout = duration(&raw.shutdown_timeout)
+        .map_err(|m| report("shutdown_timeout", m))
+        .ok();
 
     let header = ForwardedHeader::from_name(&raw.client_ip.header)
         .ok_or_else(|| {
             report(
                 "client_ip.header",
-                format!("unknown header `{}`; expected one of {}", raw.client_ip.header, ForwardedHeader::NAMES),
+                format!(
+                    "unknown header `{}`; expected one of {}",
+                    raw.client_ip.header,
+                    ForwardedHeader::NAMES
+                ),
             )
         })
         .ok();
-    let trusted_proxies = networks(&raw.client_ip.trusted_proxies, "client_ip.trusted_proxies", &mut report);
+    let trusted_proxies = networks(
+        &raw.client_ip.trusted_proxies,
+        "client_ip.trusted_proxies",
+        &mut report,
+    );
 
     let s = &raw.session;
     let store = match s.store.as_str() {
         "cookie" => Some(StoreKind::Cookie),
         other => {
-            report("session.store", format!("unknown store `{other}`; expected `cookie`"));
+            report(
+                "session.store",
+                format!("unknown store `{other}`; expected `cookie`"),
+            );
             None
         }
     };
     if !is_cookie_name(&s.cookie_name) {
-        report("session.cookie_name", format!("`{}` is not a valid cookie name", s.cookie_name));
+        report(
+            "session.cookie_name",
+            format!("`{}` is not a valid cookie name", s.cookie_name),
+        );
     }
-    let secret = Secret::parse(&s.secret).map_err(|m| report("session.secret", m)).ok();
+    let secret = Secret::parse(&s.secret)
+        .map_err(|m| report("session.secret", m))
+        .ok();
     let lifetime = match duration(&s.lifetime) {
         Ok(d) if d < Duration::from_secs(60) => {
-            report("session.lifetime", format!("`{}` is shorter than one minute", s.lifetime));
+            report(
+                "session.lifetime",
+                format!("`{}` is shorter than one minute", s.lifetime),
+            );
             None
         }
         Ok(d) => Some(d),
@@ -54,7 +90,10 @@ pub fn validate(raw: &RawConfig, problems: &mut Vec<Problem>, name: &dyn Fn(Stri
         }
     };
     if !s.path.starts_with('/') || s.path.contains(';') {
-        report("session.path", format!("`{}` must be a path starting with `/`", s.path));
+        report(
+            "session.path",
+            format!("`{}` must be a path starting with `/`", s.path),
+        );
     }
     if s.domain.contains([';', ',', ' ']) {
         report("session.domain", format!("`{}` is not a domain", s.domain));
@@ -64,12 +103,18 @@ pub fn validate(raw: &RawConfig, problems: &mut Vec<Problem>, name: &dyn Fn(Stri
         "text" => Some(LogFormat::Text),
         "json" => Some(LogFormat::Json),
         other => {
-            report("log.format", format!("unknown format `{other}`; expected `text` or `json`"));
+            report(
+                "log.format",
+                format!("unknown format `{other}`; expected `text` or `json`"),
+            );
             None
         }
     };
     if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&raw.log.level) {
-        report("log.level", format!("`{}` is not a log filter: {e}", raw.log.level));
+        report(
+            "log.level",
+            format!("`{}` is not a log filter: {e}", raw.log.level),
+        );
     }
 
     Some(Config {
@@ -77,7 +122,10 @@ pub fn validate(raw: &RawConfig, problems: &mut Vec<Problem>, name: &dyn Fn(Stri
         public_url: public_url?,
         trusted_ips: trusted_ips?,
         shutdown_timeout: shutdown_timeout?,
-        client_ip: ClientIpConfig { header: header?, trusted_proxies: trusted_proxies? },
+        client_ip: ClientIpConfig {
+            header: header?,
+            trusted_proxies: trusted_proxies?,
+        },
         session: SessionConfig {
             store: store?,
             cookie: CookieSettings {
@@ -89,11 +137,19 @@ pub fn validate(raw: &RawConfig, problems: &mut Vec<Problem>, name: &dyn Fn(Stri
             secret: secret?,
             lifetime: lifetime?,
         },
-        log: LogConfig { format: format?, level: raw.log.level.clone(), access: raw.log.access },
+        log: LogConfig {
+            format: format?,
+            level: raw.log.level.clone(),
+            access: raw.log.access,
+        },
     })
 }
 
-fn networks(entries: &[String], key: &str, report: &mut impl FnMut(&str, String)) -> Option<Networks> {
+fn networks(
+    entries: &[String],
+    key: &str,
+    report: &mut impl FnMut(&str, String),
+) -> Option<Networks> {
     Networks::parse(entries)
         .map_err(|bad| {
             for (i, reason) in bad {
@@ -104,7 +160,8 @@ fn networks(entries: &[String], key: &str, report: &mut impl FnMut(&str, String)
 }
 
 fn duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim()).map_err(|_| format!("`{text}` is not a duration like 30s, 15m or 12h"))
+    humantime::parse_duration(text.trim())
+        .map_err(|_| format!("`{text}` is not a duration like 30s, 15m or 12h"))
 }
 
 fn parse_public_url(text: &str) -> Result<Url, String> {
@@ -118,5 +175,7 @@ fn parse_public_url(text: &str) -> Result<Url, String> {
 /// RFC 6265 `token`: visible ASCII except separators.
 fn is_cookie_name(name: &str) -> bool {
     !name.is_empty()
-        && name.bytes().all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
 }

@@ -19,12 +19,20 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         (StatusCode::OK, "ready\n").into_response()
     } else {
         tracing::debug!(?failures, "not ready");
-        (StatusCode::SERVICE_UNAVAILABLE, format!("not ready\n{}\n", failures.join("\n"))).into_response()
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready\n{}\n", failures.join("\n")),
+        )
+            .into_response()
     }
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
 }
 
 pub async fn not_found() -> Error {

@@ -69,7 +69,11 @@ enum Hop {
 
 impl ClientIpResolver {
     pub fn new(header: ForwardedHeader, trusted_proxies: Networks) -> Self {
-        Self { header, header_name: header.header_name(), trusted_proxies }
+        Self {
+            header,
+            header_name: header.header_name(),
+            trusted_proxies,
+        }
     }
 
     /// The client address, or `None` when a trusted proxy sent a chain we cannot read.
@@ -79,7 +83,9 @@ impl ClientIpResolver {
     /// believe, so the left-most entry is never taken on its word.
     pub fn resolve(&self, peer: IpAddr, headers: &HeaderMap) -> Option<IpAddr> {
         let peer = canonical(peer);
-        let Some(name) = &self.header_name else { return Some(peer) };
+        let Some(name) = &self.header_name else {
+            return Some(peer);
+        };
         if !self.trusted_proxies.contains(peer) {
             return Some(peer);
         }
@@ -102,7 +108,10 @@ impl ClientIpResolver {
                 continue;
             }
             let found = if self.header == ForwardedHeader::Forwarded {
-                forwarded_for_values(line).into_iter().rev().find_map(&mut step)
+                forwarded_for_values(line)
+                    .into_iter()
+                    .rev()
+                    .find_map(&mut step)
             } else {
                 line.rsplit(',').find_map(&mut step)
             };
@@ -112,7 +121,11 @@ impl ClientIpResolver {
         }
         // Every hop was a trusted proxy: the farthest one is the client. No header at all
         // means the proxy itself made the request (a health check, say).
-        if seen_any { leftmost_trusted } else { Some(peer) }
+        if seen_any {
+            leftmost_trusted
+        } else {
+            Some(peer)
+        }
     }
 
     fn classify(&self, raw: &str) -> Hop {
@@ -139,7 +152,10 @@ impl ClientIpLayer {
 impl<S> Layer<S> for ClientIpLayer {
     type Service = ClientIpService<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        ClientIpService { inner, resolver: self.resolver.clone() }
+        ClientIpService {
+            inner,
+            resolver: self.resolver.clone(),
+        }
     }
 }
 
@@ -167,7 +183,9 @@ where
                 Some(ip) => {
                     req.extensions_mut().insert(ClientIp(ip));
                 }
-                None => tracing::debug!(peer = %peer, "unreadable forwarded chain from a trusted proxy; no client ip"),
+                None => {
+                    tracing::debug!(peer = %peer, "unreadable forwarded chain from a trusted proxy; no client ip")
+                }
             }
         }
         self.inner.call(req)
@@ -188,7 +206,10 @@ mod tests {
     fn headers(name: &str, lines: &[&str]) -> HeaderMap {
         let mut map = HeaderMap::new();
         for line in lines {
-            map.append(HeaderName::from_bytes(name.as_bytes()).unwrap(), HeaderValue::from_str(line).unwrap());
+            map.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(line).unwrap(),
+            );
         }
         map
     }
@@ -202,28 +223,133 @@ mod tests {
         let trusted = &["10.0.0.0/8", "127.0.0.2", "2001:db8:ffff::/48"];
         // (name, peer, header lines, expected client)
         let cases: &[(&str, &str, &[&str], Option<&str>)] = &[
-            ("spoofed left-most entry is ignored", "10.0.0.1", &["203.0.113.7, 198.51.100.9"], Some("198.51.100.9")),
-            ("one trusted hop", "10.0.0.1", &["198.51.100.9"], Some("198.51.100.9")),
-            ("several trusted hops", "10.0.0.1", &["198.51.100.9, 10.1.1.1, 127.0.0.2"], Some("198.51.100.9")),
-            ("spoof behind trusted hops", "127.0.0.2", &["203.0.113.7, 192.0.2.5, 10.9.9.9"], Some("192.0.2.5")),
-            ("all hops trusted: the farthest one", "10.0.0.1", &["10.2.2.2, 10.3.3.3"], Some("10.2.2.2")),
-            ("ip:port", "10.0.0.1", &["198.51.100.9:5555"], Some("198.51.100.9")),
-            ("[v6]:port", "10.0.0.1", &["[2001:db8::7]:443"], Some("2001:db8::7")),
+            (
+                "spoofed left-most entry is ignored",
+                "10.0.0.1",
+                &["203.0.113.7, 198.51.100.9"],
+                Some("198.51.100.9"),
+            ),
+            (
+                "one trusted hop",
+                "10.0.0.1",
+                &["198.51.100.9"],
+                Some("198.51.100.9"),
+            ),
+            (
+                "several trusted hops",
+                "10.0.0.1",
+                &["198.51.100.9, 10.1.1.1, 127.0.0.2"],
+                Some("198.51.100.9"),
+            ),
+            (
+                "spoof behind trusted hops",
+                "127.0.0.2",
+                &["203.0.113.7, 192.0.2.5, 10.9.9.9"],
+                Some("192.0.2.5"),
+            ),
+            (
+                "all hops trusted: the farthest one",
+                "10.0.0.1",
+                &["10.2.2.2, 10.3.3.3"],
+                Some("10.2.2.2"),
+            ),
+            (
+                "ip:port",
+                "10.0.0.1",
+                &["198.51.100.9:5555"],
+                Some("198.51.100.9"),
+            ),
+            (
+                "[v6]:port",
+                "10.0.0.1",
+                &["[2001:db8::7]:443"],
+                Some("2001:db8::7"),
+            ),
             ("bare v6", "10.0.0.1", &["2001:db8::7"], Some("2001:db8::7")),
-            ("trusted v6 hop skipped", "10.0.0.1", &["2001:db8::7, [2001:db8:ffff::1]:80"], Some("2001:db8::7")),
-            ("ipv4-mapped client", "10.0.0.1", &["::ffff:198.51.100.9"], Some("198.51.100.9")),
-            ("ipv4-mapped trusted hop", "10.0.0.1", &["198.51.100.9, ::ffff:10.0.0.5"], Some("198.51.100.9")),
-            ("ipv4-mapped peer is trusted", "::ffff:10.0.0.1", &["198.51.100.9"], Some("198.51.100.9")),
-            ("garbage nearest stops the walk", "10.0.0.1", &["198.51.100.9, nonsense"], None),
-            ("garbage behind the client is never reached", "10.0.0.1", &["nonsense, 198.51.100.9"], Some("198.51.100.9")),
-            ("garbage between trusted hops", "10.0.0.1", &["198.51.100.9, bad, 10.1.1.1"], None),
-            ("empty entry is garbage", "10.0.0.1", &["198.51.100.9, , 10.1.1.1"], None),
-            ("empty header: the proxy itself", "10.0.0.1", &[""], Some("10.0.0.1")),
-            ("no header: the proxy itself", "10.0.0.1", &[], Some("10.0.0.1")),
-            ("untrusted peer: header ignored", "192.0.2.99", &["203.0.113.7"], Some("192.0.2.99")),
-            ("untrusted peer with trusted-looking chain", "192.0.2.99", &["10.0.0.1"], Some("192.0.2.99")),
-            ("lines joined in order", "10.0.0.1", &["203.0.113.7", "198.51.100.9, 10.1.1.1"], Some("198.51.100.9")),
-            ("walk continues into earlier lines", "10.0.0.1", &["198.51.100.9", "10.1.1.1"], Some("198.51.100.9")),
+            (
+                "trusted v6 hop skipped",
+                "10.0.0.1",
+                &["2001:db8::7, [2001:db8:ffff::1]:80"],
+                Some("2001:db8::7"),
+            ),
+            (
+                "ipv4-mapped client",
+                "10.0.0.1",
+                &["::ffff:198.51.100.9"],
+                Some("198.51.100.9"),
+            ),
+            (
+                "ipv4-mapped trusted hop",
+                "10.0.0.1",
+                &["198.51.100.9, ::ffff:10.0.0.5"],
+                Some("198.51.100.9"),
+            ),
+            (
+                "ipv4-mapped peer is trusted",
+                "::ffff:10.0.0.1",
+                &["198.51.100.9"],
+                Some("198.51.100.9"),
+            ),
+            (
+                "garbage nearest stops the walk",
+                "10.0.0.1",
+                &["198.51.100.9, nonsense"],
+                None,
+            ),
+            (
+                "garbage behind the client is never reached",
+                "10.0.0.1",
+                &["nonsense, 198.51.100.9"],
+                Some("198.51.100.9"),
+            ),
+            (
+                "garbage between trusted hops",
+                "10.0.0.1",
+                &["198.51.100.9, bad, 10.1.1.1"],
+                None,
+            ),
+            (
+                "empty entry is garbage",
+                "10.0.0.1",
+                &["198.51.100.9, , 10.1.1.1"],
+                None,
+            ),
+            (
+                "empty header: the proxy itself",
+                "10.0.0.1",
+                &[""],
+                Some("10.0.0.1"),
+            ),
+            (
+                "no header: the proxy itself",
+                "10.0.0.1",
+                &[],
+                Some("10.0.0.1"),
+            ),
+            (
+                "untrusted peer: header ignored",
+                "192.0.2.99",
+                &["203.0.113.7"],
+                Some("192.0.2.99"),
+            ),
+            (
+                "untrusted peer with trusted-looking chain",
+                "192.0.2.99",
+                &["10.0.0.1"],
+                Some("192.0.2.99"),
+            ),
+            (
+                "lines joined in order",
+                "10.0.0.1",
+                &["203.0.113.7", "198.51.100.9, 10.1.1.1"],
+                Some("198.51.100.9"),
+            ),
+            (
+                "walk continues into earlier lines",
+                "10.0.0.1",
+                &["198.51.100.9", "10.1.1.1"],
+                Some("198.51.100.9"),
+            ),
         ];
         let r = resolver(ForwardedHeader::XForwardedFor, trusted);
         for (name, peer, lines, want) in cases {
@@ -236,7 +362,10 @@ mod tests {
     fn non_ascii_header_is_garbage() {
         let r = resolver(ForwardedHeader::XForwardedFor, &["10.0.0.0/8"]);
         let mut map = HeaderMap::new();
-        map.insert("x-forwarded-for", HeaderValue::from_bytes(b"198.51.100.9\xff").unwrap());
+        map.insert(
+            "x-forwarded-for",
+            HeaderValue::from_bytes(b"198.51.100.9\xff").unwrap(),
+        );
         assert_eq!(r.resolve(ip("10.0.0.1"), &map), None);
     }
 
@@ -255,37 +384,74 @@ mod tests {
     fn forwarded_header_walk() {
         let r = resolver(ForwardedHeader::Forwarded, &["10.0.0.0/8"]);
         let cases: &[(&[&str], Option<&str>)] = &[
-            (&["for=203.0.113.7, for=198.51.100.9;proto=https"], Some("198.51.100.9")),
-            (&[r#"for="[2001:db8::7]:4711", for=10.1.1.1"#], Some("2001:db8::7")),
+            (
+                &["for=203.0.113.7, for=198.51.100.9;proto=https"],
+                Some("198.51.100.9"),
+            ),
+            (
+                &[r#"for="[2001:db8::7]:4711", for=10.1.1.1"#],
+                Some("2001:db8::7"),
+            ),
             (&["for=198.51.100.9, for=unknown"], None),
             (&["for=198.51.100.9, proto=https"], None),
-            (&["for=203.0.113.7", "for=198.51.100.9"], Some("198.51.100.9")),
+            (
+                &["for=203.0.113.7", "for=198.51.100.9"],
+                Some("198.51.100.9"),
+            ),
         ];
         for (lines, want) in cases {
-            assert_eq!(r.resolve(ip("10.0.0.1"), &headers("forwarded", lines)), want.map(ip), "{lines:?}");
+            assert_eq!(
+                r.resolve(ip("10.0.0.1"), &headers("forwarded", lines)),
+                want.map(ip),
+                "{lines:?}"
+            );
         }
-        assert_eq!(r.resolve(ip("192.0.2.1"), &headers("forwarded", &["for=1.1.1.1"])), Some(ip("192.0.2.1")));
+        assert_eq!(
+            r.resolve(ip("192.0.2.1"), &headers("forwarded", &["for=1.1.1.1"])),
+            Some(ip("192.0.2.1"))
+        );
     }
 
     #[test]
     fn none_means_the_peer() {
         let r = resolver(ForwardedHeader::None, &["10.0.0.0/8"]);
-        assert_eq!(r.resolve(ip("10.0.0.1"), &headers("x-forwarded-for", &["198.51.100.9"])), Some(ip("10.0.0.1")));
+        assert_eq!(
+            r.resolve(
+                ip("10.0.0.1"),
+                &headers("x-forwarded-for", &["198.51.100.9"])
+            ),
+            Some(ip("10.0.0.1"))
+        );
     }
 
     #[tokio::test]
     async fn layer_inserts_client_ip() {
         let svc = ServiceBuilder::new()
-            .layer(ClientIpLayer::new(resolver(ForwardedHeader::XForwardedFor, &["127.0.0.1"])))
+            .layer(ClientIpLayer::new(resolver(
+                ForwardedHeader::XForwardedFor,
+                &["127.0.0.1"],
+            )))
             .service_fn(|req: Request<()>| async move {
                 Ok::<_, Infallible>(req.extensions().get::<ClientIp>().copied())
             });
-        let mut req = Request::builder().header("x-forwarded-for", "203.0.113.7, 198.51.100.9").body(()).unwrap();
-        req.extensions_mut().insert(PeerAddr("127.0.0.1:5000".parse().unwrap()));
-        assert_eq!(svc.clone().oneshot(req).await.unwrap(), Some(ClientIp(ip("198.51.100.9"))));
+        let mut req = Request::builder()
+            .header("x-forwarded-for", "203.0.113.7, 198.51.100.9")
+            .body(())
+            .unwrap();
+        req.extensions_mut()
+            .insert(PeerAddr("127.0.0.1:5000".parse().unwrap()));
+        assert_eq!(
+            svc.clone().oneshot(req).await.unwrap(),
+            Some(ClientIp(ip("198.51.100.9")))
+        );
 
-        let mut garbage = Request::builder().header("x-forwarded-for", "x").body(()).unwrap();
-        garbage.extensions_mut().insert(PeerAddr("127.0.0.1:5000".parse().unwrap()));
+        let mut garbage = Request::builder()
+            .header("x-forwarded-for", "x")
+            .body(())
+            .unwrap();
+        garbage
+            .extensions_mut()
+            .insert(PeerAddr("127.0.0.1:5000".parse().unwrap()));
         assert_eq!(svc.clone().oneshot(garbage).await.unwrap(), None);
 
         let no_peer = Request::builder().body(()).unwrap();

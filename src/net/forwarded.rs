@@ -40,7 +40,9 @@ pub fn forwarded_for_values(line: &str) -> Vec<&str> {
                 .into_iter()
                 .find_map(|pair| {
                     let (name, value) = pair.split_once('=')?;
-                    name.trim().eq_ignore_ascii_case("for").then(|| unquote(value.trim()))
+                    name.trim()
+                        .eq_ignore_ascii_case("for")
+                        .then(|| unquote(value.trim()))
                 })
                 .unwrap_or("")
         })
@@ -111,8 +113,14 @@ mod tests {
     fn forwarded_values() {
         let cases: &[(&str, &[&str])] = &[
             ("for=192.0.2.60;proto=http;by=203.0.113.43", &["192.0.2.60"]),
-            (r#"for="[2001:db8:cafe::17]:4711""#, &["[2001:db8:cafe::17]:4711"]),
-            ("for=192.0.2.43, for=198.51.100.17", &["192.0.2.43", "198.51.100.17"]),
+            (
+                r#"for="[2001:db8:cafe::17]:4711""#,
+                &["[2001:db8:cafe::17]:4711"],
+            ),
+            (
+                "for=192.0.2.43, for=198.51.100.17",
+                &["192.0.2.43", "198.51.100.17"],
+            ),
             ("For=192.0.2.43", &["192.0.2.43"]),
             (r#"by="a,b";for=192.0.2.1"#, &["192.0.2.1"]),
             ("proto=https", &[""]),

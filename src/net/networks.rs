@@ -25,7 +25,11 @@ impl Networks {
                 Err(reason) => bad.push((i, reason)),
             }
         }
-        if bad.is_empty() { Ok(Self(nets.into())) } else { Err(bad) }
+        if bad.is_empty() {
+            Ok(Self(nets.into()))
+        } else {
+            Err(bad)
+        }
     }
 
     pub fn contains(&self, ip: IpAddr) -> bool {

@@ -19,11 +19,14 @@ impl Browser {
     fn apply(&mut self, lines: &[HeaderValue]) {
         for line in lines {
             let parsed = cookie::Cookie::parse(line.to_str().unwrap().to_owned()).unwrap();
-            let expired = parsed.max_age().is_some_and(|age| age.is_zero() || age.is_negative());
+            let expired = parsed
+                .max_age()
+                .is_some_and(|age| age.is_zero() || age.is_negative());
             if expired {
                 self.cookies.remove(parsed.name());
             } else {
-                self.cookies.insert(parsed.name().to_owned(), parsed.value().to_owned());
+                self.cookies
+                    .insert(parsed.name().to_owned(), parsed.value().to_owned());
             }
         }
     }
@@ -31,7 +34,11 @@ impl Browser {
     fn headers(&self) -> HeaderMap {
         let mut h = HeaderMap::new();
         if !self.cookies.is_empty() {
-            let line: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let line: Vec<String> = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
             h.insert(COOKIE, HeaderValue::from_str(&line.join("; ")).unwrap());
         }
         h
@@ -48,35 +55,68 @@ fn session(user: &str, groups: usize) -> Session {
 
 pub async fn run(store: &impl SessionStore) {
     let mut browser = Browser::default();
-    assert_eq!(store.load(&browser.headers()).await.unwrap(), Loaded::Missing, "no cookies: no session");
+    assert_eq!(
+        store.load(&browser.headers()).await.unwrap(),
+        Loaded::Missing,
+        "no cookies: no session"
+    );
 
     let alice = session("alice", 2);
     browser.apply(&store.save(&browser.headers(), &alice).await.unwrap());
-    assert_eq!(store.load(&browser.headers()).await.unwrap(), Loaded::Valid(Arc::new(alice)), "round trip");
+    assert_eq!(
+        store.load(&browser.headers()).await.unwrap(),
+        Loaded::Valid(Arc::new(alice)),
+        "round trip"
+    );
 
     let large = session("alice", 800);
     browser.apply(&store.save(&browser.headers(), &large).await.unwrap());
-    assert_eq!(store.load(&browser.headers()).await.unwrap(), Loaded::Valid(Arc::new(large)), "large session");
+    assert_eq!(
+        store.load(&browser.headers()).await.unwrap(),
+        Loaded::Valid(Arc::new(large)),
+        "large session"
+    );
 
     let bob = session("bob", 1);
     browser.apply(&store.save(&browser.headers(), &bob).await.unwrap());
-    assert_eq!(store.load(&browser.headers()).await.unwrap(), Loaded::Valid(Arc::new(bob)), "replaced session");
+    assert_eq!(
+        store.load(&browser.headers()).await.unwrap(),
+        Loaded::Valid(Arc::new(bob)),
+        "replaced session"
+    );
 
     let mut expired = session("carol", 0);
     expired.expires_at = unix_now() - 10;
-    let mut stale = Browser::default();
-    stale.cookies = browser.cookies.clone();
+    let mut stale = Browser { cookies: browser.cookies.clone() };
     stale.apply(&store.save(&stale.headers(), &expired).await.unwrap());
-    assert!(matches!(store.load(&stale.headers()).await.unwrap(), Loaded::Rejected(_) | Loaded::Missing), "expired");
+    assert!(
+        matches!(
+            store.load(&stale.headers()).await.unwrap(),
+            Loaded::Rejected(_) | Loaded::Missing
+        ),
+        "expired"
+    );
 
     browser.apply(&store.clear(&browser.headers()).await.unwrap());
-    assert_eq!(store.load(&browser.headers()).await.unwrap(), Loaded::Missing, "cleared");
+    assert_eq!(
+        store.load(&browser.headers()).await.unwrap(),
+        Loaded::Missing,
+        "cleared"
+    );
 }
 
 #[tokio::test]
 async fn cookie_store_conforms() {
     use crate::config::{CookieSettings, Secret};
-    let settings = CookieSettings { name: "_sekisho".into(), secure: false, domain: None, path: "/".into() };
-    let store = super::CookieStore::new(settings, &Secret::parse("conformance-secret-of-at-least-32-bytes").unwrap());
+    let settings = CookieSettings {
+        name: "_sekisho".into(),
+        secure: false,
+        domain: None,
+        path: "/".into(),
+    };
+    let store = super::CookieStore::new(
+        settings,
+        &Secret::parse("conformance-secret-of-at-least-32-bytes").unwrap(),
+    );
     run(&store).await;
 }

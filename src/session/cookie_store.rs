@@ -31,7 +31,9 @@ pub struct CookieStore {
 
 impl std::fmt::Debug for CookieStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CookieStore").field("settings", &self.settings).finish_non_exhaustive()
+        f.debug_struct("CookieStore")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
     }
 }
 
@@ -46,9 +48,11 @@ impl CookieStore {
 
     /// The session sealed into one cookie value (before chunking).
     pub fn seal(&self, session: &Session) -> Result<String, SessionError> {
-        let json = serde_json::to_string(session).map_err(|e| SessionError::Encode(e.to_string()))?;
+        let json =
+            serde_json::to_string(session).map_err(|e| SessionError::Encode(e.to_string()))?;
         let mut jar = CookieJar::new();
-        jar.private_mut(&self.key).add(Cookie::new(self.settings.name.clone(), json));
+        jar.private_mut(&self.key)
+            .add(Cookie::new(self.settings.name.clone(), json));
         jar.get(&self.settings.name)
             .map(|c| c.value().to_owned())
             .ok_or_else(|| SessionError::Encode("sealed cookie missing from jar".into()))
@@ -57,7 +61,12 @@ impl CookieStore {
     /// A `Cookie` request header value carrying `session`, as a browser would send it.
     pub fn request_cookie(&self, session: &Session) -> Result<String, SessionError> {
         let sealed = self.seal(session)?;
-        Ok(self.parts(&sealed).iter().map(|(name, value)| format!("{name}={value}")).collect::<Vec<_>>().join("; "))
+        Ok(self
+            .parts(&sealed)
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect::<Vec<_>>()
+            .join("; "))
     }
 
     fn parts<'a>(&self, sealed: &'a str) -> Vec<(String, &'a str)> {
@@ -69,7 +78,12 @@ impl CookieStore {
             .as_bytes()
             .chunks(MAX_CHUNK)
             .enumerate()
-            .map(|(i, chunk)| (self.chunk_name(i), std::str::from_utf8(chunk).unwrap_or_default()))
+            .map(|(i, chunk)| {
+                (
+                    self.chunk_name(i),
+                    std::str::from_utf8(chunk).unwrap_or_default(),
+                )
+            })
             .collect()
     }
 
@@ -79,7 +93,9 @@ impl CookieStore {
 
     /// Index of a chunk cookie (`_sekisho_3` → 3), `None` for other names.
     fn chunk_index(&self, name: &str) -> Option<usize> {
-        let digits = name.strip_prefix(self.settings.name.as_str())?.strip_prefix('_')?;
+        let digits = name
+            .strip_prefix(self.settings.name.as_str())?
+            .strip_prefix('_')?;
         if digits.is_empty() || digits.len() > 2 || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
@@ -91,7 +107,10 @@ impl CookieStore {
     }
 
     /// The sealed value the request carries, joined from its chunks if needed.
-    fn sealed_value<'h>(&self, headers: &'h HeaderMap) -> Result<Option<std::borrow::Cow<'h, str>>, Rejection> {
+    fn sealed_value<'h>(
+        &self,
+        headers: &'h HeaderMap,
+    ) -> Result<Option<std::borrow::Cow<'h, str>>, Rejection> {
         let mut chunks: [Option<&str>; MAX_CHUNKS] = [None; MAX_CHUNKS];
         let mut any_chunk = false;
         for (name, value) in request_cookies(headers) {
@@ -128,11 +147,14 @@ impl CookieStore {
             .same_site(SameSite::Lax)
             .secure(self.settings.secure)
             .path(self.settings.path.clone())
-            .max_age(cookie::time::Duration::seconds(i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX)));
+            .max_age(cookie::time::Duration::seconds(
+                i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX),
+            ));
         if let Some(domain) = &self.settings.domain {
             cookie = cookie.domain(domain.clone());
         }
-        HeaderValue::try_from(cookie.build().to_string()).expect("cookie attributes are header-safe")
+        HeaderValue::try_from(cookie.build().to_string())
+            .expect("cookie attributes are header-safe")
     }
 
     fn removal(&self, name: &str) -> HeaderValue {
@@ -154,7 +176,8 @@ impl SessionStore for CookieStore {
                 Ok(session) => {
                     let session = Arc::new(session);
                     if !session.is_expired_at(now) {
-                        self.verified.insert(sealed.as_ref().into(), session.clone());
+                        self.verified
+                            .insert(sealed.as_ref().into(), session.clone());
                     }
                     session
                 }
@@ -167,7 +190,11 @@ impl SessionStore for CookieStore {
         Ok(Loaded::Valid(session))
     }
 
-    async fn save(&self, headers: &HeaderMap, session: &Session) -> Result<Vec<HeaderValue>, SessionError> {
+    async fn save(
+        &self,
+        headers: &HeaderMap,
+        session: &Session,
+    ) -> Result<Vec<HeaderValue>, SessionError> {
         let sealed = self.seal(session)?;
         let parts = self.parts(&sealed);
         let max_age = session.remaining(unix_now());
@@ -176,13 +203,20 @@ impl SessionStore for CookieStore {
             .filter(|name| self.is_ours(name) && !parts.iter().any(|(new, _)| new == name))
             .map(|name| self.removal(name))
             .collect();
-        lines.extend(parts.into_iter().map(|(name, value)| self.set_cookie(name, value.to_owned(), max_age)));
+        lines.extend(
+            parts
+                .into_iter()
+                .map(|(name, value)| self.set_cookie(name, value.to_owned(), max_age)),
+        );
         Ok(lines)
     }
 
     async fn clear(&self, headers: &HeaderMap) -> Result<Vec<HeaderValue>, SessionError> {
-        let mut lines: Vec<HeaderValue> =
-            request_cookies(headers).map(|(name, _)| name).filter(|name| self.is_ours(name)).map(|name| self.removal(name)).collect();
+        let mut lines: Vec<HeaderValue> = request_cookies(headers)
+            .map(|(name, _)| name)
+            .filter(|name| self.is_ours(name))
+            .map(|name| self.removal(name))
+            .collect();
         if lines.is_empty() {
             lines.push(self.removal(&self.settings.name));
         }
@@ -208,7 +242,12 @@ mod tests {
     use super::*;
 
     pub(crate) fn store(secret: &str) -> CookieStore {
-        let settings = CookieSettings { name: "_sekisho".into(), secure: true, domain: None, path: "/".into() };
+        let settings = CookieSettings {
+            name: "_sekisho".into(),
+            secure: true,
+            domain: None,
+            path: "/".into(),
+        };
         CookieStore::new(settings, &Secret::parse(secret).unwrap())
     }
 
@@ -222,25 +261,45 @@ mod tests {
 
     fn big_session() -> Session {
         let mut s = Session::new("alice", Duration::from_secs(3600));
-        s.groups = (0..600).map(|i| format!("group-with-a-long-name-{i}")).collect();
+        s.groups = (0..600)
+            .map(|i| format!("group-with-a-long-name-{i}"))
+            .collect();
         s
     }
 
     fn names(lines: &[HeaderValue]) -> Vec<String> {
-        lines.iter().map(|l| l.to_str().unwrap().split('=').next().unwrap().to_owned()).collect()
+        lines
+            .iter()
+            .map(|l| l.to_str().unwrap().split('=').next().unwrap().to_owned())
+            .collect()
     }
 
     #[tokio::test]
     async fn small_sessions_fit_one_cookie_with_safe_attributes() {
         let s = store(SECRET);
-        let lines = s.save(&HeaderMap::new(), &Session::new("alice", Duration::from_secs(3600))).await.unwrap();
+        let lines = s
+            .save(
+                &HeaderMap::new(),
+                &Session::new("alice", Duration::from_secs(3600)),
+            )
+            .await
+            .unwrap();
         assert_eq!(lines.len(), 1);
         let line = lines[0].to_str().unwrap();
         assert!(line.starts_with("_sekisho="), "{line}");
-        for attr in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/", "Max-Age=3600"] {
+        for attr in [
+            "HttpOnly",
+            "SameSite=Lax",
+            "Secure",
+            "Path=/",
+            "Max-Age=3600",
+        ] {
             assert!(line.contains(attr), "{attr} missing in {line}");
         }
-        assert!(!line.contains("alice"), "the session must be encrypted: {line}");
+        assert!(
+            !line.contains("alice"),
+            "the session must be encrypted: {line}"
+        );
     }
 
     #[tokio::test]
@@ -248,11 +307,18 @@ mod tests {
         let s = store(SECRET);
         let session = big_session();
         let lines = s.save(&HeaderMap::new(), &session).await.unwrap();
-        assert!(lines.len() > 2, "expected several chunks, got {}", lines.len());
+        assert!(
+            lines.len() > 2,
+            "expected several chunks, got {}",
+            lines.len()
+        );
         assert_eq!(names(&lines)[..2], ["_sekisho_0", "_sekisho_1"]);
         assert!(lines.iter().all(|l| l.len() < 4096));
         let cookie = s.request_cookie(&session).unwrap();
-        assert_eq!(s.load(&request(&cookie)).await.unwrap(), Loaded::Valid(Arc::new(session)));
+        assert_eq!(
+            s.load(&request(&cookie)).await.unwrap(),
+            Loaded::Valid(Arc::new(session))
+        );
     }
 
     #[tokio::test]
@@ -261,41 +327,86 @@ mod tests {
         let cookie = s.request_cookie(&big_session()).unwrap();
         let pairs: Vec<&str> = cookie.split("; ").collect();
         let without_first = pairs[1..].join("; ");
-        assert_eq!(s.load(&request(&without_first)).await.unwrap(), Loaded::Rejected(Rejection::Incomplete));
+        assert_eq!(
+            s.load(&request(&without_first)).await.unwrap(),
+            Loaded::Rejected(Rejection::Incomplete)
+        );
         let mut gap = pairs.clone();
         gap.remove(1);
-        assert_eq!(s.load(&request(&gap.join("; "))).await.unwrap(), Loaded::Rejected(Rejection::Incomplete));
+        assert_eq!(
+            s.load(&request(&gap.join("; "))).await.unwrap(),
+            Loaded::Rejected(Rejection::Incomplete)
+        );
         let without_last = pairs[..pairs.len() - 1].join("; ");
-        assert_eq!(s.load(&request(&without_last)).await.unwrap(), Loaded::Rejected(Rejection::Undecryptable));
+        assert_eq!(
+            s.load(&request(&without_last)).await.unwrap(),
+            Loaded::Rejected(Rejection::Undecryptable)
+        );
         let swapped: Vec<String> = pairs
             .iter()
             .enumerate()
             .map(|(i, p)| {
-                let value = pairs[if i == 0 { 1 } else if i == 1 { 0 } else { i }].split_once('=').unwrap().1;
+                let value = pairs[if i == 0 {
+                    1
+                } else if i == 1 {
+                    0
+                } else {
+                    i
+                }]
+                .split_once('=')
+                .unwrap()
+                .1;
                 format!("{}={value}", p.split_once('=').unwrap().0)
             })
             .collect();
-        assert_eq!(s.load(&request(&swapped.join("; "))).await.unwrap(), Loaded::Rejected(Rejection::Undecryptable));
+        assert_eq!(
+            s.load(&request(&swapped.join("; "))).await.unwrap(),
+            Loaded::Rejected(Rejection::Undecryptable)
+        );
     }
 
     #[tokio::test]
     async fn stale_chunks_are_cleared_when_the_session_shrinks() {
         let s = store(SECRET);
         let old = s.request_cookie(&big_session()).unwrap();
-        let lines = s.save(&request(&format!("{old}; other=1")), &Session::new("alice", Duration::from_secs(60))).await.unwrap();
-        let removed: Vec<String> =
-            lines.iter().filter(|l| l.to_str().unwrap().contains("Max-Age=0")).map(|l| names(std::slice::from_ref(l))[0].clone()).collect();
-        assert!(removed.contains(&"_sekisho_0".to_owned()) && removed.contains(&"_sekisho_1".to_owned()), "{removed:?}");
+        let lines = s
+            .save(
+                &request(&format!("{old}; other=1")),
+                &Session::new("alice", Duration::from_secs(60)),
+            )
+            .await
+            .unwrap();
+        let removed: Vec<String> = lines
+            .iter()
+            .filter(|l| l.to_str().unwrap().contains("Max-Age=0"))
+            .map(|l| names(std::slice::from_ref(l))[0].clone())
+            .collect();
+        assert!(
+            removed.contains(&"_sekisho_0".to_owned())
+                && removed.contains(&"_sekisho_1".to_owned()),
+            "{removed:?}"
+        );
         assert!(!removed.contains(&"other".to_owned()));
         assert!(names(&lines).contains(&"_sekisho".to_owned()));
     }
 
     #[tokio::test]
     async fn wrong_key_and_garbage_are_undecryptable() {
-        let cookie = store(SECRET).request_cookie(&Session::new("alice", Duration::from_secs(60))).unwrap();
+        let cookie = store(SECRET)
+            .request_cookie(&Session::new("alice", Duration::from_secs(60)))
+            .unwrap();
         let other = store("another-secret-that-is-32-bytes-long!");
-        assert_eq!(other.load(&request(&cookie)).await.unwrap(), Loaded::Rejected(Rejection::Undecryptable));
-        assert_eq!(store(SECRET).load(&request("_sekisho=garbage")).await.unwrap(), Loaded::Rejected(Rejection::Undecryptable));
+        assert_eq!(
+            other.load(&request(&cookie)).await.unwrap(),
+            Loaded::Rejected(Rejection::Undecryptable)
+        );
+        assert_eq!(
+            store(SECRET)
+                .load(&request("_sekisho=garbage"))
+                .await
+                .unwrap(),
+            Loaded::Rejected(Rejection::Undecryptable)
+        );
     }
 
     #[tokio::test]
@@ -304,15 +415,24 @@ mod tests {
         let mut session = Session::new("alice", Duration::from_secs(60));
         session.expires_at = unix_now() - 1;
         let cookie = s.request_cookie(&session).unwrap();
-        assert_eq!(s.load(&request(&cookie)).await.unwrap(), Loaded::Rejected(Rejection::Expired));
+        assert_eq!(
+            s.load(&request(&cookie)).await.unwrap(),
+            Loaded::Rejected(Rejection::Expired)
+        );
 
         // A cached session that expires afterwards is still refused.
         let mut soon = Session::new("bob", Duration::from_secs(60));
         soon.expires_at = unix_now() + 1;
         let cookie = s.request_cookie(&soon).unwrap();
-        assert!(matches!(s.load(&request(&cookie)).await.unwrap(), Loaded::Valid(_)));
+        assert!(matches!(
+            s.load(&request(&cookie)).await.unwrap(),
+            Loaded::Valid(_)
+        ));
         tokio::time::sleep(Duration::from_millis(2100)).await;
-        assert_eq!(s.load(&request(&cookie)).await.unwrap(), Loaded::Rejected(Rejection::Expired));
+        assert_eq!(
+            s.load(&request(&cookie)).await.unwrap(),
+            Loaded::Rejected(Rejection::Expired)
+        );
     }
 
     #[tokio::test]
@@ -321,7 +441,10 @@ mod tests {
         let session = Session::new("alice", Duration::from_secs(60));
         let cookie = s.request_cookie(&session).unwrap();
         let headers = request(&format!("a=1; _sekisho_x=2; {cookie}; z=\"q\""));
-        assert_eq!(s.load(&headers).await.unwrap(), Loaded::Valid(Arc::new(session)));
+        assert_eq!(
+            s.load(&headers).await.unwrap(),
+            Loaded::Valid(Arc::new(session))
+        );
     }
 
     #[tokio::test]
@@ -330,6 +453,10 @@ mod tests {
         let cookie = s.request_cookie(&big_session()).unwrap();
         let lines = s.clear(&request(&cookie)).await.unwrap();
         assert_eq!(lines.len(), cookie.split("; ").count());
-        assert!(lines.iter().all(|l| l.to_str().unwrap().contains("Max-Age=0")));
+        assert!(
+            lines
+                .iter()
+                .all(|l| l.to_str().unwrap().contains("Max-Age=0"))
+        );
     }
 }

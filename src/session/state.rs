@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 
 /// Seconds since the Unix epoch.
 pub fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// A signed-in user, as established by an identity provider.
@@ -96,7 +98,12 @@ mod tests {
 
     #[test]
     fn tokens_are_not_printed() {
-        let t = Tokens { access_token: Some("sekrit".into()), id_token: None, refresh_token: None, access_expires_at: None };
+        let t = Tokens {
+            access_token: Some("sekrit".into()),
+            id_token: None,
+            refresh_token: None,
+            access_expires_at: None,
+        };
         assert!(!format!("{t:?}").contains("sekrit"));
     }
 }

@@ -48,7 +48,10 @@ pub enum SessionError {
 /// Where sessions live. A store reads the session a request carries and produces the
 /// `Set-Cookie` lines that save or clear one.
 pub trait SessionStore: Send + Sync {
-    fn load(&self, headers: &HeaderMap) -> impl Future<Output = Result<Loaded, SessionError>> + Send;
+    fn load(
+        &self,
+        headers: &HeaderMap,
+    ) -> impl Future<Output = Result<Loaded, SessionError>> + Send;
 
     /// `Set-Cookie` lines that store `session`, clearing cookies of an older session in `headers`.
     fn save(
@@ -58,7 +61,10 @@ pub trait SessionStore: Send + Sync {
     ) -> impl Future<Output = Result<Vec<HeaderValue>, SessionError>> + Send;
 
     /// `Set-Cookie` lines that remove the session from the browser (and from the store).
-    fn clear(&self, headers: &HeaderMap) -> impl Future<Output = Result<Vec<HeaderValue>, SessionError>> + Send;
+    fn clear(
+        &self,
+        headers: &HeaderMap,
+    ) -> impl Future<Output = Result<Vec<HeaderValue>, SessionError>> + Send;
 }
 
 /// The configured store. An enum rather than a trait object keeps `/oauth2/auth` free of a
@@ -75,7 +81,11 @@ impl SessionStore for Store {
         }
     }
 
-    async fn save(&self, headers: &HeaderMap, session: &Session) -> Result<Vec<HeaderValue>, SessionError> {
+    async fn save(
+        &self,
+        headers: &HeaderMap,
+        session: &Session,
+    ) -> Result<Vec<HeaderValue>, SessionError> {
         match self {
             Self::Cookie(s) => s.save(headers, session).await,
         }

@@ -9,7 +9,10 @@ pub const REQUESTS: &str = "sekisho_http_requests_total";
 pub const DURATION: &str = "sekisho_http_request_duration_seconds";
 pub const AUTH_DECISIONS: &str = "sekisho_auth_decisions_total";
 
-const LATENCY_BUCKETS: &[f64] = &[0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
 
 /// The Prometheus registry. The `metrics` facade is process-wide by design, so the recorder
 /// is installed once per process and every app in it shares the handle.
@@ -34,11 +37,17 @@ impl Metrics {
                 .install_recorder()
                 .expect("no other metrics recorder is installed");
             ::metrics::describe_counter!(REQUESTS, "HTTP requests by route and status");
-            ::metrics::describe_histogram!(DURATION, ::metrics::Unit::Seconds, "HTTP request latency by route");
+            ::metrics::describe_histogram!(
+                DURATION,
+                ::metrics::Unit::Seconds,
+                "HTTP request latency by route"
+            );
             ::metrics::describe_counter!(AUTH_DECISIONS, "Authentication decisions by reason");
             handle
         });
-        Self { handle: handle.clone() }
+        Self {
+            handle: handle.clone(),
+        }
     }
 
     pub fn render(&self) -> String {
