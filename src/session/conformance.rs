@@ -87,7 +87,9 @@ pub async fn run(store: &impl SessionStore) {
 
     let mut expired = session("carol", 0);
     expired.expires_at = unix_now() - 10;
-    let mut stale = Browser { cookies: browser.cookies.clone() };
+    let mut stale = Browser {
+        cookies: browser.cookies.clone(),
+    };
     stale.apply(&store.save(&stale.headers(), &expired).await.unwrap());
     assert!(
         matches!(

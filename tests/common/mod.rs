@@ -1,0 +1,29 @@
+//! Shared harness for the end-to-end tests: real processes on loopback, ephemeral ports only,
+//! every child killed and reaped when its guard drops (a panicking test included), and the
+//! captured logs printed when a test fails.
+//!
+//! - [`process`]: child processes with captured output, killed and reaped on drop;
+//! - [`sekisho`]: the `sekisho` binary built by Cargo, started on an ephemeral port;
+//! - [`nginx`]: a real nginx, unprivileged, everything under a temporary prefix;
+//! - [`upstream`]: a tiny in-process app that echoes the headers it received and counts hits;
+//! - [`http`]: a minimal HTTP/1.1 client that can choose its source address;
+//! - [`ports`]: free loopback ports, for programs that cannot bind port 0 and report it;
+//! - [`session`]: session cookies minted with the library, as a signed-in browser sends them.
+//!
+//! Each test binary uses only some of this, hence the `dead_code` allowance.
+
+#![allow(dead_code)]
+
+pub mod http;
+pub mod nginx;
+pub mod ports;
+pub mod process;
+pub mod sekisho;
+pub mod session;
+pub mod upstream;
+
+use std::time::Duration;
+
+/// How long a process may take to become ready, or a log line to appear, before the test
+/// fails. Generous: a loaded CI machine is slow, and a healthy run never waits this long.
+pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(15);

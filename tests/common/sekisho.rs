@@ -1,0 +1,131 @@
+//! The real `sekisho` binary, as Cargo built it for this test, serving on an ephemeral port.
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+use super::STARTUP_TIMEOUT;
+use super::process::{Output, Process};
+
+pub const BINARY: &str = env!("CARGO_BIN_EXE_sekisho");
+
+/// A running `sekisho serve`. Killed and reaped on drop.
+#[derive(Debug)]
+pub struct Sekisho {
+    process: Process,
+    addr: SocketAddr,
+    _dir: TempDir,
+}
+
+impl Sekisho {
+    /// Starts Sekisho with `config` (TOML) as its configuration file. See [`Self::start_with_env`].
+    pub async fn start(config: &str) -> Self {
+        Self::start_with_env(config, &[]).await
+    }
+
+    /// Starts Sekisho with `config` (TOML) as its configuration file and `env` as extra
+    /// environment, and waits for its startup line to learn the port it bound.
+    ///
+    /// `SEKISHO_*` and `RUST_LOG` variables of the test's own environment are not passed on.
+    /// The harness sets, before `env` (which may override them): `SEKISHO_LISTEN=127.0.0.1:0`,
+    /// JSON logs (`SEKISHO_LOG__FORMAT`), the access log on, and a level that shows Sekisho's
+    /// debug lines and the startup line (`SEKISHO_LOG__LEVEL`). The startup line must stay
+    /// visible: it is how the port is learnt.
+    pub async fn start_with_env(config: &str, env: &[(&str, &str)]) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("sekisho-e2e-")
+            .tempdir()
+            .expect("temporary directory");
+        let path = dir.path().join("sekisho.toml");
+        std::fs::write(&path, config).expect("write sekisho.toml");
+
+        let mut command = Command::new(BINARY);
+        command
+            .arg("serve")
+            .arg("--config")
+            .arg(&path)
+            .current_dir(dir.path());
+        for (name, _) in std::env::vars_os() {
+            if name
+                .to_str()
+                .is_some_and(|n| n.starts_with("SEKISHO_") || n == "RUST_LOG")
+            {
+                command.env_remove(name);
+            }
+        }
+        command
+            .env("SEKISHO_LISTEN", "127.0.0.1:0")
+            .env("SEKISHO_LOG__FORMAT", "json")
+            .env("SEKISHO_LOG__LEVEL", "sekisho=debug,info")
+            .env("SEKISHO_LOG__ACCESS", "true")
+            .envs(env.iter().copied());
+
+        let mut process = Process::spawn("sekisho", command);
+        let started = process
+            .wait_for_line("its startup line", STARTUP_TIMEOUT, |line| {
+                json(line).is_some_and(|v| v["message"] == "sekisho started")
+            })
+            .await;
+        let addr = json(&started)
+            .and_then(|v| v["listen"].as_str()?.parse().ok())
+            .unwrap_or_else(|| panic!("no listen address in the startup line: {started}"));
+        Self {
+            process,
+            addr,
+            _dir: dir,
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
+    }
+
+    pub fn process(&mut self) -> &mut Process {
+        &mut self.process
+    }
+
+    pub fn output(&self) -> &Output {
+        self.process.output()
+    }
+
+    /// Every JSON log line so far.
+    pub fn log(&self) -> Vec<Value> {
+        self.output()
+            .lines()
+            .iter()
+            .filter_map(|l| json(l))
+            .collect()
+    }
+
+    /// Waits for the access-log entry of the request that carried `X-Request-Id: request_id`
+    /// (nginx passes the client's headers on to the auth subrequest, and Sekisho keeps an
+    /// incoming request id). Panics, with Sekisho's output, if none appears.
+    pub async fn access_entry(&self, request_id: &str) -> Value {
+        let is_entry = |line: &str| {
+            json(line)
+                .is_some_and(|v| v["target"] == "sekisho::access" && v["request_id"] == request_id)
+        };
+        let line = self
+            .output()
+            .wait_for(Duration::from_secs(5), is_entry)
+            .await
+            .unwrap_or_else(|| {
+                panic!(
+                    "sekisho logged no access entry for request id {request_id}; its output:\n{}",
+                    self.output().text()
+                )
+            });
+        json(&line).expect("matched as JSON")
+    }
+}
+
+fn json(line: &str) -> Option<Value> {
+    serde_json::from_str(line).ok()
+}
