@@ -162,6 +162,28 @@ pub struct LogConfig {
 }
 
 impl Config {
+    /// Settings that are valid but probably not what was meant; logged at start.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        let proxies = &self.client_ip.trusted_proxies;
+        if self.trusted_ips.overlaps(proxies) {
+            warnings.push(
+                "trusted_ips overlaps client_ip.trusted_proxies: a request whose forwarded chain holds only trusted \
+                 proxies resolves to one of them and skips login"
+                    .into(),
+            );
+        }
+        if self.client_ip.header != ForwardedHeader::None && proxies.is_empty() {
+            warnings.push(
+                "client_ip.trusted_proxies is empty: forwarded headers are never believed".into(),
+            );
+        }
+        if self.public_url.scheme() == "https" && !self.session.cookie.secure {
+            warnings.push("public_url is https but session.secure is false: session cookies may travel in clear".into());
+        }
+        warnings
+    }
+
     /// Reads `path`, applies the process environment, validates.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {

@@ -41,7 +41,10 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Check { config } => match Config::load(&config) {
-            Ok(_) => {
+            Ok(checked) => {
+                for warning in checked.warnings() {
+                    println!("warning: {warning}");
+                }
                 println!("{}: ok", config.display());
                 ExitCode::SUCCESS
             }
@@ -70,6 +73,9 @@ fn config_failure(path: &std::path::Path, error: &sekisho::config::ConfigError) 
 
 fn serve(config: Config) -> anyhow::Result<()> {
     sekisho::telemetry::init_logging(&config.log);
+    for warning in config.warnings() {
+        tracing::warn!("{warning}");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

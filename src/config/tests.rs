@@ -157,3 +157,20 @@ fn secrets_stay_out_of_debug_output() {
     let raw: RawConfig = toml::from_str(&format!("[session]\nsecret = '{SECRET}'\n")).unwrap();
     assert!(!format!("{raw:?}").contains(SECRET));
 }
+
+#[test]
+fn risky_but_valid_settings_warn() {
+    let cfg = load(&format!(
+        "public_url = 'https://auth.example.com'\ntrusted_ips = ['10.0.0.0/8']\n\
+         [client_ip]\ntrusted_proxies = ['10.0.0.1']\n[session]\nsecret = '{SECRET}'\nsecure = false\n"
+    ))
+    .unwrap();
+    let warnings = cfg.warnings();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(
+        load(&format!("[session]\nsecret = '{SECRET}'\n"))
+            .unwrap()
+            .warnings()
+            .is_empty()
+    );
+}

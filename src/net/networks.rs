@@ -37,6 +37,16 @@ impl Networks {
         self.0.iter().any(|net| net.contains(&ip))
     }
 
+    /// Whether any network of `self` shares an address with any of `other`.
+    pub fn overlaps(&self, other: &Networks) -> bool {
+        self.0.iter().any(|a| {
+            other
+                .0
+                .iter()
+                .any(|b| a.contains(&b.network()) || b.contains(&a.network()))
+        })
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -107,6 +117,14 @@ mod tests {
         let err = Networks::parse(&["10.0.0.0/33", "ok", "1.2.3.4", ""]).unwrap_err();
         let positions: Vec<usize> = err.iter().map(|(i, _)| *i).collect();
         assert_eq!(positions, vec![0, 1, 3]);
+    }
+
+    #[test]
+    fn overlap() {
+        let office = Networks::parse(&["10.0.0.0/8"]).unwrap();
+        assert!(office.overlaps(&Networks::parse(&["10.1.2.3"]).unwrap()));
+        assert!(Networks::parse(&["10.1.2.3"]).unwrap().overlaps(&office));
+        assert!(!office.overlaps(&Networks::parse(&["127.0.0.1", "::1"]).unwrap()));
     }
 
     #[test]
