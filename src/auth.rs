@@ -2,10 +2,14 @@
 
 mod authenticate;
 mod identity_headers;
+mod policy;
 mod principal;
+mod redirect;
 mod trusted_ip;
 
 pub use authenticate::{Authentication, authenticate};
 pub use identity_headers::IdentityHeaders;
+pub use policy::{Denial, Policy};
 pub use principal::{AuthReason, Principal};
+pub use redirect::{DomainRule, RedirectPolicy};
 pub use trusted_ip::{TrustedIp, TrustedIpLayer};

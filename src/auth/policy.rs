@@ -1,0 +1,151 @@
+//! Who may pass once signed in: groups, roles, email domains. The global policy comes from
+//! `[authorization]`; a location can narrow it further with query parameters on the auth
+//! endpoint (`/oauth2/auth?allowed_groups=admins,dev`).
+
+use crate::session::Session;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Policy {
+    groups: Vec<String>,
+    roles: Vec<String>,
+    email_domains: Vec<String>,
+}
+
+/// Why a signed-in user was refused; shown on the "not allowed" page and logged.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Denial {
+    #[error("not in any of the groups {0}")]
+    Groups(String),
+    #[error("has none of the roles {0}")]
+    Roles(String),
+    #[error("email not in the domains {0}")]
+    EmailDomain(String),
+}
+
+impl Policy {
+    /// Each non-empty list is a requirement (any one entry satisfies it); all requirements
+    /// must hold. Groups match with or without Keycloak's leading `/`.
+    pub fn new(groups: Vec<String>, roles: Vec<String>, email_domains: Vec<String>) -> Self {
+        let clean = |list: Vec<String>| {
+            list.into_iter()
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect()
+        };
+        let email_domains: Vec<String> = clean(email_domains);
+        Self {
+            groups: clean(groups)
+                .into_iter()
+                .map(|g: String| g.trim_start_matches('/').to_owned())
+                .collect(),
+            roles: clean(roles),
+            email_domains: email_domains
+                .into_iter()
+                .map(|d| d.trim_start_matches('@').to_ascii_lowercase())
+                .collect(),
+        }
+    }
+
+    /// A policy from comma-separated query values.
+    pub fn from_lists(
+        groups: Option<&str>,
+        roles: Option<&str>,
+        email_domains: Option<&str>,
+    ) -> Self {
+        let split = |v: Option<&str>| {
+            v.map(|v| v.split(',').map(str::to_owned).collect())
+                .unwrap_or_default()
+        };
+        Self::new(split(groups), split(roles), split(email_domains))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty() && self.roles.is_empty() && self.email_domains.is_empty()
+    }
+
+    pub fn check(&self, session: &Session) -> Result<(), Denial> {
+        if !self.groups.is_empty()
+            && !session
+                .groups
+                .iter()
+                .any(|g| self.groups.iter().any(|a| a == g.trim_start_matches('/')))
+        {
+            return Err(Denial::Groups(self.groups.join(", ")));
+        }
+        if !self.roles.is_empty() && !session.roles.iter().any(|r| self.roles.contains(r)) {
+            return Err(Denial::Roles(self.roles.join(", ")));
+        }
+        if !self.email_domains.is_empty() {
+            let domain = session
+                .email
+                .as_deref()
+                .and_then(|e| e.rsplit_once('@'))
+                .map(|(_, d)| d.to_ascii_lowercase());
+            if !domain.is_some_and(|d| self.email_domains.contains(&d)) {
+                return Err(Denial::EmailDomain(self.email_domains.join(", ")));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn user(groups: &[&str], roles: &[&str], email: &str) -> Session {
+        let mut s = Session::new("u", Duration::from_secs(60));
+        s.groups = groups.iter().map(|g| g.to_string()).collect();
+        s.roles = roles.iter().map(|r| r.to_string()).collect();
+        s.email = Some(email.into());
+        s
+    }
+
+    #[test]
+    fn empty_policy_allows_everyone_signed_in() {
+        assert!(Policy::default().check(&user(&[], &[], "x@y")).is_ok());
+    }
+
+    #[test]
+    fn groups_match_with_or_without_leading_slash() {
+        let p = Policy::from_lists(Some("admins,/dev"), None, None);
+        assert!(p.check(&user(&["/admins"], &[], "a@x")).is_ok());
+        assert!(p.check(&user(&["dev"], &[], "a@x")).is_ok());
+        assert!(p.check(&user(&["/parent/dev"], &[], "a@x")).is_err());
+        assert_eq!(
+            p.check(&user(&["/ops"], &[], "a@x")),
+            Err(Denial::Groups("admins, dev".into()))
+        );
+    }
+
+    #[test]
+    fn every_requirement_must_hold() {
+        let p = Policy::new(
+            vec!["admins".into()],
+            vec!["editor".into()],
+            vec!["example.com".into()],
+        );
+        assert!(
+            p.check(&user(&["/admins"], &["editor"], "a@Example.com"))
+                .is_ok()
+        );
+        assert!(matches!(
+            p.check(&user(&["/admins"], &["viewer"], "a@example.com")),
+            Err(Denial::Roles(_))
+        ));
+        assert!(matches!(
+            p.check(&user(&["/admins"], &["editor"], "a@evil.com")),
+            Err(Denial::EmailDomain(_))
+        ));
+        assert!(matches!(
+            p.check(&user(&["/admins"], &["editor"], "a@example.com.evil.com")),
+            Err(Denial::EmailDomain(_))
+        ));
+    }
+
+    #[test]
+    fn blank_entries_are_ignored() {
+        assert!(Policy::from_lists(Some(" , "), Some(""), None).is_empty());
+    }
+}
