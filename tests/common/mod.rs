@@ -8,7 +8,8 @@
 //! - [`upstream`]: a tiny in-process app that echoes the headers it received and counts hits;
 //! - [`http`]: a minimal HTTP/1.1 client that can choose its source address;
 //! - [`ports`]: free loopback ports, for programs that cannot bind port 0 and report it;
-//! - [`session`]: session cookies minted with the library, as a signed-in browser sends them.
+//! - [`session`]: session cookies minted with the library, as a signed-in browser sends them;
+//! - [`oidc_provider`]: a real OpenID provider (npm `oidc-provider`) in Keycloak's layout.
 //!
 //! Each test binary uses only some of this, hence the `dead_code` allowance.
 
@@ -16,6 +17,7 @@
 
 pub mod http;
 pub mod nginx;
+pub mod oidc_provider;
 pub mod ports;
 pub mod process;
 pub mod sekisho;
