@@ -5,11 +5,13 @@ mod identity_headers;
 mod policy;
 mod principal;
 mod redirect;
+mod refresh;
 mod trusted_ip;
 
-pub use authenticate::{Authentication, authenticate};
+pub use authenticate::{Authentication, Authenticator};
 pub use identity_headers::IdentityHeaders;
 pub use policy::{Denial, Policy};
 pub use principal::{AuthReason, Principal};
 pub use redirect::{DomainRule, RedirectPolicy};
+pub use refresh::{Refreshed, Refresher};
 pub use trusted_ip::{TrustedIp, TrustedIpLayer};

@@ -2,6 +2,7 @@
 //! into a typed [`Config`] whose fields cannot hold invalid values.
 
 mod env;
+mod oidc;
 mod raw;
 mod validate;
 
@@ -12,7 +13,9 @@ use std::time::Duration;
 
 use url::Url;
 
+use crate::auth::{DomainRule, Policy};
 use crate::net::{ForwardedHeader, Networks};
+pub use oidc::{ClaimNames, OidcConfig};
 pub use raw::RawConfig;
 
 /// A configuration key and what is wrong with it.
@@ -68,10 +71,15 @@ pub struct Config {
     pub public_url: Url,
     /// Clients in these networks are let through without a session.
     pub trusted_ips: Networks,
+    /// Hosts besides our own that `rd` may send a browser to.
+    pub allowed_redirect_domains: Vec<DomainRule>,
     pub shutdown_timeout: Duration,
     pub client_ip: ClientIpConfig,
     pub session: SessionConfig,
     pub log: LogConfig,
+    /// The global authorization policy; locations may narrow it.
+    pub authorization: Policy,
+    pub oidc: Option<OidcConfig>,
 }
 
 #[derive(Clone, Debug)]
@@ -137,6 +145,26 @@ impl Secret {
 
     pub fn expose(&self) -> &[u8] {
         &self.0
+    }
+}
+
+/// A credential such as a client secret: never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretString(String);
+
+impl SecretString {
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
     }
 }
 
@@ -210,7 +238,7 @@ impl Config {
                     path: PathBuf::new(),
                     message: e.to_string(),
                 })?;
-        let defaults = toml::Table::try_from(RawConfig::default()).expect("defaults serialise");
+        let defaults = toml::Table::try_from(RawConfig::schema()).expect("defaults serialise");
         let mut problems = Vec::new();
         let origins = env::overlay(&mut table, &defaults, vars, &mut problems);
         let name = |key: String| match origins.get(key.split('[').next().unwrap_or_default()) {

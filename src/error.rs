@@ -18,6 +18,18 @@ pub enum Error {
     BadRequest(String),
     #[error("session store failed")]
     SessionStore(#[source] SessionError),
+    /// Sign-in could not be completed: bad callback, refused tokens.
+    #[error("sign-in failed: {0}")]
+    LoginFailed(String),
+    /// The identity provider is down or not discovered yet.
+    #[error("identity provider unavailable: {0}")]
+    ProviderUnavailable(String),
+    /// Signed in, but the authorization policy refuses.
+    #[error("{user} is not allowed: {reason}")]
+    NotAllowed { user: String, reason: String },
+    /// Login was asked for but no provider is configured.
+    #[error("no identity provider is configured")]
+    NoProvider,
     #[error("not found")]
     NotFound,
 }
@@ -29,7 +41,10 @@ impl Error {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::SessionStore(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::NotFound | Self::NoProvider => StatusCode::NOT_FOUND,
+            Self::LoginFailed(_) => StatusCode::BAD_REQUEST,
+            Self::ProviderUnavailable(_) => StatusCode::BAD_GATEWAY,
+            Self::NotAllowed { .. } => StatusCode::FORBIDDEN,
         }
     }
 
@@ -41,6 +56,14 @@ impl Error {
             Self::BadRequest(why) => format!("bad request: {why}"),
             Self::SessionStore(_) => "session store unavailable".into(),
             Self::NotFound => "not found".into(),
+            Self::NoProvider => "no identity provider is configured".into(),
+            Self::LoginFailed(why) => format!("sign-in failed: {why}"),
+            Self::ProviderUnavailable(_) => {
+                "identity provider unavailable; try again shortly".into()
+            }
+            Self::NotAllowed { user, reason } => {
+                format!("signed in as {user}, but not allowed here: {reason}")
+            }
         }
     }
 }

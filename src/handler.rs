@@ -1,21 +1,37 @@
 //! HTTP endpoints, one per file, and the state they share.
 
 mod auth_request;
+mod callback;
 mod health;
+mod sign_in;
+mod sign_out;
+mod start;
+mod userinfo;
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
+use url::Url;
 
-use crate::auth::IdentityHeaders;
+use crate::auth::{Authenticator, IdentityHeaders, Policy, RedirectPolicy};
+use crate::provider::Oidc;
 use crate::readiness::Readiness;
-use crate::session::Store;
+use crate::session::LoginCookies;
 use crate::telemetry::Metrics;
 
 /// What handlers need, built once from the configuration.
 #[derive(Clone, Debug)]
 pub struct AppState {
-    pub sessions: Store,
+    pub authenticator: Authenticator,
     pub identity_headers: IdentityHeaders,
+    pub policy: Policy,
+    pub redirects: RedirectPolicy,
+    pub login: LoginCookies,
+    pub oidc: Option<Arc<Oidc>>,
+    pub public_url: Url,
+    pub session_lifetime: Duration,
     pub readiness: Readiness,
     pub metrics: Metrics,
 }
@@ -24,6 +40,11 @@ pub struct AppState {
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/oauth2/auth", get(auth_request::auth_request))
+        .route("/oauth2/start", get(start::start))
+        .route("/oauth2/sign_in", get(sign_in::sign_in))
+        .route("/oauth2/callback", get(callback::callback))
+        .route("/oauth2/sign_out", get(sign_out::sign_out))
+        .route("/oauth2/userinfo", get(userinfo::userinfo))
         .route("/ping", get(health::ping))
         .route("/ready", get(health::ready))
         .route("/metrics", get(health::metrics))

@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod handler;
 pub mod net;
+pub mod provider;
 pub mod readiness;
 pub mod server;
 pub mod session;
@@ -21,29 +22,53 @@ use std::sync::Arc;
 use axum::Router;
 pub use config::Config;
 
-use auth::IdentityHeaders;
+use auth::{Authenticator, IdentityHeaders, RedirectPolicy, Refresher};
 use config::StoreKind;
 use handler::AppState;
+use provider::Oidc;
 use readiness::Readiness;
-use session::{CookieStore, Store};
+use session::{CookieStore, CookieWriter, LoginCookies, Sealer, Store};
 use telemetry::Metrics;
 
-/// The complete service for `config`: routes behind the full layer stack.
+/// The complete service for `config`: routes behind the full layer stack. Must be called
+/// within a Tokio runtime: it starts the identity provider's discovery in the background.
 pub fn app(config: &Config) -> Router {
     stack::build(config, state(config))
 }
 
 fn state(config: &Config) -> AppState {
-    let sessions = match config.session.store {
+    let sealer = Sealer::new(&config.session.secret);
+    let writer = CookieWriter::new(config.session.cookie.clone());
+    let store = match config.session.store {
         StoreKind::Cookie => Store::Cookie(Arc::new(CookieStore::new(
             config.session.cookie.clone(),
             &config.session.secret,
         ))),
     };
+    let mut readiness = Readiness::default();
+    let oidc = config.oidc.clone().map(|oidc_config| {
+        let oidc = Arc::new(
+            Oidc::new(oidc_config, &config.public_url)
+                .expect("validated configuration builds a client"),
+        );
+        oidc.spawn_discovery();
+        readiness.register(oidc.clone());
+        oidc
+    });
     AppState {
-        sessions,
+        authenticator: Authenticator {
+            store,
+            oidc: oidc.clone(),
+            refresher: Arc::new(Refresher::default()),
+        },
         identity_headers: IdentityHeaders::auth_request(),
-        readiness: Readiness::default(),
+        policy: config.authorization.clone(),
+        redirects: RedirectPolicy::new(&config.public_url, config.allowed_redirect_domains.clone()),
+        login: LoginCookies::new(sealer, writer),
+        oidc,
+        public_url: config.public_url.clone(),
+        session_lifetime: config.session.lifetime,
+        readiness,
         metrics: Metrics::install(),
     }
 }

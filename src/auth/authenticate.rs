@@ -1,42 +1,141 @@
-use http::{Extensions, HeaderMap};
+use std::sync::Arc;
+use std::time::Duration;
 
+use http::header::AUTHORIZATION;
+use http::{Extensions, HeaderMap, HeaderValue};
+
+use super::refresh::{Refreshed, Refresher};
 use super::{AuthReason, Principal};
 use crate::error::Error;
-use crate::session::{Loaded, Rejection, SessionStore, Store};
+use crate::provider::Oidc;
+use crate::session::{Loaded, Rejection, Session, SessionStore, Store, unix_now};
 
 /// The outcome of authenticating one request.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Authentication {
-    Allowed(Principal, AuthReason),
+    /// `set_cookie` carries a refreshed session for the browser.
+    Allowed {
+        principal: Principal,
+        reason: AuthReason,
+        set_cookie: Vec<HeaderValue>,
+    },
     Denied(AuthReason),
 }
 
-/// A trusted network (marked by the trusted-IP layer) wins without touching the store;
-/// otherwise the request's session decides. A failing store is an error, never a pass.
-pub async fn authenticate(
-    extensions: &Extensions,
-    headers: &HeaderMap,
-    store: &Store,
-) -> Result<Authentication, Error> {
-    if let Some(principal @ Principal::TrustedNetwork(_)) = extensions.get::<Principal>() {
-        return Ok(Authentication::Allowed(
-            principal.clone(),
-            AuthReason::TrustedIp,
-        ));
-    }
-    Ok(
-        match store.load(headers).await.map_err(Error::SessionStore)? {
-            Loaded::Valid(session) => {
-                Authentication::Allowed(Principal::User(session), AuthReason::Session)
-            }
-            Loaded::Missing => Authentication::Denied(AuthReason::NoSession),
+/// Everything that decides who a request is from.
+#[derive(Clone, Debug)]
+pub struct Authenticator {
+    pub store: Store,
+    pub oidc: Option<Arc<Oidc>>,
+    pub refresher: Arc<Refresher>,
+}
+
+impl Authenticator {
+    /// A trusted network (marked by the trusted-IP layer) wins without touching any store;
+    /// then a bearer token, when accepted; then the session, refreshed when its access token
+    /// is about to expire. A failing store is an error, never a pass.
+    pub async fn authenticate(
+        &self,
+        extensions: &Extensions,
+        headers: &HeaderMap,
+    ) -> Result<Authentication, Error> {
+        if let Some(principal @ Principal::TrustedNetwork(_)) = extensions.get::<Principal>() {
+            return Ok(allowed(principal.clone(), AuthReason::TrustedIp));
+        }
+        if let Some(token) = self.bearer_token(headers) {
+            return Ok(self.authenticate_bearer(token).await);
+        }
+        let session = match self
+            .store
+            .load(headers)
+            .await
+            .map_err(Error::SessionStore)?
+        {
+            Loaded::Valid(session) => session,
+            Loaded::Missing => return Ok(Authentication::Denied(AuthReason::NoSession)),
             Loaded::Rejected(rejection) => {
                 tracing::debug!(reason = rejection.as_str(), "session cookie rejected");
-                Authentication::Denied(match rejection {
+                return Ok(Authentication::Denied(match rejection {
                     Rejection::Expired => AuthReason::SessionExpired,
                     _ => AuthReason::SessionInvalid,
+                }));
+            }
+        };
+        match self.refresh_due(&session) {
+            Some(oidc) => self.refresh(oidc, session, headers).await,
+            None => Ok(allowed(Principal::User(session), AuthReason::Session)),
+        }
+    }
+
+    fn bearer_token<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
+        self.oidc
+            .as_ref()
+            .filter(|o| o.config().accept_bearer_tokens)?;
+        let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+        let (scheme, token) = value.split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+    }
+
+    async fn authenticate_bearer(&self, token: &str) -> Authentication {
+        let Some(oidc) = &self.oidc else {
+            return Authentication::Denied(AuthReason::InvalidBearer);
+        };
+        match oidc.verify_bearer(token).await {
+            Ok(session) => allowed(Principal::User(Arc::new(session)), AuthReason::Bearer),
+            Err(e) => {
+                tracing::info!(error = %e, "bearer token refused");
+                Authentication::Denied(AuthReason::InvalidBearer)
+            }
+        }
+    }
+
+    fn refresh_due(&self, session: &Session) -> Option<&Oidc> {
+        let oidc = self.oidc.as_deref()?;
+        let tokens = session.tokens.as_ref()?;
+        tokens.refresh_token.as_ref()?;
+        let expires = tokens.access_expires_at?;
+        let margin = oidc.config().refresh_before_expiry;
+        (session.provider == "oidc" && unix_now() + margin.as_secs() >= expires).then_some(oidc)
+    }
+
+    async fn refresh(
+        &self,
+        oidc: &Oidc,
+        session: Arc<Session>,
+        headers: &HeaderMap,
+    ) -> Result<Authentication, Error> {
+        match self.refresher.refresh(oidc, &session).await {
+            Refreshed::New(new) => {
+                let set_cookie = self
+                    .store
+                    .save(headers, &new)
+                    .await
+                    .map_err(Error::SessionStore)?;
+                Ok(Authentication::Allowed {
+                    principal: Principal::User(new),
+                    reason: AuthReason::Refreshed,
+                    set_cookie,
                 })
             }
-        },
-    )
+            Refreshed::Ended(_) => Ok(Authentication::Denied(AuthReason::SessionEnded)),
+            Refreshed::Failed(_) if still_valid(&session) => {
+                Ok(allowed(Principal::User(session), AuthReason::Session))
+            }
+            Refreshed::Failed(_) => Ok(Authentication::Denied(AuthReason::SessionExpired)),
+        }
+    }
+}
+
+/// The session itself outlives a failed refresh; the access token may not, which only
+/// matters to apps that use it.
+fn still_valid(session: &Session) -> bool {
+    !session.is_expired_at(unix_now()) && session.remaining(unix_now()) > Duration::ZERO
+}
+
+fn allowed(principal: Principal, reason: AuthReason) -> Authentication {
+    Authentication::Allowed {
+        principal,
+        reason,
+        set_cookie: Vec::new(),
+    }
 }

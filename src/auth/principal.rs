@@ -15,10 +15,18 @@ pub enum Principal {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AuthReason {
     Session,
+    /// A session whose tokens were refreshed on this request.
+    Refreshed,
+    Bearer,
     TrustedIp,
     NoSession,
     SessionExpired,
     SessionInvalid,
+    /// The provider refused to refresh: the user signed out there or was logged out.
+    SessionEnded,
+    InvalidBearer,
+    /// Signed in, but the authorization policy says no.
+    Forbidden,
     StoreUnavailable,
 }
 
@@ -26,10 +34,15 @@ impl AuthReason {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Session => "session",
+            Self::Refreshed => "refreshed",
+            Self::Bearer => "bearer",
             Self::TrustedIp => "trusted_ip",
             Self::NoSession => "no_session",
             Self::SessionExpired => "session_expired",
             Self::SessionInvalid => "session_invalid",
+            Self::SessionEnded => "session_ended",
+            Self::InvalidBearer => "invalid_bearer",
+            Self::Forbidden => "forbidden",
             Self::StoreUnavailable => "store_unavailable",
         }
     }

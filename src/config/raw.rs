@@ -9,10 +9,26 @@ pub struct RawConfig {
     pub listen: String,
     pub public_url: String,
     pub trusted_ips: Vec<String>,
+    pub allowed_redirect_domains: Vec<String>,
     pub shutdown_timeout: String,
     pub client_ip: RawClientIp,
     pub session: RawSession,
     pub log: RawLog,
+    pub authorization: RawAuthorization,
+    /// Present only when the file (or the environment) has an `[oidc]` section.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oidc: Option<RawOidc>,
+}
+
+impl RawConfig {
+    /// Every key with its default, optional sections included: what environment variables
+    /// are typed against.
+    pub fn schema() -> Self {
+        Self {
+            oidc: Some(RawOidc::default()),
+            ..Self::default()
+        }
+    }
 }
 
 impl Default for RawConfig {
@@ -21,10 +37,13 @@ impl Default for RawConfig {
             listen: "127.0.0.1:4180".into(),
             public_url: "http://127.0.0.1:4180".into(),
             trusted_ips: Vec::new(),
+            allowed_redirect_domains: Vec::new(),
             shutdown_timeout: "30s".into(),
             client_ip: RawClientIp::default(),
             session: RawSession::default(),
             log: RawLog::default(),
+            authorization: RawAuthorization::default(),
+            oidc: None,
         }
     }
 }
@@ -100,5 +119,68 @@ impl Default for RawLog {
             level: "info".into(),
             access: true,
         }
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct RawAuthorization {
+    pub allowed_groups: Vec<String>,
+    pub allowed_roles: Vec<String>,
+    pub allowed_email_domains: Vec<String>,
+}
+
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct RawOidc {
+    pub issuer_url: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub scopes: Vec<String>,
+    pub user_claim: String,
+    pub email_claim: String,
+    pub groups_claim: String,
+    pub roles_claims: Vec<String>,
+    pub strip_group_slash: bool,
+    pub refresh_before_expiry: String,
+    pub pass_access_token: bool,
+    pub accept_bearer_tokens: bool,
+    pub bearer_audiences: Vec<String>,
+    pub ca_file: String,
+    pub http_timeout: String,
+}
+
+impl Default for RawOidc {
+    fn default() -> Self {
+        Self {
+            issuer_url: String::new(),
+            client_id: String::new(),
+            client_secret: String::new(),
+            scopes: vec!["openid".into(), "profile".into(), "email".into()],
+            user_claim: "preferred_username".into(),
+            email_claim: "email".into(),
+            groups_claim: "groups".into(),
+            roles_claims: vec![
+                "realm_access.roles".into(),
+                "resource_access.{client_id}.roles".into(),
+            ],
+            strip_group_slash: false,
+            refresh_before_expiry: "60s".into(),
+            pass_access_token: false,
+            accept_bearer_tokens: false,
+            bearer_audiences: Vec::new(),
+            ca_file: String::new(),
+            http_timeout: "10s".into(),
+        }
+    }
+}
+
+impl std::fmt::Debug for RawOidc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawOidc")
+            .field("issuer_url", &self.issuer_url)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .finish_non_exhaustive()
     }
 }

@@ -6,8 +6,9 @@ use url::Url;
 use super::raw::RawConfig;
 use super::{
     ClientIpConfig, Config, CookieSettings, LogConfig, LogFormat, Problem, Secret, SessionConfig,
-    StoreKind,
+    StoreKind, oidc,
 };
+use crate::auth::{DomainRule, Policy};
 use crate::net::{ForwardedHeader, Networks};
 
 /// Checks every key, recording every problem; returns a `Config` only if all keys were valid.
@@ -117,8 +118,30 @@ pub fn validate(
         );
     }
 
+    let mut redirect_domains = Vec::new();
+    for (i, entry) in raw.allowed_redirect_domains.iter().enumerate() {
+        match DomainRule::parse(entry) {
+            Ok(rule) => redirect_domains.push(rule),
+            Err(m) => report(&format!("allowed_redirect_domains[{i}]"), m),
+        }
+    }
+    let a = &raw.authorization;
+    let authorization = Policy::new(
+        a.allowed_groups.clone(),
+        a.allowed_roles.clone(),
+        a.allowed_email_domains.clone(),
+    );
+    // `None` when absent, `Some(None)` when present but invalid.
+    let oidc = raw
+        .oidc
+        .as_ref()
+        .map(|section| oidc::validate(section, &mut report));
+
     Some(Config {
         listen: listen?,
+        allowed_redirect_domains: redirect_domains,
+        authorization,
+        oidc: oidc.map(|section| section.ok_or(())).transpose().ok()?,
         public_url: public_url?,
         trusted_ips: trusted_ips?,
         shutdown_timeout: shutdown_timeout?,
@@ -159,12 +182,16 @@ fn networks(
         .ok()
 }
 
-fn duration(text: &str) -> Result<Duration, String> {
+pub(super) fn duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text.trim())
         .map_err(|_| format!("`{text}` is not a duration like 30s, 15m or 12h"))
 }
 
 fn parse_public_url(text: &str) -> Result<Url, String> {
+    http_url(text)
+}
+
+pub(super) fn http_url(text: &str) -> Result<Url, String> {
     let url = Url::parse(text).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return Err(format!("`{text}` must be an http or https URL with a host"));

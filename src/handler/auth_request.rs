@@ -2,31 +2,96 @@
 
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use http::StatusCode;
+use http::header::{SET_COOKIE, WWW_AUTHENTICATE};
+use http::{HeaderName, HeaderValue, StatusCode};
+use serde::Deserialize;
 
 use super::AppState;
-use crate::auth::{AuthReason, Authentication, Principal, authenticate};
+use crate::auth::{AuthReason, Authentication, Policy, Principal};
+use crate::session::Session;
 
-/// 202 with identity headers for a session or a trusted network, 401 without. nginx reads
-/// only the status and headers, so the body stays empty; the reason goes to logs and metrics.
+/// Per-location narrowing: `/oauth2/auth?allowed_groups=admins,dev&allowed_roles=editor`.
+#[derive(Debug, Default, Deserialize)]
+struct Narrowing {
+    allowed_groups: Option<String>,
+    allowed_roles: Option<String>,
+    allowed_email_domains: Option<String>,
+}
+
+const ACCESS_TOKEN: HeaderName = HeaderName::from_static("x-auth-request-access-token");
+
+/// 202 with identity headers for a session or a trusted network, 401 without, 403 when the
+/// policy refuses a signed-in user (never 401 then: nginx would loop through the login). nginx
+/// reads only the status and headers, so bodies stay empty; the reason goes to logs and metrics.
 pub async fn auth_request(State(state): State<AppState>, req: Request) -> Response {
     let (parts, _) = req.into_parts();
-    let (mut response, reason) =
-        match authenticate(&parts.extensions, &parts.headers, &state.sessions).await {
-            Ok(Authentication::Allowed(principal, reason)) => {
-                let mut response = StatusCode::ACCEPTED.into_response();
-                if let Principal::User(session) = &principal {
-                    state
-                        .identity_headers
-                        .write(session, response.headers_mut());
+    let (mut response, reason) = match state
+        .authenticator
+        .authenticate(&parts.extensions, &parts.headers)
+        .await
+    {
+        Ok(Authentication::Allowed {
+            principal,
+            reason,
+            set_cookie,
+        }) => match &principal {
+            Principal::TrustedNetwork(_) => (StatusCode::ACCEPTED.into_response(), reason),
+            Principal::User(session) => match authorize(&state, session, parts.uri.query()) {
+                Ok(()) => (accepted(&state, session, set_cookie), reason),
+                Err(why) => {
+                    tracing::info!(user = %session.user, reason = %why, "authenticated but not allowed");
+                    (StatusCode::FORBIDDEN.into_response(), AuthReason::Forbidden)
                 }
-                (response, reason)
-            }
-            Ok(Authentication::Denied(reason)) => {
-                (StatusCode::UNAUTHORIZED.into_response(), reason)
-            }
-            Err(error) => (error.into_response(), AuthReason::StoreUnavailable),
-        };
+            },
+        },
+        Ok(Authentication::Denied(AuthReason::InvalidBearer)) => {
+            let challenge = HeaderValue::from_static(r#"Bearer error="invalid_token""#);
+            (
+                (StatusCode::UNAUTHORIZED, [(WWW_AUTHENTICATE, challenge)]).into_response(),
+                AuthReason::InvalidBearer,
+            )
+        }
+        Ok(Authentication::Denied(reason)) => (StatusCode::UNAUTHORIZED.into_response(), reason),
+        Err(error) => (error.into_response(), AuthReason::StoreUnavailable),
+    };
     response.extensions_mut().insert(reason);
+    response
+}
+
+fn authorize(state: &AppState, session: &Session, query: Option<&str>) -> Result<(), String> {
+    state.policy.check(session).map_err(|d| d.to_string())?;
+    if let Some(query) = query {
+        let narrowing: Narrowing = serde_urlencoded::from_str(query).unwrap_or_default();
+        let local = Policy::from_lists(
+            narrowing.allowed_groups.as_deref(),
+            narrowing.allowed_roles.as_deref(),
+            narrowing.allowed_email_domains.as_deref(),
+        );
+        local.check(session).map_err(|d| d.to_string())?;
+    }
+    Ok(())
+}
+
+fn accepted(state: &AppState, session: &Session, set_cookie: Vec<HeaderValue>) -> Response {
+    let mut response = StatusCode::ACCEPTED.into_response();
+    let headers = response.headers_mut();
+    state.identity_headers.write(session, headers);
+    let pass_token = state
+        .oidc
+        .as_ref()
+        .is_some_and(|o| o.config().pass_access_token);
+    if let Some(token) = session
+        .tokens
+        .as_ref()
+        .and_then(|t| t.access_token.as_ref())
+        .filter(|_| pass_token)
+    {
+        if let Ok(value) = HeaderValue::from_str(token) {
+            headers.insert(ACCESS_TOKEN, value);
+        }
+    }
+    for line in set_cookie {
+        headers.append(SET_COOKIE, line);
+    }
     response
 }

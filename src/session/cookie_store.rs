@@ -3,13 +3,12 @@
 //! larger than one cookie may be.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use cookie::{Cookie, CookieJar, Key, SameSite};
-use http::header::COOKIE;
 use http::{HeaderMap, HeaderValue};
 use quick_cache::sync::Cache;
 
+use super::cookies::{CookieWriter, request_cookies};
+use super::seal::Sealer;
 use super::state::{Session, unix_now};
 use super::store::{Loaded, Rejection, SessionError, SessionStore};
 use crate::config::{CookieSettings, Secret};
@@ -24,15 +23,15 @@ const MAX_CHUNKS: usize = 10;
 const VERIFIED_CACHE_ENTRIES: usize = 10_000;
 
 pub struct CookieStore {
-    key: Key,
-    settings: CookieSettings,
+    sealer: Sealer,
+    cookies: CookieWriter,
     verified: Cache<Box<str>, Arc<Session>>,
 }
 
 impl std::fmt::Debug for CookieStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CookieStore")
-            .field("settings", &self.settings)
+            .field("cookies", &self.cookies)
             .finish_non_exhaustive()
     }
 }
@@ -40,8 +39,8 @@ impl std::fmt::Debug for CookieStore {
 impl CookieStore {
     pub fn new(settings: CookieSettings, secret: &Secret) -> Self {
         Self {
-            key: Key::derive_from(secret.expose()),
-            settings,
+            sealer: Sealer::new(secret),
+            cookies: CookieWriter::new(settings),
             verified: Cache::new(VERIFIED_CACHE_ENTRIES),
         }
     }
@@ -50,12 +49,11 @@ impl CookieStore {
     pub fn seal(&self, session: &Session) -> Result<String, SessionError> {
         let json =
             serde_json::to_string(session).map_err(|e| SessionError::Encode(e.to_string()))?;
-        let mut jar = CookieJar::new();
-        jar.private_mut(&self.key)
-            .add(Cookie::new(self.settings.name.clone(), json));
-        jar.get(&self.settings.name)
-            .map(|c| c.value().to_owned())
-            .ok_or_else(|| SessionError::Encode("sealed cookie missing from jar".into()))
+        Ok(self.sealer.seal(self.name(), &json))
+    }
+
+    fn name(&self) -> &str {
+        self.cookies.base_name()
     }
 
     /// A `Cookie` request header value carrying `session`, as a browser would send it.
@@ -71,7 +69,7 @@ impl CookieStore {
 
     fn parts<'a>(&self, sealed: &'a str) -> Vec<(String, &'a str)> {
         if sealed.len() <= MAX_CHUNK {
-            return vec![(self.settings.name.clone(), sealed)];
+            return vec![(self.name().to_owned(), sealed)];
         }
         // Sealed values are base64, so byte offsets are character boundaries.
         sealed
@@ -88,14 +86,12 @@ impl CookieStore {
     }
 
     fn chunk_name(&self, i: usize) -> String {
-        format!("{}_{i}", self.settings.name)
+        format!("{}_{i}", self.name())
     }
 
     /// Index of a chunk cookie (`_sekisho_3` → 3), `None` for other names.
     fn chunk_index(&self, name: &str) -> Option<usize> {
-        let digits = name
-            .strip_prefix(self.settings.name.as_str())?
-            .strip_prefix('_')?;
+        let digits = name.strip_prefix(self.name())?.strip_prefix('_')?;
         if digits.is_empty() || digits.len() > 2 || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
@@ -103,7 +99,7 @@ impl CookieStore {
     }
 
     fn is_ours(&self, name: &str) -> bool {
-        name == self.settings.name || self.chunk_index(name).is_some()
+        name == self.name() || self.chunk_index(name).is_some()
     }
 
     /// The sealed value the request carries, joined from its chunks if needed.
@@ -114,7 +110,7 @@ impl CookieStore {
         let mut chunks: [Option<&str>; MAX_CHUNKS] = [None; MAX_CHUNKS];
         let mut any_chunk = false;
         for (name, value) in request_cookies(headers) {
-            if name == self.settings.name {
+            if name == self.name() {
                 return Ok(Some(value.into()));
             }
             if let Some(i) = self.chunk_index(name).filter(|&i| i < MAX_CHUNKS) {
@@ -133,32 +129,11 @@ impl CookieStore {
     }
 
     fn open(&self, sealed: &str) -> Result<Session, Rejection> {
-        let jar = CookieJar::new();
-        let opened = jar
-            .private(&self.key)
-            .decrypt(Cookie::new(self.settings.name.clone(), sealed.to_owned()))
+        let json = self
+            .sealer
+            .open(self.name(), sealed)
             .ok_or(Rejection::Undecryptable)?;
-        serde_json::from_str(opened.value()).map_err(|_| Rejection::Malformed)
-    }
-
-    fn set_cookie(&self, name: String, value: String, max_age: Duration) -> HeaderValue {
-        let mut cookie = Cookie::build((name, value))
-            .http_only(true)
-            .same_site(SameSite::Lax)
-            .secure(self.settings.secure)
-            .path(self.settings.path.clone())
-            .max_age(cookie::time::Duration::seconds(
-                i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX),
-            ));
-        if let Some(domain) = &self.settings.domain {
-            cookie = cookie.domain(domain.clone());
-        }
-        HeaderValue::try_from(cookie.build().to_string())
-            .expect("cookie attributes are header-safe")
-    }
-
-    fn removal(&self, name: &str) -> HeaderValue {
-        self.set_cookie(name.to_owned(), String::new(), Duration::ZERO)
+        serde_json::from_str(&json).map_err(|_| Rejection::Malformed)
     }
 }
 
@@ -201,12 +176,12 @@ impl SessionStore for CookieStore {
         let mut lines: Vec<HeaderValue> = request_cookies(headers)
             .map(|(name, _)| name)
             .filter(|name| self.is_ours(name) && !parts.iter().any(|(new, _)| new == name))
-            .map(|name| self.removal(name))
+            .map(|name| self.cookies.removal(name))
             .collect();
         lines.extend(
             parts
                 .into_iter()
-                .map(|(name, value)| self.set_cookie(name, value.to_owned(), max_age)),
+                .map(|(name, value)| self.cookies.set(name, value.to_owned(), max_age)),
         );
         Ok(lines)
     }
@@ -215,31 +190,20 @@ impl SessionStore for CookieStore {
         let mut lines: Vec<HeaderValue> = request_cookies(headers)
             .map(|(name, _)| name)
             .filter(|name| self.is_ours(name))
-            .map(|name| self.removal(name))
+            .map(|name| self.cookies.removal(name))
             .collect();
         if lines.is_empty() {
-            lines.push(self.removal(&self.settings.name));
+            lines.push(self.cookies.removal(self.name()));
         }
         Ok(lines)
     }
 }
 
-/// `name=value` pairs of every `Cookie` header, without allocating.
-fn request_cookies(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|line| line.to_str().ok())
-        .flat_map(|line| line.split(';'))
-        .filter_map(|pair| {
-            let (name, value) = pair.split_once('=')?;
-            Some((name.trim(), value.trim().trim_matches('"')))
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::header::COOKIE;
+    use std::time::Duration;
 
     pub(crate) fn store(secret: &str) -> CookieStore {
         let settings = CookieSettings {

@@ -26,6 +26,12 @@ pub struct Session {
     /// Which provider signed the user in (`oidc`, `saml`).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub provider: String,
+    /// The provider's stable id for the user (`sub`, SAML NameID).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// The provider's session (`sid`, SAML SessionIndex), for logout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idp_session: Option<String>,
     pub created_at: u64,
     pub expires_at: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -43,6 +49,8 @@ impl Session {
             groups: Vec::new(),
             roles: Vec::new(),
             provider: String::new(),
+            subject: None,
+            idp_session: None,
             created_at: now,
             expires_at: now.saturating_add(lifetime.as_secs()),
             tokens: None,

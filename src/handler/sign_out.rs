@@ -1,0 +1,61 @@
+//! `GET /oauth2/sign_out?rd=URL`: end the session here and at the provider.
+
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use http::header::{CACHE_CONTROL, LOCATION, SET_COOKIE};
+use http::{HeaderMap, HeaderValue, StatusCode};
+use serde::Deserialize;
+
+use super::AppState;
+use crate::error::Error;
+use crate::session::{Loaded, SessionStore};
+
+#[derive(Debug, Deserialize)]
+pub struct SignOutParams {
+    rd: Option<String>,
+}
+
+/// Clears Sekisho's cookies, then sends the browser to the provider's end-session endpoint
+/// (with `id_token_hint` and `post_logout_redirect_uri`) so the provider session ends too; to
+/// `rd` directly when there is no provider session to end.
+pub async fn sign_out(
+    State(state): State<AppState>,
+    Query(params): Query<SignOutParams>,
+    headers: HeaderMap,
+) -> Result<Response, Error> {
+    let store = &state.authenticator.store;
+    let rd = state
+        .redirects
+        .target_or_root(params.rd.as_deref().unwrap_or_default());
+    let session = match store.load(&headers).await.map_err(Error::SessionStore)? {
+        Loaded::Valid(session) => Some(session),
+        _ => None,
+    };
+    let cleared = store.clear(&headers).await.map_err(Error::SessionStore)?;
+    let after = state
+        .public_url
+        .join(&rd)
+        .map(String::from)
+        .unwrap_or(rd.clone());
+    let provider_logout = session
+        .as_ref()
+        .filter(|s| s.provider == "oidc")
+        .and_then(|s| {
+            let hint = s.tokens.as_ref().and_then(|t| t.id_token.as_deref());
+            state.oidc.as_ref()?.end_session_url(hint, &after)
+        });
+    if let Some(session) = &session {
+        tracing::info!(user = %session.user, "signed out");
+    }
+    let location = provider_logout.map(String::from).unwrap_or(rd);
+    let location = HeaderValue::try_from(location)
+        .map_err(|_| Error::BadRequest("bad redirect target".into()))?;
+    let mut response = (StatusCode::FOUND, [(LOCATION, location)]).into_response();
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    for line in cleared {
+        response.headers_mut().append(SET_COOKIE, line);
+    }
+    Ok(response)
+}

@@ -1,0 +1,46 @@
+//! `GET /oauth2/userinfo`: the signed-in identity as JSON.
+
+use axum::Json;
+use axum::extract::{Request, State};
+use serde::Serialize;
+
+use super::AppState;
+use crate::auth::{Authentication, Principal};
+use crate::error::Error;
+
+#[derive(Debug, Serialize)]
+pub struct UserInfo {
+    user: String,
+    email: Option<String>,
+    preferred_username: Option<String>,
+    groups: Vec<String>,
+    roles: Vec<String>,
+    provider: String,
+    expires_at: u64,
+}
+
+pub async fn userinfo(
+    State(state): State<AppState>,
+    req: Request,
+) -> Result<Json<UserInfo>, Error> {
+    let (parts, _) = req.into_parts();
+    match state
+        .authenticator
+        .authenticate(&parts.extensions, &parts.headers)
+        .await?
+    {
+        Authentication::Allowed {
+            principal: Principal::User(s),
+            ..
+        } => Ok(Json(UserInfo {
+            user: s.user.clone(),
+            email: s.email.clone(),
+            preferred_username: s.preferred_username.clone(),
+            groups: s.groups.clone(),
+            roles: s.roles.clone(),
+            provider: s.provider.clone(),
+            expires_at: s.expires_at,
+        })),
+        _ => Err(Error::Unauthenticated),
+    }
+}
