@@ -3,6 +3,7 @@
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 
+use crate::handler::page::Page;
 use crate::session::SessionError;
 
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +69,33 @@ impl Error {
     }
 }
 
+impl Error {
+    /// The page a browser sees instead of the plain-text reason.
+    fn page(&self) -> Page {
+        match self {
+            Self::LoginFailed(reason) => Page::LoginFailed {
+                reason: reason.clone(),
+                retry_href: "/oauth2/start".into(),
+            },
+            Self::ProviderUnavailable(_) => Page::ProviderUnavailable {
+                retry_href: "/oauth2/start".into(),
+            },
+            Self::NotAllowed { user, reason } => Page::NotAllowed {
+                user: user.clone(),
+                reason: reason.clone(),
+                sign_out_href: "/oauth2/sign_out".into(),
+            },
+            Self::BadRequest(reason) => Page::BadRequest {
+                reason: reason.clone(),
+            },
+            other => Page::Error {
+                status: other.status().as_u16(),
+                reason: other.public_reason(),
+            },
+        }
+    }
+}
+
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = self.status();
@@ -76,12 +104,12 @@ impl IntoResponse for Error {
         } else {
             tracing::info!(error = %self, "request refused");
         }
-        (
-            status,
-            [(http::header::CACHE_CONTROL, "no-store")],
-            format!("{}\n", self.public_reason()),
-        )
-            .into_response()
+        let page = self.page();
+        let body = format!("{}\n", self.public_reason());
+        let mut response =
+            (status, [(http::header::CACHE_CONTROL, "no-store")], body).into_response();
+        response.extensions_mut().insert(page);
+        response
     }
 }
 

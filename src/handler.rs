@@ -2,7 +2,9 @@
 
 mod auth_request;
 mod callback;
+mod error_page;
 mod health;
+pub mod page;
 mod sign_in;
 mod sign_out;
 mod start;
@@ -20,6 +22,7 @@ use crate::provider::Oidc;
 use crate::readiness::Readiness;
 use crate::session::LoginCookies;
 use crate::telemetry::Metrics;
+pub use error_page::ErrorPageLayer;
 
 /// What handlers need, built once from the configuration.
 #[derive(Clone, Debug)]

@@ -12,7 +12,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 
 use crate::auth::TrustedIpLayer;
 use crate::config::Config;
-use crate::handler::{self, AppState};
+use crate::handler::{self, AppState, ErrorPageLayer};
 use crate::net::{ClientIpLayer, ClientIpResolver};
 use crate::telemetry::ObserveLayer;
 
@@ -34,6 +34,8 @@ pub fn build(config: &Config, state: AppState) -> Router {
             .layer(ObserveLayer::new(config.log.access))
             // A panicking handler answers 500 instead of dropping the connection.
             .layer(CatchPanicLayer::custom(panic_response))
+            // Browsers get error pages in their language; other clients the plain reason.
+            .layer(ErrorPageLayer)
             // Marks trusted networks before any handler looks for a session; needs no store,
             // so it keeps working when stores and identity providers are down.
             .layer(TrustedIpLayer::new(config.trusted_ips.clone())),

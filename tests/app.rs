@@ -242,3 +242,36 @@ async fn metrics_count_requests_and_decisions() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn browsers_get_error_pages_in_their_language() {
+    let (status, headers, body) = send(request(
+        "/nope",
+        "192.0.2.1:1",
+        &[("accept", "text/html"), ("accept-language", "ja,en;q=0.5")],
+    ))
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(body.contains("lang=\"ja\""), "{body}");
+    let (_, headers, body) = send(request("/nope", "192.0.2.1:1", &[("accept", "*/*")])).await;
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    assert_eq!(body, "not found\n");
+}
+
+#[tokio::test]
+async fn login_without_a_provider_is_a_clear_404() {
+    let (status, _, body) = send(request("/oauth2/start?rd=/x", "192.0.2.1:1", &[])).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body, "no identity provider is configured\n");
+}
