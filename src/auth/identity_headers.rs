@@ -39,13 +39,24 @@ impl IdentityHeaders {
             put(headers, &self.email, email);
         }
         if !session.groups.is_empty() {
-            put(headers, &self.groups, &session.groups.join(","));
+            let groups: Vec<String> = session.groups.iter().map(|g| escape_list_item(g)).collect();
+            put(headers, &self.groups, &groups.join(","));
         }
         let preferred = session
             .preferred_username
             .as_deref()
             .unwrap_or(&session.user);
         put(headers, &self.preferred_username, preferred);
+    }
+}
+
+/// A group name made safe inside a comma-separated list: `%` and `,` are percent-encoded, so
+/// `a,b` cannot pass for two groups.
+fn escape_list_item(item: &str) -> std::borrow::Cow<'_, str> {
+    if item.contains([',', '%']) {
+        item.replace('%', "%25").replace(',', "%2C").into()
+    } else {
+        item.into()
     }
 }
 
@@ -76,6 +87,15 @@ mod tests {
         assert_eq!(h["x-auth-request-email"], "alice@example.com");
         assert_eq!(h["x-auth-request-groups"], "/admins,dev");
         assert_eq!(h["x-auth-request-preferred-username"], "alice");
+    }
+
+    #[test]
+    fn commas_inside_group_names_are_escaped() {
+        let mut s = Session::new("alice", Duration::from_secs(60));
+        s.groups = vec!["a,b".into(), "100%".into(), "c".into()];
+        let mut h = HeaderMap::new();
+        IdentityHeaders::auth_request().write(&s, &mut h);
+        assert_eq!(h["x-auth-request-groups"], "a%2Cb,100%25,c");
     }
 
     #[test]
