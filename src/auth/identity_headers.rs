@@ -39,7 +39,7 @@ impl IdentityHeaders {
             put(headers, &self.email, email);
         }
         if !session.groups.is_empty() {
-            let groups: Vec<String> = session.groups.iter().map(|g| escape_list_item(g)).collect();
+            let groups: Vec<_> = session.groups.iter().map(|g| escape_list_item(g)).collect();
             put(headers, &self.groups, &groups.join(","));
         }
         let preferred = session
