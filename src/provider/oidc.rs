@@ -267,8 +267,10 @@ impl Oidc {
         let access_token = response.access_token().secret().clone();
         let merged = self.merge_access_token_claims(&discovered, claims, &access_token);
         let identity = identity(&merged, &self.config.claims).map_err(OidcError::Rejected)?;
+        // The access token is kept only when apps get it: it is the largest part of a cookie
+        // session, and Sekisho itself needs only its expiry.
         let tokens = Tokens {
-            access_token: Some(access_token),
+            access_token: self.config.pass_access_token.then_some(access_token),
             id_token: Some(id_token.to_string()),
             refresh_token: response.refresh_token().map(|t| t.secret().clone()),
             access_expires_at: response.expires_in().map(|d| unix_now() + d.as_secs()),
@@ -319,7 +321,7 @@ impl Oidc {
             apply_identity(&mut refreshed, identity);
         }
         refreshed.tokens = Some(Tokens {
-            access_token: Some(access_token),
+            access_token: self.config.pass_access_token.then_some(access_token),
             id_token,
             refresh_token: response
                 .refresh_token()
@@ -340,6 +342,15 @@ impl Oidc {
             require_exp: true,
         };
         let claims = self.verify_jwt(token, &expect).await?;
+        // Only access tokens: an ID token (which travels in logout URLs and so in logs) or a
+        // refresh token carries the same issuer and audience but must not open doors.
+        let typ = claims.get("typ").and_then(serde_json::Value::as_str);
+        if typ.is_some_and(|t| !t.eq_ignore_ascii_case("bearer")) || claims.contains_key("nonce") {
+            return Err(OidcError::Rejected(format!(
+                "not an access token (typ {})",
+                typ.unwrap_or("-")
+            )));
+        }
         let identity = identity(&claims, &self.config.claims).map_err(OidcError::Rejected)?;
         let exp = claims
             .get("exp")

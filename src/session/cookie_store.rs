@@ -173,16 +173,17 @@ impl SessionStore for CookieStore {
         let sealed = self.seal(session)?;
         let parts = self.parts(&sealed);
         let max_age = session.remaining(unix_now());
-        let mut lines: Vec<HeaderValue> = request_cookies(headers)
+        // Live chunks first: a proxy that forwards only the first Set-Cookie line (nginx's
+        // `$upstream_http_set_cookie`) then forwards a live one, never a removal.
+        let stale: Vec<&str> = request_cookies(headers)
             .map(|(name, _)| name)
             .filter(|name| self.is_ours(name) && !parts.iter().any(|(new, _)| new == name))
-            .map(|name| self.cookies.removal(name))
             .collect();
-        lines.extend(
-            parts
-                .into_iter()
-                .map(|(name, value)| self.cookies.set(name, value.to_owned(), max_age)),
-        );
+        let mut lines: Vec<HeaderValue> = parts
+            .iter()
+            .map(|(name, value)| self.cookies.set(name.clone(), (*value).to_owned(), max_age))
+            .collect();
+        lines.extend(stale.into_iter().map(|name| self.cookies.removal(name)));
         Ok(lines)
     }
 

@@ -9,19 +9,25 @@
 //! - [`http`]: a minimal HTTP/1.1 client that can choose its source address;
 //! - [`ports`]: free loopback ports, for programs that cannot bind port 0 and report it;
 //! - [`session`]: session cookies minted with the library, as a signed-in browser sends them;
-//! - [`oidc_provider`]: a real OpenID provider (npm `oidc-provider`) in Keycloak's layout.
+//! - [`oidc_provider`]: a real OpenID provider (npm `oidc-provider`) in Keycloak's layout;
+//! - [`browser_client`]: a scripted browser: cookie jar, redirects, the provider's forms;
+//! - [`oidc_stack`]: provider + Sekisho + nginx + app wired for the sign-in flow;
+//! - [`token_proxy`]: an `http_proxy` for Sekisho that can alter the provider's token responses.
 //!
 //! Each test binary uses only some of this, hence the `dead_code` allowance.
 
 #![allow(dead_code)]
 
+pub mod browser_client;
 pub mod http;
 pub mod nginx;
 pub mod oidc_provider;
+pub mod oidc_stack;
 pub mod ports;
 pub mod process;
 pub mod sekisho;
 pub mod session;
+pub mod token_proxy;
 pub mod upstream;
 
 use std::time::Duration;

@@ -1,0 +1,1481 @@
+//! OpenID Connect sign-in, end to end: a scripted browser (cookie jar, redirects followed by
+//! hand) → nginx (`config/nginx/oidc.conf`, `auth_request`) → Sekisho → the real OpenID
+//! provider (npm `oidc-provider` in Keycloak's layout, `tests/peers/oidc`) → back. Each test
+//! starts its own provider, Sekisho, nginx and app on loopback ports (see
+//! `tests/common/oidc_stack.rs`) and stops them all when it ends.
+//!
+//! Users (the provider's README): alice / alice-password in `/admins`, bob / bob-password in
+//! `/dev`.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::browser_client::{
+    Browser, Hop, Page, is_session_cookie, percent_encode, query_param, with_query_param,
+};
+use common::http::Response;
+use common::oidc_provider::{OidcClient, OidcOptions};
+use common::oidc_stack::{
+    ALICE, BOB, CLIENT_ID, CLIENT_SECRET, OidcStack, StackOptions, TRUSTED_CLIENT, provider_tokens,
+};
+use common::ports::free_port;
+use common::token_proxy::jwt;
+use common::upstream::echoed_header_all;
+use serde_json::{Value, json};
+use url::Url;
+
+/// Problems found while checking several cases, reported together at the end so one failing
+/// case does not hide the others.
+#[derive(Default)]
+struct Problems(Vec<String>);
+
+impl Problems {
+    fn check(&mut self, ok: bool, problem: impl FnOnce() -> String) {
+        if !ok {
+            self.0.push(problem());
+        }
+    }
+
+    fn assert_none(self, what: &str) {
+        assert!(
+            self.0.is_empty(),
+            "{what}: {} problem(s):\n\n{}",
+            self.0.len(),
+            self.0.join("\n\n")
+        );
+    }
+}
+
+/// The hop of `page` that requested Sekisho's callback; panics, with the navigation, if none.
+fn callback_hop(page: &Page) -> &Hop {
+    page.hop("/oauth2/callback").unwrap_or_else(|| {
+        panic!(
+            "the browser never reached /oauth2/callback:\n{}",
+            page.describe()
+        )
+    })
+}
+
+/// The identity headers the app received, from its echo body.
+fn assert_identity_at_app(page: &Page, user: &str, email: &str, groups: &str) {
+    for (header, want) in [
+        ("X-Auth-Request-User", user),
+        ("X-Auth-Request-Email", email),
+        ("X-Auth-Request-Groups", groups),
+        ("X-Auth-Request-Preferred-Username", user),
+    ] {
+        assert_eq!(
+            echoed_header_all(&page.body, header),
+            [want],
+            "{header} as the app received it (the app's echo of its request):\n{}",
+            page.body
+        );
+    }
+}
+
+/// The parameters of Sekisho's authorization request: code flow, PKCE S256, state, nonce, the
+/// redirect URI on nginx.
+fn check_authorization_request(stack: &OidcStack, authorize: &Url, problems: &mut Problems) {
+    let param = |name: &str| query_param(authorize, name);
+    let expect = [
+        ("client_id", CLIENT_ID.to_owned()),
+        ("response_type", "code".to_owned()),
+        ("redirect_uri", stack.url("/oauth2/callback")),
+        ("code_challenge_method", "S256".to_owned()),
+    ];
+    for (name, want) in expect {
+        problems.check(param(name).as_deref() == Some(want.as_str()), || {
+            format!(
+                "authorization request: {name} should be {want:?}, is {:?}\n  {authorize}",
+                param(name)
+            )
+        });
+    }
+    for name in ["state", "nonce"] {
+        problems.check(param(name).is_some_and(|v| v.len() >= 16), || {
+            format!(
+                "authorization request: {name} should be a random value (16+ characters), is {:?}\n  {authorize}",
+                param(name)
+            )
+        });
+    }
+    // S256 of a 43..128-character verifier: 32 bytes, base64url without padding.
+    problems.check(
+        param("code_challenge").is_some_and(|c| c.len() == 43),
+        || {
+            format!(
+                "authorization request: code_challenge should be a base64url SHA-256 (43 characters), is {:?}\n  {authorize}",
+                param("code_challenge")
+            )
+        },
+    );
+    problems.check(
+        param("scope").is_some_and(|s| s.split(' ').any(|s| s == "openid")),
+        || {
+            format!(
+                "authorization request: scope should include openid, is {:?}",
+                param("scope")
+            )
+        },
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The sign-in itself
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_in_through_nginx_returns_to_the_page_with_its_query() {
+    let stack = OidcStack::start(StackOptions::default()).await;
+    let browser = Browser::new();
+    let target = stack.url("/app/page?x=1");
+
+    // Not signed in: nginx's 401 becomes /oauth2/sign_in, which redirects to the provider.
+    let form = browser.navigate(&target).await;
+    let first = &form.hops[0];
+    assert!(
+        matches!(first.status, 302 | 303),
+        "an unauthenticated browser should be redirected to sign in (auth 401 → error_page → /oauth2/sign_in → 302):\n{}",
+        form.describe()
+    );
+    let authorize = form.hop(&stack.authorization_path()).unwrap_or_else(|| {
+        panic!(
+            "the browser never reached the provider's authorization endpoint {}:\n{}",
+            stack.authorization_path(),
+            form.describe()
+        )
+    });
+    let mut problems = Problems::default();
+    check_authorization_request(&stack, &authorize.url, &mut problems);
+    problems.assert_none("the redirect to the provider");
+    let login_cookies: Vec<String> = first.set_cookie_names();
+    assert!(
+        !login_cookies.is_empty() && login_cookies.iter().all(|n| !is_session_cookie(n)),
+        "the redirect to the provider should set a login-state cookie (and no session cookie); it set {login_cookies:?}:\n{}",
+        form.describe()
+    );
+    assert!(
+        form.login_form().is_some(),
+        "the provider should show its sign-in form:\n{}",
+        form.describe()
+    );
+    assert_eq!(
+        stack.upstream.hits(),
+        0,
+        "the app must not be reached before signing in"
+    );
+
+    let page = browser.sign_in(&form, ALICE.0, ALICE.1).await;
+    assert_eq!(
+        (page.status, page.url.as_str()),
+        (200, target.as_str()),
+        "after signing in, the browser should be back at the page it asked for, query included:\n{}{}",
+        page.describe(),
+        browser.describe_cookies()
+    );
+    let callback = callback_hop(&page);
+    let back_to = callback
+        .location
+        .as_deref()
+        .and_then(|l| callback.url.join(l).ok());
+    assert_eq!(
+        (callback.status, back_to.as_ref().map(Url::as_str)),
+        (302, Some(target.as_str())),
+        "the callback should answer 302 to the page first asked for:\n{}",
+        page.describe()
+    );
+    assert_eq!(
+        query_param(&callback.url, "iss").as_deref(),
+        Some(stack.issuer()),
+        "the provider's redirect carries iss (RFC 9207)"
+    );
+
+    let session = browser.session_cookies();
+    assert!(
+        !session.is_empty(),
+        "the callback should set the session cookie (_sekisho or _sekisho_0..):\n{}",
+        browser.describe_cookies()
+    );
+    for cookie in &session {
+        assert!(
+            cookie.http_only && cookie.path == "/",
+            "session cookies are HttpOnly with Path=/: {cookie}"
+        );
+    }
+    let left: Vec<String> = browser
+        .cookies()
+        .into_iter()
+        .filter(|c| login_cookies.contains(&c.name))
+        .map(|c| c.to_string())
+        .collect();
+    assert!(
+        left.is_empty(),
+        "the callback should clear the login-state cookie, still there: {left:?}"
+    );
+
+    // The app got the request as asked, with alice's identity.
+    assert_eq!(
+        page.body.lines().next(),
+        Some("GET /app/page?x=1"),
+        "the app's echo:\n{}",
+        page.body
+    );
+    assert_identity_at_app(&page, "alice", "alice@example.com", "/admins");
+
+    // /oauth2/userinfo through nginx.
+    let info = stack.userinfo(&browser).await;
+    assert_eq!(info.status, 200, "/oauth2/userinfo:\n{}", info.describe());
+    let info = info.json();
+    assert_eq!(info["user"], "alice", "/oauth2/userinfo: {info}");
+    assert_eq!(
+        info["preferred_username"], "alice",
+        "/oauth2/userinfo: {info}"
+    );
+    assert_eq!(
+        info["email"], "alice@example.com",
+        "/oauth2/userinfo: {info}"
+    );
+    assert!(
+        info["groups"]
+            .as_array()
+            .is_some_and(|g| g.contains(&json!("/admins"))),
+        "/oauth2/userinfo groups: {info}"
+    );
+    assert!(
+        info["roles"]
+            .as_array()
+            .is_some_and(|r| r.contains(&json!("admin")) && r.contains(&json!("editor"))),
+        "/oauth2/userinfo roles: alice's realm role admin and client role editor: {info}"
+    );
+
+    // The decision itself, asked directly: identity headers, no access token by default.
+    let cookie = browser
+        .cookie_header(&stack.url("/oauth2/auth"))
+        .unwrap_or_default();
+    let auth = stack
+        .sekisho_get("/oauth2/auth", &[("Cookie", &cookie)])
+        .await;
+    assert_eq!(
+        (auth.status, auth.header("x-auth-request-user")),
+        (202, Some("alice")),
+        "/oauth2/auth with alice's session: {auth:?}"
+    );
+    assert_eq!(
+        auth.header("x-auth-request-access-token"),
+        None,
+        "pass_access_token is off by default: {auth:?}"
+    );
+
+    // Signed in: the next page needs no trip to the provider.
+    let before = stack.provider().counters()["authorization"].clone();
+    let next = browser.navigate(&stack.url("/app/other")).await;
+    assert_eq!(
+        (next.status, next.hops.len()),
+        (200, 1),
+        "a signed-in browser goes straight through:\n{}",
+        next.describe()
+    );
+    assert_eq!(stack.provider().counters()["authorization"], before);
+    assert_eq!(
+        stack.provider().token_requests("authorization_code"),
+        1,
+        "exactly one code exchange for one sign-in"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_stays_on_the_form_without_a_session() {
+    let stack = OidcStack::start(StackOptions::default()).await;
+    let browser = Browser::new();
+    let target = stack.url("/app/page?x=1");
+
+    let form = browser.navigate(&target).await;
+    let again = browser.sign_in(&form, "alice", "not-alices-password").await;
+    assert!(
+        again.status == 200 && again.login_form().is_some(),
+        "a wrong password should show the sign-in form again:\n{}",
+        again.describe()
+    );
+    assert_eq!(
+        again.element_text("input-error").as_deref(),
+        Some("Invalid username or password."),
+        "the provider's error message:\n{}",
+        again.describe()
+    );
+    assert_ne!(
+        again.url.origin(),
+        Url::parse(&target).unwrap().origin(),
+        "the browser must still be at the provider"
+    );
+    stack
+        .assert_no_session(&browser, "after a wrong password")
+        .await;
+    assert_eq!(
+        stack.upstream.hits(),
+        0,
+        "the app must not be reached without signing in"
+    );
+
+    // The right password on the same form still works.
+    let page = browser.sign_in(&again, ALICE.0, ALICE.1).await;
+    assert_eq!(
+        (page.status, page.url.as_str()),
+        (200, target.as_str()),
+        "the right password after a wrong one:\n{}",
+        page.describe()
+    );
+    assert_identity_at_app(&page, "alice", "alice@example.com", "/admins");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Authorization: who may pass once signed in
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_location_narrowed_to_admins_admits_alice_and_refuses_bob() {
+    let stack = OidcStack::start(StackOptions::default()).await;
+
+    let alice = Browser::new();
+    let page = stack.login(&alice, "/admin/reports?y=2", ALICE).await;
+    assert_identity_at_app(&page, "alice", "alice@example.com", "/admins");
+
+    // bob signs in fine, but /admin/ is narrowed to the admins group: nginx answers 403.
+    let bob = Browser::new();
+    let form = bob.navigate(&stack.url("/admin/reports?y=2")).await;
+    let page = bob.sign_in(&form, BOB.0, BOB.1).await;
+    assert_eq!(
+        (page.status, page.url.as_str()),
+        (403, stack.url("/admin/reports?y=2").as_str()),
+        "bob (group /dev) at /admin/ (auth_request → /oauth2/auth?allowed_groups=admins) should get 403 after signing in:\n{}\n{}",
+        page.describe(),
+        stack.sekisho_log_excerpt("/oauth2/auth")
+    );
+    assert!(
+        !bob.session_cookies().is_empty(),
+        "bob is signed in all the same:\n{}",
+        bob.describe_cookies()
+    );
+    let elsewhere = bob.navigate(&stack.url("/app/")).await;
+    assert_eq!(
+        (elsewhere.status, elsewhere.hops.len()),
+        (200, 1),
+        "bob may use the rest of the site:\n{}",
+        elsewhere.describe()
+    );
+    assert_identity_at_app(&elsewhere, "bob", "bob@example.com", "/dev");
+    // The narrowing parameters, asked directly: groups (with or without Keycloak's leading
+    // slash) and roles (alice has the client role editor, bob none).
+    let alice_cookie = alice
+        .cookie_header(&stack.url("/oauth2/auth"))
+        .unwrap_or_default();
+    let bob_cookie = bob
+        .cookie_header(&stack.url("/oauth2/auth"))
+        .unwrap_or_default();
+    let mut problems = Problems::default();
+    for (query, who, cookie, want) in [
+        ("allowed_groups=admins", "alice", &alice_cookie, 202),
+        ("allowed_groups=admins", "bob", &bob_cookie, 403),
+        ("allowed_groups=admins,dev", "bob", &bob_cookie, 202),
+        ("allowed_groups=/dev", "bob", &bob_cookie, 202),
+        ("allowed_roles=editor", "alice", &alice_cookie, 202),
+        ("allowed_roles=editor", "bob", &bob_cookie, 403),
+        (
+            "allowed_groups=admins,dev&allowed_roles=editor",
+            "bob",
+            &bob_cookie,
+            403,
+        ),
+        (
+            "allowed_groups=admins,dev&allowed_roles=editor",
+            "alice",
+            &alice_cookie,
+            202,
+        ),
+    ] {
+        let response = stack
+            .sekisho_get(&format!("/oauth2/auth?{query}"), &[("Cookie", cookie)])
+            .await;
+        problems.check(response.status == want, || {
+            format!(
+                "/oauth2/auth?{query} for {who} should answer {want}, answered {}: {response:?}",
+                response.status
+            )
+        });
+    }
+    problems.assert_none("per-location narrowing");
+
+    let admin_hits: Vec<_> = stack
+        .upstream
+        .received()
+        .into_iter()
+        .filter(|r| {
+            r.target.starts_with("/admin/") && r.header("X-Auth-Request-User") == Some("bob")
+        })
+        .collect();
+    assert!(
+        admin_hits.is_empty(),
+        "the app must never see bob under /admin/: {admin_hits:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_global_group_policy_refuses_bob_at_the_callback() {
+    let stack = OidcStack::start(
+        StackOptions::default().set("authorization.allowed_groups", vec!["admins"]),
+    )
+    .await;
+
+    let bob = Browser::new();
+    let stopped = stack.login_until_callback(&bob, "/app/", BOB).await;
+    let page = bob.resume(&stopped, |_| false).await;
+    let callback = callback_hop(&page);
+    assert_eq!(
+        callback.status,
+        403,
+        "with [authorization] allowed_groups = [\"admins\"], bob's callback should answer 403:\n{}\n{}",
+        page.describe(),
+        stack.sekisho_log_excerpt("callback")
+    );
+    let text = page.body.to_lowercase();
+    assert!(
+        text.contains("bob") && text.contains("not allowed"),
+        "the 403 page should say who is signed in and that they are not allowed (\"signed in as bob but not allowed\"):\n{}",
+        page.body
+    );
+    stack
+        .assert_no_session(&bob, "bob refused by the global policy")
+        .await;
+    assert_eq!(stack.upstream.hits(), 0, "the app must not see bob");
+
+    let alice = Browser::new();
+    let page = stack.login(&alice, "/app/", ALICE).await;
+    assert_identity_at_app(&page, "alice", "alice@example.com", "/admins");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_access_token_is_passed_on_when_asked() {
+    let stack = OidcStack::start(StackOptions::default().set("oidc.pass_access_token", true)).await;
+    let browser = Browser::new();
+    stack.login(&browser, "/app/", ALICE).await;
+    let cookie = browser
+        .cookie_header(&stack.url("/oauth2/auth"))
+        .unwrap_or_default();
+    let auth = stack
+        .sekisho_get("/oauth2/auth", &[("Cookie", &cookie)])
+        .await;
+    assert_eq!(auth.status, 202, "{auth:?}");
+    let token = auth
+        .header("x-auth-request-access-token")
+        .unwrap_or_else(|| {
+            panic!("pass_access_token = true: the 202 should carry X-Auth-Request-Access-Token: {auth:?}")
+        });
+    let claims = jwt::claims(token);
+    assert_eq!(
+        (
+            claims["iss"].as_str(),
+            claims["azp"].as_str(),
+            claims["preferred_username"].as_str()
+        ),
+        (Some(stack.issuer()), Some(CLIENT_ID), Some("alice")),
+        "X-Auth-Request-Access-Token should be alice's access token from the provider: {claims}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The callback under attack
+
+/// What a refused callback must look like: 4xx (the spec says 400), no session cookie,
+/// `/oauth2/userinfo` 401.
+async fn check_refused(
+    stack: &OidcStack,
+    case: &str,
+    browser: &Browser,
+    page: &Page,
+    problems: &mut Problems,
+) {
+    let context = || format!("{case}:\n{}{}", page.describe(), browser.describe_cookies());
+    let Some(callback) = page.hop("/oauth2/callback") else {
+        problems.check(false, || {
+            format!("{} (never reached the callback)", context())
+        });
+        return;
+    };
+    problems.check((400..500).contains(&callback.status), || {
+        format!(
+            "callback answered {} instead of 4xx (400 per the spec) — {}",
+            callback.status,
+            context()
+        )
+    });
+    let session = browser.session_cookies();
+    problems.check(session.is_empty(), || {
+        format!("a session cookie was set — {}", context())
+    });
+    let info = stack.userinfo(browser).await;
+    problems.check(info.status == 401, || {
+        format!(
+            "/oauth2/userinfo answered {} afterwards, not 401 — {}",
+            info.status,
+            context()
+        )
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_or_broken_callbacks_are_refused_without_a_session() {
+    let stack = OidcStack::start(StackOptions::default()).await;
+    let mut problems = Problems::default();
+
+    // Control: the untouched callback signs in.
+    let browser = Browser::new();
+    let stopped = stack.login_until_callback(&browser, "/app/", ALICE).await;
+    let page = browser.resume(&stopped, |_| false).await;
+    assert_eq!(
+        (callback_hop(&page).status, page.status),
+        (302, 200),
+        "control: the untouched callback should sign in:\n{}",
+        page.describe()
+    );
+
+    type Forge = fn(&Url) -> Url;
+    let cases: [(&str, Forge); 6] = [
+        ("state changed", |cb| {
+            let state = query_param(cb, "state").unwrap_or_default();
+            let mut forged: Vec<char> = state.chars().collect();
+            if let Some(last) = forged.last_mut() {
+                *last = if *last == 'A' { 'B' } else { 'A' };
+            }
+            with_query_param(cb, "state", Some(&forged.into_iter().collect::<String>()))
+        }),
+        ("state missing", |cb| with_query_param(cb, "state", None)),
+        ("code missing", |cb| with_query_param(cb, "code", None)),
+        ("code unknown to the provider", |cb| {
+            with_query_param(cb, "code", Some("not-a-code-the-provider-issued"))
+        }),
+        ("error from the provider (error=access_denied)", |cb| {
+            let cb = with_query_param(cb, "code", None);
+            let cb = with_query_param(&cb, "error", Some("access_denied"));
+            with_query_param(&cb, "error_description", Some("the user said no"))
+        }),
+        ("iss of another issuer (RFC 9207 mix-up)", |cb| {
+            with_query_param(cb, "iss", Some("http://127.0.0.1:1/realms/demo"))
+        }),
+    ];
+    for (case, forge) in cases {
+        let browser = Browser::new();
+        let stopped = stack.login_until_callback(&browser, "/app/", ALICE).await;
+        let forged = forge(stopped.next.as_ref().expect("stopped at the callback"));
+        let page = browser.navigate(forged.as_str()).await;
+        check_refused(&stack, case, &browser, &page, &mut problems).await;
+        if case == "state changed" {
+            // A browser (Accept: text/html) gets a page, not bare text.
+            let html = page
+                .header("content-type")
+                .is_some_and(|t| t.starts_with("text/html"))
+                && page.body.to_ascii_lowercase().contains("<html");
+            problems.check(html, || {
+                format!(
+                    "{case}: with Accept: text/html the 400 should be an HTML page, got Content-Type {:?}:\n{}",
+                    page.header("content-type"),
+                    page.describe()
+                )
+            });
+        }
+    }
+
+    // The login-state cookie removed before the callback.
+    let browser = Browser::new();
+    let stopped = stack.login_until_callback(&browser, "/app/", ALICE).await;
+    let login_cookies: Vec<String> = stopped.hops[0]
+        .set_cookie_names()
+        .into_iter()
+        .filter(|n| !is_session_cookie(n))
+        .collect();
+    problems.check(!login_cookies.is_empty(), || {
+        format!(
+            "no login-state cookie was set on the way to the provider:\n{}",
+            stopped.describe()
+        )
+    });
+    browser.remove_cookies(|c| login_cookies.contains(&c.name));
+    let page = browser.resume(&stopped, |_| false).await;
+    check_refused(
+        &stack,
+        "login-state cookie missing",
+        &browser,
+        &page,
+        &mut problems,
+    )
+    .await;
+
+    // Two sign-ins under way in one browser (two tabs): the code of the first with the state
+    // of the second. The second's login cookie is found, but its PKCE verifier and nonce
+    // belong to another authorization request.
+    let browser = Browser::new();
+    let first = stack
+        .login_until_callback(&browser, "/app/one", ALICE)
+        .await;
+    let second = browser
+        .navigate_until(&stack.url("/app/two"), |url| {
+            url.path() == "/oauth2/callback"
+        })
+        .await;
+    match (first.next.as_ref(), second.next.as_ref()) {
+        (Some(one), Some(two)) => {
+            let code_one = query_param(one, "code").unwrap_or_default();
+            let crossed = with_query_param(two, "code", Some(&code_one));
+            let page = browser.navigate(crossed.as_str()).await;
+            check_refused(
+                &stack,
+                "one tab's code with another tab's state (PKCE verifier and nonce of another request)",
+                &browser,
+                &page,
+                &mut problems,
+            )
+            .await;
+        }
+        _ => problems.check(false, || {
+            format!(
+                "a second sign-in in the same browser should come straight back with a code (provider SSO):\n{}",
+                second.describe()
+            )
+        }),
+    }
+
+    // Login CSRF: the attacker's callback (their code and state) opened in a victim's browser
+    // that has a login of its own under way.
+    let attacker = Browser::new();
+    let stopped = stack.login_until_callback(&attacker, "/app/", BOB).await;
+    let victim = Browser::new();
+    let victim_form = victim.navigate(&stack.url("/app/")).await;
+    problems.check(victim_form.login_form().is_some(), || {
+        format!(
+            "the victim's login should be at the form:\n{}",
+            victim_form.describe()
+        )
+    });
+    let page = victim
+        .navigate(stopped.next.as_ref().expect("stopped").as_str())
+        .await;
+    check_refused(
+        &stack,
+        "another browser's callback (login CSRF)",
+        &victim,
+        &page,
+        &mut problems,
+    )
+    .await;
+
+    problems.assert_none("forged callbacks");
+    assert!(
+        stack
+            .upstream
+            .received()
+            .iter()
+            .filter(|r| r.header("X-Auth-Request-User").is_some())
+            .count()
+            == 1,
+        "only the control sign-in may reach the app: {:?}",
+        stack.upstream.received()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_callback_yields_no_second_session() {
+    let stack = OidcStack::start(StackOptions::default()).await;
+    let browser = Browser::new();
+    let stopped = stack.login_until_callback(&browser, "/app/", ALICE).await;
+    // Everything the browser holds before the callback: the login-state cookie included.
+    let replayer = browser.fork();
+
+    let first = browser.resume(&stopped, |_| false).await;
+    assert_eq!(
+        (callback_hop(&first).status, first.status),
+        (302, 200),
+        "the first use of the callback signs in:\n{}",
+        first.describe()
+    );
+
+    // The same request again, cookies and all (a replay from history, a proxy log...).
+    let replay = replayer.resume(&stopped, |_| false).await;
+    let mut problems = Problems::default();
+    check_refused(
+        &stack,
+        "the same callback URL with the same cookies, a second time",
+        &replayer,
+        &replay,
+        &mut problems,
+    )
+    .await;
+    problems.assert_none("replayed callback");
+
+    // And in the browser that signed in: whatever it answers, no new session.
+    let again = browser.get(stopped.next.as_ref().unwrap().as_str()).await;
+    let new_session: Vec<&String> = again.hops[0]
+        .set_cookies
+        .iter()
+        .filter(|c| {
+            let (name, value) = c
+                .split(';')
+                .next()
+                .and_then(|pair| pair.split_once('='))
+                .unwrap_or_default();
+            is_session_cookie(name.trim())
+                && !value.trim().is_empty()
+                && !c.to_ascii_lowercase().contains("max-age=0")
+        })
+        .collect();
+    assert!(
+        new_session.is_empty() && again.status != 500,
+        "the callback used a second time in the signed-in browser must not set a new session: {new_session:?}\n{}",
+        again.describe()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// ID token checks, with the real provider's token response altered on its way to Sekisho
+
+/// One sign-in whose code exchange `arm` alters through the stack's token proxy (`arm` gets
+/// the nonce of Sekisho's authorization request). Returns the browser and its last page.
+async fn sign_in_with_altered_tokens(
+    stack: &OidcStack,
+    label: &str,
+    arm: impl AsyncFnOnce(&str),
+) -> (Browser, Page) {
+    let browser = Browser::new();
+    let authorization = stack.authorization_path();
+    let before = browser
+        .navigate_until(&stack.url("/app/"), |url| url.path() == authorization)
+        .await;
+    let auth_url = before.next.clone().unwrap_or_else(|| {
+        panic!(
+            "{label}: no redirect to the provider's authorization endpoint:\n{}",
+            before.describe()
+        )
+    });
+    let nonce = query_param(&auth_url, "nonce").unwrap_or_else(|| {
+        panic!("{label}: Sekisho's authorization request has no nonce: {auth_url}")
+    });
+    arm(&nonce).await;
+    let form = browser.resume(&before, |_| false).await;
+    let stopped = browser
+        .sign_in_until(&form, ALICE.0, ALICE.1, |url| {
+            url.path() == "/oauth2/callback"
+        })
+        .await;
+    let page = browser.resume(&stopped, |_| false).await;
+    let applied = stack.proxy().applied();
+    if applied.last().map(String::as_str) != Some(label) {
+        let pending = stack.proxy().disarm();
+        panic!(
+            "{label}: the token response was not altered (armed and unused: {pending:?}): Sekisho's \
+             code exchange did not go through the test's http_proxy ({}). These cases need Sekisho's \
+             HTTP client to honour http_proxy/HTTP_PROXY (reqwest does unless built with .no_proxy()).\n\
+             requests the proxy forwarded: {:#?}\n{}",
+            stack.proxy().url(),
+            stack.proxy().seen(),
+            page.describe()
+        );
+    }
+    (browser, page)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn altered_or_foreign_id_tokens_are_refused_at_the_callback() {
+    let mut provider = OidcOptions::default();
+    provider.clients.push(OidcClient {
+        client_id: "other-app".into(),
+        client_secret: "other-app-secret".into(),
+        ..OidcClient::default()
+    });
+    let stack = OidcStack::start(StackOptions {
+        provider,
+        token_proxy: true,
+        ..StackOptions::default()
+    })
+    .await;
+
+    // Control: the proxy passes the response on unchanged, and the sign-in works.
+    let (_, page) = sign_in_with_altered_tokens(&stack, "unchanged", async |_: &str| {
+        stack.proxy().arm("unchanged", |body| body);
+    })
+    .await;
+    assert_eq!(
+        (callback_hop(&page).status, page.status),
+        (302, 200),
+        "control: an unaltered token response through the proxy should sign in:\n{}",
+        page.describe()
+    );
+
+    let mut problems = Problems::default();
+    let edit_id_token = |edit: fn(&str) -> String| {
+        move |mut body: Value| {
+            let token = body["id_token"].as_str().expect("id_token").to_owned();
+            body["id_token"] = json!(edit(&token));
+            body
+        }
+    };
+    type Edit = fn(&str) -> String;
+    let cases: [(&str, Edit); 3] = [
+        ("ID token signature altered", jwt::flip_signature),
+        (
+            "ID token claims altered (preferred_username, sub), signature kept",
+            |token| {
+                jwt::edit_claims(token, |claims| {
+                    claims["preferred_username"] = json!("mallory");
+                    claims["sub"] = json!("00000000-0000-4000-8000-00000000beef");
+                })
+            },
+        ),
+        ("ID token unsigned (alg none)", jwt::unsigned),
+    ];
+    for (label, edit) in cases {
+        let (browser, page) = sign_in_with_altered_tokens(&stack, label, async |_: &str| {
+            stack.proxy().arm(label, edit_id_token(edit));
+        })
+        .await;
+        check_refused(&stack, label, &browser, &page, &mut problems).await;
+    }
+
+    let label = "no ID token in the token response";
+    let (browser, page) = sign_in_with_altered_tokens(&stack, label, async |_: &str| {
+        stack.proxy().arm(label, |mut body| {
+            body.as_object_mut().expect("object").remove("id_token");
+            body
+        });
+    })
+    .await;
+    check_refused(&stack, label, &browser, &page, &mut problems).await;
+
+    // A genuine token response of the same provider, for alice, with Sekisho's nonce, but
+    // issued to another client: only aud (and azp) are wrong.
+    let label = "tokens issued to another client (aud = other-app)";
+    let (browser, page) = sign_in_with_altered_tokens(&stack, label, async |nonce: &str| {
+        let foreign = provider_tokens(
+            stack.provider(),
+            ("other-app", "other-app-secret"),
+            ALICE,
+            nonce,
+        )
+        .await;
+        assert_eq!(
+            jwt::claims(foreign["id_token"].as_str().unwrap())["aud"],
+            "other-app"
+        );
+        stack.proxy().arm(label, move |_| foreign);
+    })
+    .await;
+    check_refused(&stack, label, &browser, &page, &mut problems).await;
+
+    problems.assert_none("altered token responses");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nonce_changed_in_the_authorization_request_is_refused() {
+    let stack = OidcStack::start(StackOptions::default()).await;
+    let browser = Browser::new();
+    let authorization = stack.authorization_path();
+    let before = browser
+        .navigate_until(&stack.url("/app/"), |url| url.path() == authorization)
+        .await;
+    let auth_url = before.next.clone().expect("redirect to the provider");
+    let nonce = query_param(&auth_url, "nonce").expect("a nonce in the authorization request");
+    // The provider puts this nonce in the ID token; everything else (state, PKCE) is intact.
+    let forged = with_query_param(&auth_url, "nonce", Some(&format!("{nonce}-forged")));
+
+    let form = browser.navigate(forged.as_str()).await;
+    let page = browser.sign_in(&form, ALICE.0, ALICE.1).await;
+    let mut problems = Problems::default();
+    check_refused(
+        &stack,
+        "ID token with another nonce than Sekisho sent",
+        &browser,
+        &page,
+        &mut problems,
+    )
+    .await;
+    problems.assert_none("nonce mismatch");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Open redirects
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirect_targets_off_the_site_fall_back_to_the_root() {
+    let stack = OidcStack::start(
+        StackOptions::default().set("allowed_redirect_domains", vec!["good.example.com"]),
+    )
+    .await;
+    let root = stack.url("/");
+
+    /// Completes a sign-in started at /oauth2/start with `query` and returns where the
+    /// callback sends the browser (its Location, resolved) with the page.
+    async fn sign_in_with(stack: &OidcStack, query: &str) -> Result<(String, Url, Page), String> {
+        let browser = Browser::new();
+        let form = browser
+            .navigate(&stack.url(&format!("/oauth2/start?{query}")))
+            .await;
+        if form.login_form().is_none() {
+            return Err(format!(
+                "/oauth2/start?{query} did not lead to the sign-in form (the spec: fall back to /, not refuse):\n{}",
+                form.describe()
+            ));
+        }
+        let page = browser.sign_in(&form, ALICE.0, ALICE.1).await;
+        let Some(callback) = page.hop("/oauth2/callback") else {
+            return Err(format!("never reached the callback:\n{}", page.describe()));
+        };
+        let location = callback.location.clone().unwrap_or_default();
+        match (callback.status, callback.url.join(&location)) {
+            (302 | 303, Ok(resolved)) => Ok((location, resolved, page)),
+            (status, _) => Err(format!(
+                "the callback answered {status} with Location {location:?}:\n{}",
+                page.describe()
+            )),
+        }
+    }
+
+    let mut problems = Problems::default();
+    // Allowed targets are kept as they are.
+    for (rd, want) in [
+        ("/app/page?x=1&y=%2F", stack.url("/app/page?x=1&y=%2F")),
+        (
+            "https://good.example.com/ok?z=1",
+            "https://good.example.com/ok?z=1".to_owned(),
+        ),
+    ] {
+        match sign_in_with(&stack, &format!("rd={}", percent_encode(rd))).await {
+            Ok((_, resolved, page)) => problems.check(resolved.as_str() == want, || {
+                format!(
+                    "allowed rd {rd:?}: the callback should send the browser to {want}, sent it to {resolved}\n{}",
+                    page.describe()
+                )
+            }),
+            Err(e) => problems.check(false, || format!("allowed rd {rd:?}: {e}")),
+        }
+    }
+    // Everything else falls back to "/".
+    let hostile = [
+        "//evil.com",
+        "/\\evil.com",
+        "https:evil.com",
+        "javascript:alert(1)",
+        "/%2F%2Fevil.com",
+        " https://evil.com",
+        "https://127.0.0.1.evil.com/",
+        "https://good.example.com@evil.com/",
+    ];
+    let mut queries: Vec<(String, String)> = hostile
+        .iter()
+        .map(|rd| (format!("{rd:?}"), format!("rd={}", percent_encode(rd))))
+        .collect();
+    // Sent as is: Sekisho decodes `///evil.com` and `//evil.com`.
+    for raw in ["/%2F%2Fevil.com", "%2F%2Fevil.com"] {
+        queries.push((
+            format!("{raw:?} unencoded in the query"),
+            format!("rd={raw}"),
+        ));
+    }
+    for (case, query) in queries {
+        match sign_in_with(&stack, &query).await {
+            Ok((location, resolved, page)) => {
+                problems.check(resolved.as_str() == root, || {
+                    format!(
+                        "rd {case}: the callback should fall back to Location \"/\", sent {location:?} (a browser goes to {resolved})\n{}",
+                        page.describe()
+                    )
+                });
+            }
+            Err(e) => problems.check(false, || format!("rd {case}: {e}")),
+        }
+    }
+    problems.assert_none("redirect targets");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Token refresh
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_requests_due_for_refresh_refresh_once() {
+    const TTL: u64 = 6;
+    let stack = OidcStack::start(
+        StackOptions {
+            provider: OidcOptions {
+                access_token_ttl: TTL,
+                ..OidcOptions::default()
+            },
+            ..StackOptions::default()
+        }
+        // Due 3 s before expiry: at the earliest 2 s after issue (exp is rounded down), so not
+        // during the sign-in itself even on a slow machine.
+        .set("oidc.refresh_before_expiry", "3s"),
+    )
+    .await;
+    let provider = stack.provider();
+    let browser = Browser::new();
+    stack.login(&browser, "/app/", ALICE).await;
+    let signed_in = Instant::now();
+    eprintln!(
+        "session after sign-in: {}",
+        browser
+            .session_cookies()
+            .iter()
+            .map(|c| format!("{} ({} bytes)", c.name, c.value.len()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    assert_eq!(
+        provider.token_requests("refresh_token"),
+        0,
+        "Sekisho refreshed right after signing in, before the token was due (ttl {TTL}s, refresh_before_expiry 3s)"
+    );
+
+    // Due (at most 2.5 s of the 6 left, less than 3), not yet expired.
+    tokio::time::sleep_until((signed_in + Duration::from_millis(3500)).into()).await;
+    let cookie = browser
+        .cookie_header(&stack.url("/oauth2/auth"))
+        .expect("the browser has cookies for the site");
+    let mut burst = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let client = common::http::Client::new();
+        let addr = stack.sekisho.addr();
+        let cookie = cookie.clone();
+        burst.spawn(async move {
+            let id = format!("refresh-burst-{i}");
+            let response = client
+                .get(
+                    addr,
+                    "/oauth2/auth",
+                    &[("Cookie", &cookie), ("X-Request-Id", &id)],
+                )
+                .await;
+            (i, response)
+        });
+    }
+    let mut responses: Vec<(usize, Response)> = burst.join_all().await;
+    responses.sort_by_key(|(i, _)| *i);
+    let statuses: Vec<u16> = responses.iter().map(|(_, r)| r.status).collect();
+    assert!(
+        statuses.iter().all(|&s| s == 202),
+        "20 concurrent /oauth2/auth with the same session, due for refresh, should all answer 202: {statuses:?}\n\
+         provider counters: {}\n{}",
+        provider.counters(),
+        stack.sekisho_log_excerpt("refresh")
+    );
+    for (i, response) in &responses {
+        assert_eq!(
+            response.header("x-auth-request-user"),
+            Some("alice"),
+            "request {i}: {response:?}"
+        );
+    }
+    let counters = provider.counters();
+    assert_eq!(
+        (
+            counters["token"]["refresh_token"].as_u64().unwrap_or(0),
+            counters["token_errors"]["refresh_token"]
+                .as_u64()
+                .unwrap_or(0)
+        ),
+        (1, 0),
+        "the provider should see exactly ONE refresh_token grant, and no failed one (a second use of \
+         the rotated refresh token fails and revokes the whole login) for 20 concurrent requests: {counters}\n{}",
+        stack.sekisho_log_excerpt("refresh")
+    );
+    let refreshed: Vec<&Response> = responses
+        .iter()
+        .map(|(_, r)| r)
+        .filter(|r| {
+            r.headers.iter().any(|(n, v)| {
+                n.eq_ignore_ascii_case("set-cookie")
+                    && is_session_cookie(v.split('=').next().unwrap_or(""))
+            })
+        })
+        .collect();
+    assert!(
+        !refreshed.is_empty(),
+        "a 202 that refreshed the tokens should carry the new session in Set-Cookie; none did: {:?}",
+        responses.first()
+    );
+    // The browser takes the new session; it works without another refresh.
+    browser.accept_cookies(&stack.url("/oauth2/auth"), refreshed[0]);
+    let page = browser.navigate(&stack.url("/app/after-refresh")).await;
+    assert_eq!(
+        (page.status, page.hops.len()),
+        (200, 1),
+        "with the refreshed session the browser should go straight through (no new sign-in):\n{}{}",
+        page.describe(),
+        browser.describe_cookies()
+    );
+    assert_eq!(provider.token_requests("refresh_token"), 1);
+
+    // Through nginx: the refreshed session must reach the browser (auth_request_set +
+    // add_header Set-Cookie), or its next request carries the consumed refresh token.
+    let refreshed_at = Instant::now();
+    tokio::time::sleep_until((refreshed_at + Duration::from_millis(3500)).into()).await;
+    let chunks: Vec<String> = browser
+        .session_cookies()
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    let page = browser.navigate(&stack.url("/app/through-nginx")).await;
+    let set_cookies = page.hops[0].set_cookie_names();
+    assert_eq!(
+        (page.status, page.hops.len()),
+        (200, 1),
+        "a request due for refresh through nginx should go straight through:\n{}",
+        page.describe()
+    );
+    assert_eq!(
+        provider.token_requests("refresh_token"),
+        2,
+        "the request through nginx should have refreshed (2nd refresh_token grant)"
+    );
+    assert!(
+        set_cookies.iter().any(|n| is_session_cookie(n)),
+        "nginx should pass Sekisho's refreshed session on to the browser (Set-Cookie), got {set_cookies:?}\n{}",
+        page.describe()
+    );
+    assert!(
+        chunks.iter().all(|c| set_cookies.contains(c)),
+        "nginx should pass on every chunk of the refreshed session ({chunks:?}), passed {set_cookies:?} \
+         (auth_request_set with $upstream_http_set_cookie keeps only the FIRST Set-Cookie line; \
+         config/nginx/oidc.conf forwards _sekisho_1.._sekisho_3 by name)\n{}",
+        page.describe()
+    );
+    let page = browser
+        .navigate(&stack.url("/app/after-nginx-refresh"))
+        .await;
+    assert_eq!(
+        (page.status, page.hops.len()),
+        (200, 1),
+        "with the session nginx passed on, the next request should pass without a new sign-in \
+         (nginx 1.22 copies only the FIRST Set-Cookie of the subrequest with $upstream_http_set_cookie: \
+         a session split over several cookies loses its other chunks):\n{}{}",
+        page.describe(),
+        browser.describe_cookies()
+    );
+    let counters = provider.counters();
+    assert_eq!(
+        (
+            counters["token"]["refresh_token"].as_u64().unwrap_or(0),
+            counters["token_errors"]["refresh_token"]
+                .as_u64()
+                .unwrap_or(0)
+        ),
+        (2, 0),
+        "no further refresh with the fresh session: {counters}"
+    );
+    assert_eq!(
+        counters["token"]["authorization_code"], 1,
+        "one sign-in only, no silent re-login along the way: {counters}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sign-out
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_out_ends_the_provider_session_too() {
+    let stack = OidcStack::start(StackOptions::default()).await;
+    let browser = Browser::new();
+    stack.login(&browser, "/app/", ALICE).await;
+
+    let confirm = browser.navigate(&stack.url("/oauth2/sign_out?rd=/")).await;
+    let sign_out = &confirm.hops[0];
+    assert_eq!(
+        sign_out.status,
+        302,
+        "/oauth2/sign_out should redirect to the provider's end_session endpoint:\n{}",
+        confirm.describe()
+    );
+    let logout_path = format!(
+        "{}/protocol/openid-connect/logout",
+        Url::parse(stack.issuer()).unwrap().path()
+    );
+    let end_session = confirm.hop(&logout_path).unwrap_or_else(|| {
+        panic!(
+            "the browser never reached the provider's end_session endpoint {logout_path}:\n{}",
+            confirm.describe()
+        )
+    });
+    let hint = end_session.query("id_token_hint");
+    let post_logout = end_session.query("post_logout_redirect_uri");
+    assert!(
+        hint.as_deref().is_some_and(|h| h.split('.').count() == 3)
+            && post_logout
+                .as_deref()
+                .is_some_and(|p| p.starts_with(&stack.origin())),
+        "end_session request should carry id_token_hint (the ID token) and a post_logout_redirect_uri on {}: {}",
+        stack.origin(),
+        end_session.url
+    );
+    stack
+        .assert_no_session(&browser, "right after /oauth2/sign_out")
+        .await;
+    let form = confirm.logout_form().unwrap_or_else(|| {
+        panic!(
+            "the provider should ask to confirm the logout (form#op.logoutForm):\n{}",
+            confirm.describe()
+        )
+    });
+    let after = browser
+        .submit_until(&form, &[("logout", "yes")], |_| false)
+        .await;
+    assert_eq!(
+        stack.provider().counters()["logout"],
+        1,
+        "the provider session should be ended:\n{}",
+        after.describe()
+    );
+    // The provider sends the browser back to post_logout_redirect_uri.
+    let confirmed = after
+        .hop_ending("/protocol/openid-connect/logout/confirm")
+        .unwrap_or_else(|| panic!("no POST to logout/confirm:\n{}", after.describe()));
+    let post_logout = post_logout.unwrap_or_default();
+    assert!(
+        matches!(confirmed.status, 302 | 303)
+            && confirmed
+                .location
+                .as_deref()
+                .is_some_and(|l| l.starts_with(&post_logout)),
+        "after confirming, the provider should redirect to post_logout_redirect_uri {post_logout}:\n{}",
+        after.describe()
+    );
+
+    stack
+        .assert_no_session(&browser, "after signing out at the provider")
+        .await;
+    let auth = stack
+        .sekisho_get(
+            "/oauth2/auth",
+            &browser
+                .cookie_header(&stack.url("/oauth2/auth"))
+                .iter()
+                .map(|c| ("Cookie", c.as_str()))
+                .collect::<Vec<_>>(),
+        )
+        .await;
+    assert_eq!(
+        auth.status, 401,
+        "/oauth2/auth with what the browser holds after signing out: {auth:?}"
+    );
+
+    // A new sign-in asks for the password again, and works.
+    let form = browser.navigate(&stack.url("/app/again")).await;
+    assert!(
+        form.login_form().is_some(),
+        "after signing out, a new sign-in must show the password form (no silent SSO):\n{}",
+        form.describe()
+    );
+    let page = browser.sign_in(&form, ALICE.0, ALICE.1).await;
+    assert_eq!(page.status, 200, "signing in again:\n{}", page.describe());
+    assert_identity_at_app(&page, "alice", "alice@example.com", "/admins");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bearer tokens
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+/// 401 with `WWW-Authenticate: Bearer error="invalid_token"`.
+fn invalid_token(response: &Response) -> bool {
+    let challenge = response.header("www-authenticate").unwrap_or_default();
+    response.status == 401
+        && challenge.starts_with("Bearer")
+        && challenge.contains("error=\"invalid_token\"")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bearer_tokens_of_the_realm_pass_only_when_enabled() {
+    let on = OidcStack::start(StackOptions::default().set("oidc.accept_bearer_tokens", true)).await;
+    let tokens = provider_tokens(
+        on.provider(),
+        (CLIENT_ID, CLIENT_SECRET),
+        ALICE,
+        "bearer-nonce",
+    )
+    .await;
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+
+    let response = on
+        .sekisho_get("/oauth2/auth", &[("Authorization", &bearer(&access))])
+        .await;
+    assert_eq!(
+        response.status,
+        202,
+        "accept_bearer_tokens = true: alice's access token from the same realm should pass: {response:?}\n{}",
+        on.sekisho_log_excerpt("bearer")
+    );
+    for (header, want) in [
+        ("x-auth-request-user", "alice"),
+        ("x-auth-request-email", "alice@example.com"),
+        ("x-auth-request-groups", "/admins"),
+        ("x-auth-request-preferred-username", "alice"),
+    ] {
+        assert_eq!(
+            response.header(header),
+            Some(want),
+            "{header}: {response:?}"
+        );
+    }
+
+    // Same provider, bearer tokens off (the default): the token alone is no session.
+    let off = OidcStack::start(StackOptions {
+        provider_down: true,
+        provider: OidcOptions {
+            port: on.provider().port,
+            ..OidcOptions::default()
+        },
+        wait_ready: false,
+        ..StackOptions::default()
+    })
+    .await;
+    off.wait_ready(common::oidc_stack::READY_TIMEOUT).await;
+    let response = off
+        .sekisho_get("/oauth2/auth", &[("Authorization", &bearer(&access))])
+        .await;
+    assert_eq!(
+        response.status, 401,
+        "accept_bearer_tokens = false: a bearer token alone must not pass: {response:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_foreign_or_altered_bearer_tokens_are_refused() {
+    const TTL: u64 = 2;
+    let stack = OidcStack::start(
+        StackOptions {
+            provider: OidcOptions {
+                access_token_ttl: TTL,
+                ..OidcOptions::default()
+            },
+            ..StackOptions::default()
+        }
+        .set("oidc.accept_bearer_tokens", true),
+    )
+    .await;
+    // Another provider: same realm name and users, another issuer and other keys.
+    let foreign = common::oidc_stack::Peer(common::oidc_provider::OidcProvider::start(
+        OidcOptions::default(),
+    ));
+
+    let tokens = provider_tokens(stack.provider(), (CLIENT_ID, CLIENT_SECRET), ALICE, "n-1").await;
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let exp = jwt::claims(&access)["exp"].as_u64().expect("exp claim");
+
+    // Control, while it is fresh.
+    let response = stack
+        .sekisho_get("/oauth2/auth", &[("Authorization", &bearer(&access))])
+        .await;
+    assert_eq!(
+        response.status,
+        202,
+        "control: a fresh access token of the realm should pass: {response:?}\n{}",
+        stack.sekisho_log_excerpt("bearer")
+    );
+
+    let foreign_tokens = provider_tokens(&foreign, (CLIENT_ID, CLIENT_SECRET), ALICE, "n-2").await;
+    let foreign_access = foreign_tokens["access_token"].as_str().unwrap().to_owned();
+    let cases = [
+        ("token of another issuer", foreign_access),
+        ("signature altered", jwt::flip_signature(&access)),
+        (
+            "claims altered, signature kept",
+            jwt::edit_claims(&access, |c| c["preferred_username"] = json!("mallory")),
+        ),
+        ("unsigned (alg none)", jwt::unsigned(&access)),
+        ("not a JWT", "not-a-jwt".to_owned()),
+        (
+            "alice's ID token instead of an access token (aud = sekisho, typ = ID: meant for the \
+             client, not a credential; Keycloak's access tokens have typ = Bearer)",
+            tokens["id_token"].as_str().unwrap().to_owned(),
+        ),
+    ];
+    let mut problems = Problems::default();
+    for (case, token) in &cases {
+        let response = stack
+            .sekisho_get("/oauth2/auth", &[("Authorization", &bearer(token))])
+            .await;
+        problems.check(invalid_token(&response), || {
+            format!(
+                "{case}: /oauth2/auth should answer 401 with WWW-Authenticate: Bearer error=\"invalid_token\", got {response:?}"
+            )
+        });
+    }
+
+    // Expired: wait until past exp, plus a second for the clocks' rounding.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let wait = (exp as f64 + 1.5 - now).max(0.0);
+    tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+    let response = stack
+        .sekisho_get("/oauth2/auth", &[("Authorization", &bearer(&access))])
+        .await;
+    problems.check(invalid_token(&response), || {
+        format!(
+            "access token expired about 1.5 s ago (ttl {TTL} s; a clock-skew leeway above a second would let it \
+             through): /oauth2/auth should answer 401 with WWW-Authenticate: Bearer error=\"invalid_token\", got {response:?}"
+        )
+    });
+    problems.assert_none("refused bearer tokens");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The provider down when Sekisho starts
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sekisho_starts_without_its_issuer_and_becomes_ready_when_it_appears() {
+    let port = free_port(std::net::Ipv4Addr::LOCALHOST);
+    let mut stack = OidcStack::start(StackOptions {
+        provider_down: true,
+        provider: OidcOptions {
+            port,
+            ..OidcOptions::default()
+        },
+        wait_ready: false,
+        ..StackOptions::default()
+    })
+    .await;
+
+    let ready = stack.sekisho_get("/ready", &[]).await;
+    assert_eq!(
+        ready.status, 503,
+        "with the issuer unreachable, /ready should answer 503: {ready:?}"
+    );
+    assert!(
+        ready.body.lines().count() >= 2,
+        "/ready should give the reason (which dependency, why): {:?}",
+        ready.body
+    );
+    let start = stack.sekisho_get("/oauth2/start?rd=/app/", &[]).await;
+    assert_eq!(
+        start.status, 502,
+        "/oauth2/start with the issuer unreachable should answer 502: {start:?}"
+    );
+    let trusted = stack
+        .sekisho_get("/oauth2/auth", &[("X-Forwarded-For", TRUSTED_CLIENT)])
+        .await;
+    assert_eq!(
+        trusted.status, 202,
+        "a trusted IP passes whatever the issuer's state: {trusted:?}"
+    );
+    let anonymous = stack.sekisho_get("/oauth2/auth", &[]).await;
+    assert_eq!(anonymous.status, 401, "{anonymous:?}");
+
+    // The issuer appears: Sekisho retries (with backoff) and becomes ready.
+    stack.start_provider(OidcOptions {
+        port,
+        ..OidcOptions::default()
+    });
+    let appeared = Instant::now();
+    stack.wait_ready(Duration::from_secs(15)).await;
+    eprintln!("ready {:?} after the issuer appeared", appeared.elapsed());
+
+    let browser = Browser::new();
+    let page = stack.login(&browser, "/app/page?x=1", ALICE).await;
+    assert_identity_at_app(&page, "alice", "alice@example.com", "/admins");
+}

@@ -1,0 +1,130 @@
+// Signs in through a real browser, for sekisho's end-to-end tests: Debian's headless
+// Chromium, driven with playwright-core (no downloaded browser build), opens a protected page,
+// fills the provider's sign-in form (Keycloak's element ids: #username, #password, #kc-login)
+// and waits until it is back at the expected URL.
+//
+//   node login.js '{"start_url": "http://127.0.0.1:PORT/app/page?x=1",
+//                   "username": "alice", "password": "alice-password",
+//                   "expect_url": "^http://127\\.0\\.0\\.1:PORT/app/page\\?x=1$",
+//                   "screenshot": "/tmp/after-login.png", "timeout_ms": 30000}'
+//
+// Prints exactly one line on stdout, last:
+//   {"result": {"ok": true|false, "final_url": ..., "status": ..., "text": <page text, cut>,
+//               "screenshot": <path or null>, "navigations": [urls], "responses": [...],
+//               "error": <message, when not ok>}}
+// Exit status 0 when ok, 1 otherwise. Everything else goes to stderr. The browser profile is
+// a fresh temporary directory, removed at the end.
+
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+const EXECUTABLE = process.env.CHROMIUM_BINARY || '/usr/bin/chromium';
+// As root, in a container, on a machine whose network is closed: no sandbox, no GPU, and
+// none of the background connections Chromium would otherwise try at every start.
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+function emit(result) {
+  process.stdout.write(`${JSON.stringify({ result })}\n`);
+}
+
+const args = JSON.parse(process.argv[2] ?? '{}');
+for (const key of ['start_url', 'username', 'password', 'expect_url']) {
+  if (typeof args[key] !== 'string') {
+    emit({ ok: false, error: `missing argument ${key}` });
+    process.exit(2);
+  }
+}
+const timeout = args.timeout_ms ?? 30000;
+const expect = new RegExp(args.expect_url);
+
+let chromium;
+try {
+  ({ chromium } = await import('playwright-core'));
+} catch (err) {
+  emit({ ok: false, error: `playwright-core is not installed: npm ci --prefix tests/peers/browser (${err.message})` });
+  process.exit(1);
+}
+
+const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'sekisho-chromium-'));
+const navigations = [];
+const responses = [];
+const result = { ok: false, final_url: null, status: null, text: null, screenshot: null, navigations, responses };
+let context;
+// A hard stop, whatever hangs: the Rust side waits a little longer than this.
+const watchdog = setTimeout(() => {
+  result.error = `gave up after ${timeout + 10000} ms`;
+  emit(result);
+  process.exit(1);
+}, timeout + 10000);
+
+try {
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: EXECUTABLE,
+    headless: true,
+    args: ARGS,
+    timeout,
+  });
+  const page = context.pages()[0] ?? await context.newPage();
+  page.setDefaultTimeout(timeout);
+  page.on('framenavigated', (frame) => {
+    if (frame === page.mainFrame()) navigations.push(frame.url());
+  });
+  page.on('response', (response) => {
+    if (response.request().isNavigationRequest()) {
+      responses.push({ url: response.url(), status: response.status(), location: response.headers().location ?? null });
+    }
+  });
+
+  const first = await page.goto(args.start_url, { waitUntil: 'load' });
+  console.error(`opened ${args.start_url} -> ${page.url()} (${first?.status()})`);
+  await page.locator('#username').waitFor({ state: 'visible' });
+  await page.fill('#username', args.username);
+  await page.fill('#password', args.password);
+  await Promise.all([
+    page.waitForURL(expect, { waitUntil: 'load' }),
+    page.click('#kc-login'),
+  ]);
+  result.final_url = page.url();
+  result.status = responses.length ? responses[responses.length - 1].status : null;
+  result.text = (await page.locator('body').innerText()).slice(0, 4000);
+  result.ok = true;
+  if (args.screenshot) {
+    await page.screenshot({ path: args.screenshot, fullPage: true });
+    result.screenshot = args.screenshot;
+  }
+} catch (err) {
+  result.error = String(err?.message ?? err);
+  try {
+    const page = context?.pages()[0];
+    if (page) {
+      result.final_url = page.url();
+      result.text = (await page.locator('body').innerText({ timeout: 2000 })).slice(0, 4000);
+      if (args.screenshot) {
+        await page.screenshot({ path: args.screenshot, fullPage: true, timeout: 5000 });
+        result.screenshot = args.screenshot;
+      }
+    }
+  } catch (inner) {
+    console.error(`while collecting the failure: ${inner.message}`);
+  }
+} finally {
+  try {
+    await context?.close();
+  } catch (err) {
+    console.error(`closing the browser: ${err.message}`);
+  }
+  fs.rmSync(profile, { recursive: true, force: true });
+  clearTimeout(watchdog);
+}
+emit(result);
+process.exit(result.ok ? 0 : 1);
