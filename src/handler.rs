@@ -39,6 +39,25 @@ pub struct AppState {
     pub metrics: Metrics,
 }
 
+/// A `302 Found` to `location` that sets `cookies`; never cached, since it carries session state.
+pub(crate) fn found(
+    location: &str,
+    cookies: Vec<http::HeaderValue>,
+) -> Result<axum::response::Response, crate::error::Error> {
+    use http::header::{CACHE_CONTROL, LOCATION, SET_COOKIE};
+    let location = http::HeaderValue::try_from(location).map_err(|_| {
+        crate::error::Error::BadRequest("redirect target is not a valid header".into())
+    })?;
+    let mut response = axum::response::IntoResponse::into_response(http::StatusCode::FOUND);
+    let headers = response.headers_mut();
+    headers.insert(LOCATION, location);
+    headers.insert(CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    for line in cookies {
+        headers.append(SET_COOKIE, line);
+    }
+    Ok(response)
+}
+
 /// Every route Sekisho answers itself.
 pub fn routes() -> Router<AppState> {
     Router::new()

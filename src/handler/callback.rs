@@ -2,8 +2,8 @@
 
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
-use http::header::{CACHE_CONTROL, LOCATION, SET_COOKIE};
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::HeaderMap;
+use http::header::SET_COOKIE;
 use serde::Deserialize;
 
 use super::AppState;
@@ -83,14 +83,5 @@ async fn finish(
         .await
         .map_err(Error::SessionStore)?;
     tracing::info!(user = %session.user, provider = "oidc", "signed in");
-    let location = HeaderValue::try_from(attempt.rd)
-        .map_err(|_| Error::LoginFailed("bad redirect target".into()))?;
-    let mut response = (StatusCode::FOUND, [(LOCATION, location)]).into_response();
-    response
-        .headers_mut()
-        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    for line in cookies {
-        response.headers_mut().append(SET_COOKIE, line);
-    }
-    Ok(response)
+    super::found(&attempt.rd, cookies)
 }

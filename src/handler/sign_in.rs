@@ -12,7 +12,7 @@ use crate::error::Error;
 
 pub async fn sign_in(
     State(state): State<AppState>,
-    Query(params): Query<SignInParams>,
+    Query(params): Query<StartParams>,
     headers: HeaderMap,
 ) -> Result<Response, Error> {
     let from_header = headers
@@ -21,5 +21,3 @@ pub async fn sign_in(
     let rd = from_header.or(params.rd.as_deref()).unwrap_or_default();
     begin(&state, rd)
 }
-
-pub type SignInParams = StartParams;

@@ -1,9 +1,8 @@
 //! `GET /oauth2/sign_out?rd=URL`: end the session here and at the provider.
 
 use axum::extract::{Query, State};
-use axum::response::{IntoResponse, Response};
-use http::header::{CACHE_CONTROL, LOCATION, SET_COOKIE};
-use http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use http::HeaderMap;
 use serde::Deserialize;
 
 use super::AppState;
@@ -48,14 +47,5 @@ pub async fn sign_out(
         tracing::info!(user = %session.user, "signed out");
     }
     let location = provider_logout.map(String::from).unwrap_or(rd);
-    let location = HeaderValue::try_from(location)
-        .map_err(|_| Error::BadRequest("bad redirect target".into()))?;
-    let mut response = (StatusCode::FOUND, [(LOCATION, location)]).into_response();
-    response
-        .headers_mut()
-        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    for line in cleared {
-        response.headers_mut().append(SET_COOKIE, line);
-    }
-    Ok(response)
+    super::found(&location, cleared)
 }

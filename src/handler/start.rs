@@ -1,9 +1,7 @@
 //! `GET /oauth2/start?rd=URL`: begin a sign-in at the identity provider.
 
 use axum::extract::{Query, State};
-use axum::response::{IntoResponse, Response};
-use http::StatusCode;
-use http::header::{CACHE_CONTROL, LOCATION, SET_COOKIE};
+use axum::response::Response;
 use serde::Deserialize;
 
 use super::AppState;
@@ -29,13 +27,7 @@ pub(super) fn begin(state: &AppState, rd: &str) -> Result<Response, Error> {
     let rd = state.redirects.target_or_root(rd);
     let redirect = oidc.login_redirect(rd).map_err(provider_error)?;
     let cookie = state.login.remember(&redirect.attempt);
-    let headers = [
-        (LOCATION, redirect.url.as_str().to_owned()),
-        (CACHE_CONTROL, "no-store".to_owned()),
-    ];
-    let mut response = (StatusCode::FOUND, headers).into_response();
-    response.headers_mut().append(SET_COOKIE, cookie);
-    Ok(response)
+    super::found(redirect.url.as_str(), vec![cookie])
 }
 
 pub(super) fn provider_error(error: OidcError) -> Error {
