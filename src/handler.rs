@@ -14,10 +14,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use http::header::{CACHE_CONTROL, LOCATION, SET_COOKIE};
+use http::{HeaderValue, StatusCode};
 use url::Url;
 
 use crate::auth::{Authenticator, IdentityHeaders, Policy, RedirectPolicy};
+use crate::error::Error;
 use crate::provider::Oidc;
 use crate::readiness::Readiness;
 use crate::session::LoginCookies;
@@ -40,18 +44,13 @@ pub struct AppState {
 }
 
 /// A `302 Found` to `location` that sets `cookies`; never cached, since it carries session state.
-pub(crate) fn found(
-    location: &str,
-    cookies: Vec<http::HeaderValue>,
-) -> Result<axum::response::Response, crate::error::Error> {
-    use http::header::{CACHE_CONTROL, LOCATION, SET_COOKIE};
-    let location = http::HeaderValue::try_from(location).map_err(|_| {
-        crate::error::Error::BadRequest("redirect target is not a valid header".into())
-    })?;
-    let mut response = axum::response::IntoResponse::into_response(http::StatusCode::FOUND);
+pub(crate) fn found(location: &str, cookies: Vec<HeaderValue>) -> Result<Response, Error> {
+    let location = HeaderValue::try_from(location)
+        .map_err(|_| Error::BadRequest("redirect target is not a valid header".into()))?;
+    let mut response = StatusCode::FOUND.into_response();
     let headers = response.headers_mut();
     headers.insert(LOCATION, location);
-    headers.insert(CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     for line in cookies {
         headers.append(SET_COOKIE, line);
     }
