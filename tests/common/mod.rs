@@ -25,6 +25,7 @@ pub mod oidc_provider;
 pub mod oidc_stack;
 pub mod ports;
 pub mod process;
+pub mod saml_idp;
 pub mod sekisho;
 pub mod session;
 pub mod token_proxy;
