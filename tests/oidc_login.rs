@@ -1479,3 +1479,33 @@ async fn sekisho_starts_without_its_issuer_and_becomes_ready_when_it_appears() {
     let page = stack.login(&browser, "/app/page?x=1", ALICE).await;
     assert_identity_at_app(&page, "alice", "alice@example.com", "/admins");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_signed_with_a_rotated_key_reloads_the_keys() {
+    let stack =
+        OidcStack::start(StackOptions::default().set("oidc.accept_bearer_tokens", true)).await;
+    // Sekisho has discovered the realm's keys; the realm now signs with a new one and drops the old.
+    let new_kid = stack.provider().rotate_keys(true);
+    let tokens = provider_tokens(
+        stack.provider(),
+        (CLIENT_ID, CLIENT_SECRET),
+        ALICE,
+        "rotation-nonce",
+    )
+    .await;
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+
+    let response = stack
+        .sekisho_get("/oauth2/auth", &[("Authorization", &bearer(&access))])
+        .await;
+    assert_eq!(
+        response.status,
+        202,
+        "a token signed with the new key {new_kid} should pass after a key reload: {response:?}\n{}",
+        stack.sekisho_log_excerpt("key")
+    );
+    assert!(
+        stack.sekisho_log_excerpt("reloading").contains("reloading"),
+        "the unknown kid should have triggered a key reload"
+    );
+}
