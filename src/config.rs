@@ -4,6 +4,7 @@
 mod env;
 mod oidc;
 mod raw;
+mod saml;
 mod validate;
 
 use std::fmt;
@@ -17,6 +18,7 @@ use crate::auth::{DomainRule, Policy};
 use crate::net::{ForwardedHeader, Networks};
 pub use oidc::{ClaimNames, OidcConfig};
 pub use raw::RawConfig;
+pub use saml::{SamlAttributes, SamlConfig};
 
 /// A configuration key and what is wrong with it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,6 +82,7 @@ pub struct Config {
     /// The global authorization policy; locations may narrow it.
     pub authorization: Policy,
     pub oidc: Option<OidcConfig>,
+    pub saml: Option<SamlConfig>,
 }
 
 #[derive(Clone, Debug)]

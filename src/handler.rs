@@ -5,6 +5,7 @@ mod callback;
 mod error_page;
 mod health;
 pub mod page;
+mod saml;
 mod sign_in;
 mod sign_out;
 mod start;
@@ -22,7 +23,7 @@ use url::Url;
 
 use crate::auth::{Authenticator, IdentityHeaders, Policy, RedirectPolicy};
 use crate::error::Error;
-use crate::provider::Oidc;
+use crate::provider::{Oidc, Saml};
 use crate::readiness::Readiness;
 use crate::session::LoginCookies;
 use crate::telemetry::Metrics;
@@ -37,6 +38,7 @@ pub struct AppState {
     pub redirects: RedirectPolicy,
     pub login: LoginCookies,
     pub oidc: Option<Arc<Oidc>>,
+    pub saml: Option<Arc<Saml>>,
     pub public_url: Url,
     pub session_lifetime: Duration,
     pub readiness: Readiness,
@@ -66,6 +68,9 @@ pub fn routes() -> Router<AppState> {
         .route("/oauth2/callback", get(callback::callback))
         .route("/oauth2/sign_out", get(sign_out::sign_out))
         .route("/oauth2/userinfo", get(userinfo::userinfo))
+        .route("/saml/login", get(saml::login))
+        .route("/saml/acs", axum::routing::post(saml::acs))
+        .route("/saml/metadata", get(saml::metadata))
         .route("/ping", get(health::ping))
         .route("/ready", get(health::ready))
         .route("/metrics", get(health::metrics))

@@ -25,7 +25,7 @@ pub use config::Config;
 use auth::{Authenticator, IdentityHeaders, RedirectPolicy, Refresher};
 use config::StoreKind;
 use handler::AppState;
-use provider::Oidc;
+use provider::{Oidc, Saml};
 use readiness::Readiness;
 use session::{CookieStore, CookieWriter, LoginCookies, Sealer, Store};
 use telemetry::Metrics;
@@ -55,7 +55,14 @@ fn state(config: &Config) -> AppState {
         readiness.register(oidc.clone());
         oidc
     });
+    let saml = config.saml.clone().map(|saml_config| {
+        let saml = Arc::new(Saml::new(saml_config, &config.public_url));
+        saml.spawn_metadata_refresh();
+        readiness.register(saml.clone());
+        saml
+    });
     AppState {
+        saml,
         authenticator: Authenticator {
             store,
             oidc: oidc.clone(),
@@ -71,6 +78,18 @@ fn state(config: &Config) -> AppState {
         readiness,
         metrics: Metrics::install(),
     }
+}
+
+/// Checks that need the network: metadata the IdP serves must be usable. Problems here stop
+/// the start like configuration errors; an IdP that does not answer yet is not one.
+pub async fn preflight(config: &Config) -> Vec<config::Problem> {
+    let mut problems = Vec::new();
+    if let Some(url) = config.saml.as_ref().and_then(|s| s.metadata_url.as_ref()) {
+        if let Err(e) = provider::preflight_metadata(url).await {
+            problems.push(config::Problem::new("saml.idp_metadata_url", e.to_string()));
+        }
+    }
+    problems
 }
 
 /// A fresh random session secret: 32 bytes, base64.

@@ -40,7 +40,7 @@ fn main() -> ExitCode {
             println!("{}", sekisho::generate_secret());
             ExitCode::SUCCESS
         }
-        Command::Check { config } => match Config::load(&config) {
+        Command::Check { config } => match Config::load(&config).and_then(preflight_blocking) {
             Ok(checked) => {
                 for warning in checked.warnings() {
                     println!("warning: {warning}");
@@ -53,6 +53,16 @@ fn main() -> ExitCode {
         Command::Serve { config: path } => match Config::load(&path) {
             Ok(config) => match serve(config) {
                 Ok(()) => ExitCode::SUCCESS,
+                Err(error)
+                    if error
+                        .downcast_ref::<sekisho::config::ConfigError>()
+                        .is_some() =>
+                {
+                    let config_error = error
+                        .downcast_ref::<sekisho::config::ConfigError>()
+                        .expect("checked");
+                    config_failure(&path, config_error)
+                }
                 Err(error) => {
                     eprintln!("sekisho: {error:#}");
                     ExitCode::FAILURE
@@ -60,6 +70,22 @@ fn main() -> ExitCode {
             },
             Err(error) => config_failure(&path, &error),
         },
+    }
+}
+
+/// `check` runs the same network checks as `serve`.
+fn preflight_blocking(config: Config) -> Result<Config, sekisho::config::ConfigError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
+    let problems = match runtime {
+        Ok(runtime) => runtime.block_on(sekisho::preflight(&config)),
+        Err(e) => vec![sekisho::config::Problem::new("runtime", e.to_string())],
+    };
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(sekisho::config::ConfigError::Invalid(problems))
     }
 }
 
@@ -83,6 +109,10 @@ fn serve(config: Config) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+        let problems = sekisho::preflight(&config).await;
+        if !problems.is_empty() {
+            return Err(anyhow::Error::new(sekisho::config::ConfigError::Invalid(problems)));
+        }
         let app = sekisho::app(&config);
         tracing::info!(listen = %listener.local_addr()?, public_url = %config.public_url, version = env!("CARGO_PKG_VERSION"), "sekisho started");
         let upkeep = sekisho::telemetry::Metrics::install().spawn_upkeep();

@@ -3,6 +3,10 @@
 mod claims;
 pub mod keys;
 mod oidc;
+mod saml;
 
 pub use claims::{Identity, identity};
 pub use oidc::{LoginRedirect, Oidc, OidcError, RefreshError};
+pub use saml::{
+    MetadataFetchError, Saml, SamlError, SamlLogin, SpUrls, check_idp_metadata, preflight_metadata,
+};

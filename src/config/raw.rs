@@ -18,6 +18,9 @@ pub struct RawConfig {
     /// Present only when the file (or the environment) has an `[oidc]` section.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub oidc: Option<RawOidc>,
+    /// Present only when the file (or the environment) has a `[saml]` section.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub saml: Option<RawSaml>,
 }
 
 impl RawConfig {
@@ -44,6 +47,7 @@ impl Default for RawConfig {
             log: RawLog::default(),
             authorization: RawAuthorization::default(),
             oidc: None,
+            saml: None,
         }
     }
 }
@@ -182,5 +186,59 @@ impl std::fmt::Debug for RawOidc {
             .field("client_id", &self.client_id)
             .field("client_secret", &"<redacted>")
             .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct RawSaml {
+    pub idp_metadata_url: String,
+    pub idp_metadata_file: String,
+    pub sp_entity_id: String,
+    pub name_id_format: String,
+    pub sp_key_file: String,
+    pub sp_cert_file: String,
+    pub allow_idp_initiated: bool,
+    pub allow_sha1: bool,
+    pub clock_skew: String,
+    pub metadata_refresh: String,
+    pub attributes: RawSamlAttributes,
+}
+
+impl Default for RawSaml {
+    fn default() -> Self {
+        Self {
+            idp_metadata_url: String::new(),
+            idp_metadata_file: String::new(),
+            sp_entity_id: String::new(),
+            name_id_format: "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent".into(),
+            sp_key_file: String::new(),
+            sp_cert_file: String::new(),
+            allow_idp_initiated: false,
+            allow_sha1: false,
+            clock_skew: "60s".into(),
+            metadata_refresh: "1h".into(),
+            attributes: RawSamlAttributes::default(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct RawSamlAttributes {
+    pub user: String,
+    pub email: String,
+    pub groups: String,
+    pub roles: String,
+}
+
+impl Default for RawSamlAttributes {
+    fn default() -> Self {
+        Self {
+            user: "username".into(),
+            email: "email".into(),
+            groups: "groups".into(),
+            roles: "roles".into(),
+        }
     }
 }

@@ -6,7 +6,7 @@ use url::Url;
 use super::raw::RawConfig;
 use super::{
     ClientIpConfig, Config, CookieSettings, LogConfig, LogFormat, Problem, Secret, SessionConfig,
-    StoreKind, oidc,
+    StoreKind, oidc, saml,
 };
 use crate::auth::{DomainRule, Policy};
 use crate::net::{ForwardedHeader, Networks};
@@ -136,12 +136,17 @@ pub fn validate(
         .oidc
         .as_ref()
         .map(|section| oidc::validate(section, &mut report));
+    let saml = raw
+        .saml
+        .as_ref()
+        .map(|section| saml::validate(section, &mut report));
 
     Some(Config {
         listen: listen?,
         allowed_redirect_domains: redirect_domains,
         authorization,
         oidc: oidc.map(|section| section.ok_or(())).transpose().ok()?,
+        saml: saml.map(|section| section.ok_or(())).transpose().ok()?,
         public_url: public_url?,
         trusted_ips: trusted_ips?,
         shutdown_timeout: shutdown_timeout?,

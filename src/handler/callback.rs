@@ -7,7 +7,7 @@ use http::header::SET_COOKIE;
 use serde::Deserialize;
 
 use super::AppState;
-use super::start::provider_error;
+use super::start::oidc_error;
 use crate::error::Error;
 use crate::session::SessionStore;
 
@@ -62,14 +62,14 @@ async fn finish(
         )));
     }
     oidc.check_callback_issuer(params.iss.as_deref())
-        .map_err(provider_error)?;
+        .map_err(oidc_error)?;
     let code = params
         .code
         .ok_or_else(|| Error::LoginFailed("the callback has no code".into()))?;
     let session = oidc
         .finish_login(code, &attempt, state.session_lifetime)
         .await
-        .map_err(provider_error)?;
+        .map_err(oidc_error)?;
     if let Err(denial) = state.policy.check(&session) {
         return Err(Error::NotAllowed {
             user: session.user.clone(),

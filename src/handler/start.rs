@@ -1,38 +1,94 @@
-//! `GET /oauth2/start?rd=URL`: begin a sign-in at the identity provider.
+//! `GET /oauth2/start?rd=URL&provider=oidc|saml`: begin a sign-in at an identity provider.
 
 use axum::extract::{Query, State};
-use axum::response::Response;
+use axum::response::{Html, IntoResponse, Response};
+use http::HeaderMap;
+use http::header::ACCEPT_LANGUAGE;
 use serde::Deserialize;
 
 use super::AppState;
+use super::page::{Lang, Page, render};
 use crate::error::Error;
-use crate::provider::OidcError;
+use crate::provider::{OidcError, SamlError};
 
 #[derive(Debug, Deserialize)]
 pub struct StartParams {
     pub rd: Option<String>,
+    pub provider: Option<String>,
 }
 
 pub async fn start(
     State(state): State<AppState>,
     Query(params): Query<StartParams>,
+    headers: HeaderMap,
 ) -> Result<Response, Error> {
-    begin(&state, params.rd.as_deref().unwrap_or_default())
+    begin(
+        &state,
+        params.rd.as_deref().unwrap_or_default(),
+        params.provider.as_deref(),
+        &headers,
+    )
 }
 
-/// Redirects to the provider, remembering the attempt in its own login cookie. A refused `rd`
-/// becomes `/` (and is logged) rather than failing the sign-in.
-pub(super) fn begin(state: &AppState, rd: &str) -> Result<Response, Error> {
-    let oidc = state.oidc.as_ref().ok_or(Error::NoProvider)?;
+/// Redirects to the chosen provider (the only one, when one is configured), remembering the
+/// attempt in its own login cookie; with several and none chosen, a page to choose. A refused
+/// `rd` becomes `/` (and is logged) rather than failing the sign-in.
+pub(super) fn begin(
+    state: &AppState,
+    rd: &str,
+    provider: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<Response, Error> {
     let rd = state.redirects.target_or_root(rd);
-    let redirect = oidc.login_redirect(rd).map_err(provider_error)?;
-    let cookie = state.login.remember(&redirect.attempt);
-    super::found(redirect.url.as_str(), vec![cookie])
+    let provider = match (provider, &state.oidc, &state.saml) {
+        (Some(p), ..) => p,
+        (None, Some(_), None) => "oidc",
+        (None, None, Some(_)) => "saml",
+        (None, None, None) => return Err(Error::NoProvider),
+        (None, Some(_), Some(_)) => return Ok(choose(&rd, headers)),
+    };
+    let (url, attempt) = match (provider, &state.oidc, &state.saml) {
+        ("oidc", Some(oidc), _) => {
+            let login = oidc.login_redirect(rd).map_err(oidc_error)?;
+            (login.url, login.attempt)
+        }
+        ("saml", _, Some(saml)) => {
+            let login = saml.login_redirect(rd).map_err(saml_error)?;
+            (login.url, login.attempt)
+        }
+        (other, ..) => {
+            return Err(Error::BadRequest(format!(
+                "no provider `{other}` is configured"
+            )));
+        }
+    };
+    super::found(url.as_str(), vec![state.login.remember(&attempt)])
 }
 
-pub(super) fn provider_error(error: OidcError) -> Error {
+fn choose(rd: &str, headers: &HeaderMap) -> Response {
+    let href = |provider: &str| {
+        let query =
+            serde_urlencoded::to_string([("provider", provider), ("rd", rd)]).unwrap_or_default();
+        format!("/oauth2/start?{query}")
+    };
+    let options = vec![
+        ("Keycloak (OpenID Connect)".to_owned(), href("oidc")),
+        ("Keycloak (SAML 2.0)".to_owned(), href("saml")),
+    ];
+    let lang = Lang::from_accept_language(headers.get(ACCEPT_LANGUAGE));
+    Html(render(&Page::ChooseProvider { options }, lang)).into_response()
+}
+
+pub(super) fn oidc_error(error: OidcError) -> Error {
     match error {
         OidcError::Unavailable(why) => Error::ProviderUnavailable(why),
         OidcError::Rejected(why) => Error::LoginFailed(why),
+    }
+}
+
+pub(super) fn saml_error(error: SamlError) -> Error {
+    match error {
+        SamlError::Unavailable(why) => Error::ProviderUnavailable(why),
+        SamlError::Rejected(why) => Error::LoginFailed(why),
     }
 }

@@ -8,7 +8,7 @@ use http::{HeaderMap, HeaderValue};
 
 use crate::config::CookieSettings;
 
-/// Writes Sekisho's cookies: always `HttpOnly` and `SameSite=Lax`, `Secure`, domain and path
+/// Writes Sekisho's cookies: always `HttpOnly`, `SameSite=Lax` (but see `set_cross_site`), `Secure`, domain and path
 /// as configured.
 #[derive(Clone, Debug)]
 pub struct CookieWriter {
@@ -26,10 +26,32 @@ impl CookieWriter {
     }
 
     pub fn set(&self, name: String, value: String, max_age: Duration) -> HeaderValue {
+        self.build(name, value, max_age, SameSite::Lax)
+    }
+
+    /// A cookie the browser must send along a cross-site POST (a SAML response arriving from
+    /// the IdP's site): `SameSite=None`, which browsers accept only with `Secure`; without
+    /// `secure` (plain-http development) it stays `Lax`.
+    pub fn set_cross_site(&self, name: String, value: String, max_age: Duration) -> HeaderValue {
+        let same_site = if self.settings.secure {
+            SameSite::None
+        } else {
+            SameSite::Lax
+        };
+        self.build(name, value, max_age, same_site)
+    }
+
+    fn build(
+        &self,
+        name: String,
+        value: String,
+        max_age: Duration,
+        same_site: SameSite,
+    ) -> HeaderValue {
         let seconds = i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX);
         let mut cookie = Cookie::build((name, value))
             .http_only(true)
-            .same_site(SameSite::Lax)
+            .same_site(same_site)
             .secure(self.settings.secure)
             .path(self.settings.path.clone())
             .max_age(cookie::time::Duration::seconds(seconds));

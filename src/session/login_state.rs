@@ -66,7 +66,11 @@ impl LoginCookies {
         let name = self.name(&attempt.state);
         let json = serde_json::to_string(attempt).unwrap_or_default();
         let sealed = self.sealer.seal(&name, &json);
-        self.writer.set(name, sealed, LOGIN_TIMEOUT)
+        if attempt.provider == "saml" {
+            self.writer.set_cross_site(name, sealed, LOGIN_TIMEOUT)
+        } else {
+            self.writer.set(name, sealed, LOGIN_TIMEOUT)
+        }
     }
 
     /// The attempt whose `state` came back from the provider.

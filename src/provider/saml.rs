@@ -1,0 +1,459 @@
+//! SAML 2.0 against a Keycloak realm (or any IdP): metadata, AuthnRequests over
+//! HTTP-Redirect, and responses over HTTP-POST, verified by samael with our own additions:
+//! a signing certificate is mandatory, SHA-1 is refused unless allowed, request IDs carry 128
+//! random bits, and an assertion is accepted once.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use samael::crypto::AllowedSignatureAlgorithm;
+use samael::metadata::{EntityDescriptor, HTTP_REDIRECT_BINDING};
+use samael::schema::Assertion;
+use samael::service_provider::{ServiceProvider, ServiceProviderBuilder};
+use samael::traits::ToXml;
+use url::Url;
+
+use crate::config::SamlConfig;
+use crate::readiness::ReadinessCheck;
+use crate::session::{LoginAttempt, Session};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SamlError {
+    #[error("identity provider unavailable: {0}")]
+    Unavailable(String),
+    /// A check on the response failed; the reason names it.
+    #[error("{0}")]
+    Rejected(String),
+}
+
+/// The SP's endpoints, derived from `public_url`.
+#[derive(Clone, Debug)]
+pub struct SpUrls {
+    pub acs: String,
+    pub slo: String,
+    pub metadata: String,
+}
+
+impl SpUrls {
+    pub fn new(public_url: &Url) -> Self {
+        let join = |p: &str| public_url.join(p).map(String::from).unwrap_or_default();
+        Self {
+            acs: join("saml/acs"),
+            slo: join("saml/slo"),
+            metadata: join("saml/metadata"),
+        }
+    }
+}
+
+/// What an IdP's metadata must provide: an SSO endpoint and a signing certificate.
+pub fn check_idp_metadata(xml: &str) -> Result<EntityDescriptor, String> {
+    let descriptor: EntityDescriptor =
+        xml.parse().map_err(|e| format!("not SAML metadata: {e}"))?;
+    let probe = ServiceProviderBuilder::default()
+        .idp_metadata(descriptor.clone())
+        .build()
+        .map_err(|e| e.to_string())?;
+    match probe.idp_signing_certs() {
+        Ok(Some(certs)) if !certs.is_empty() => {}
+        Ok(_) => {
+            return Err(
+                "the IdP metadata has no signing certificate (KeyDescriptor use=\"signing\")"
+                    .into(),
+            );
+        }
+        Err(e) => return Err(format!("the IdP's signing certificate does not parse: {e}")),
+    }
+    if probe.sso_binding_location(HTTP_REDIRECT_BINDING).is_none() {
+        return Err(
+            "the IdP metadata has no SingleSignOnService with the HTTP-Redirect binding".into(),
+        );
+    }
+    Ok(descriptor)
+}
+
+pub struct Saml {
+    config: SamlConfig,
+    urls: SpUrls,
+    http: openidconnect::reqwest::Client,
+    sp: RwLock<Option<Arc<ServiceProvider>>>,
+    last_error: RwLock<String>,
+    seen: ReplayCache,
+}
+
+impl std::fmt::Debug for Saml {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Saml")
+            .field("sp_entity_id", &self.config.sp_entity_id)
+            .finish()
+    }
+}
+
+/// What `/saml/login` needs: where to send the browser, and what to remember.
+pub struct SamlLogin {
+    pub url: Url,
+    pub attempt: LoginAttempt,
+}
+
+impl Saml {
+    pub fn new(config: SamlConfig, public_url: &Url) -> Self {
+        let http = openidconnect::reqwest::Client::builder()
+            .redirect(openidconnect::reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap_or_default();
+        let saml = Self {
+            urls: SpUrls::new(public_url),
+            http,
+            sp: RwLock::new(None),
+            last_error: RwLock::new("IdP metadata not loaded yet".into()),
+            seen: ReplayCache::default(),
+            config,
+        };
+        if let Some(xml) = saml.config.metadata_xml.clone() {
+            if let Err(e) = saml.install(&xml) {
+                saml.set_error(e);
+            }
+        }
+        saml
+    }
+
+    pub fn allows_idp_initiated(&self) -> bool {
+        self.config.allow_idp_initiated
+    }
+
+    pub fn urls(&self) -> &SpUrls {
+        &self.urls
+    }
+
+    fn set_error(&self, error: String) {
+        *self.last_error.write().unwrap_or_else(|p| p.into_inner()) = error;
+    }
+
+    fn install(&self, xml: &str) -> Result<(), String> {
+        let descriptor = check_idp_metadata(xml)?;
+        // SHA-1 is broken for signatures: only SHA-2 families unless explicitly allowed.
+        let algorithms = (!self.config.allow_sha1).then(|| {
+            vec![
+                AllowedSignatureAlgorithm::RsaSha256,
+                AllowedSignatureAlgorithm::RsaSha384,
+                AllowedSignatureAlgorithm::RsaSha512,
+                AllowedSignatureAlgorithm::EcdsaSha256,
+                AllowedSignatureAlgorithm::EcdsaSha384,
+                AllowedSignatureAlgorithm::EcdsaSha512,
+            ]
+        });
+        let skew = chrono::Duration::from_std(self.config.clock_skew).unwrap_or_default();
+        let sp = ServiceProviderBuilder::default()
+            .entity_id(self.config.sp_entity_id.clone())
+            .acs_url(self.urls.acs.clone())
+            .slo_url(self.urls.slo.clone())
+            .metadata_url(self.urls.metadata.clone())
+            .idp_metadata(descriptor)
+            .authn_name_id_format(self.config.name_id_format.clone())
+            .allow_idp_initiated(self.config.allow_idp_initiated)
+            .max_clock_skew(skew)
+            .max_issue_delay(skew + chrono::Duration::seconds(90))
+            .allowed_signature_algorithms(algorithms)
+            .build()
+            .map_err(|e| e.to_string())?;
+        *self.sp.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(sp));
+        Ok(())
+    }
+
+    /// Fetches the metadata from its URL, retrying with backoff, then refreshes it now and
+    /// then. Metadata from a file was loaded at start and is not watched.
+    pub fn spawn_metadata_refresh(self: &Arc<Self>) -> Option<tokio::task::JoinHandle<()>> {
+        let url = self.config.metadata_url.clone()?;
+        let this = Arc::clone(self);
+        Some(tokio::spawn(async move {
+            let mut delay = Duration::from_millis(500);
+            loop {
+                match this.fetch(&url).await {
+                    Ok(()) => {
+                        delay = Duration::from_millis(500);
+                        tokio::time::sleep(this.config.metadata_refresh).await;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, retry_in = ?delay, "SAML IdP metadata not loaded");
+                        this.set_error(e);
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_secs(30));
+                    }
+                }
+            }
+        }))
+    }
+
+    /// One fetch of the metadata URL. A document without a signing certificate is refused
+    /// (and the previous metadata, if any, stays in use).
+    pub async fn fetch(&self, url: &Url) -> Result<(), String> {
+        let xml = fetch_text(&self.http, url)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.install(&xml).map_err(|e| format!("{url}: {e}"))?;
+        tracing::info!(%url, "SAML IdP metadata loaded");
+        Ok(())
+    }
+
+    fn current(&self) -> Result<Arc<ServiceProvider>, SamlError> {
+        self.sp
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| {
+                SamlError::Unavailable(
+                    self.last_error
+                        .read()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .clone(),
+                )
+            })
+    }
+
+    /// An AuthnRequest over HTTP-Redirect, with a 128-bit random ID as the attempt's state.
+    pub fn login_redirect(&self, rd: String) -> Result<SamlLogin, SamlError> {
+        let sp = self.current()?;
+        let sso = sp
+            .sso_binding_location(HTTP_REDIRECT_BINDING)
+            .ok_or_else(|| SamlError::Unavailable("no HTTP-Redirect SSO endpoint".into()))?;
+        let mut request = sp
+            .make_authentication_request(&sso)
+            .map_err(|e| SamlError::Unavailable(e.to_string()))?;
+        request.id = format!("_{:032x}", rand::random::<u128>());
+        // RelayState names the attempt so the ACS can find this browser's login cookie.
+        let url = request
+            .redirect(&request.id)
+            .map_err(|e| SamlError::Unavailable(e.to_string()))?
+            .ok_or_else(|| SamlError::Unavailable("AuthnRequest has no destination".into()))?;
+        let attempt = LoginAttempt {
+            provider: "saml".into(),
+            state: request.id.clone(),
+            nonce: None,
+            pkce_verifier: None,
+            rd,
+            expires_at: LoginAttempt::expiry(),
+        };
+        Ok(SamlLogin { url, attempt })
+    }
+
+    /// Verifies a base64 `SAMLResponse` for `attempt` (`None`: unsolicited) and returns the
+    /// session it establishes.
+    pub fn finish_login(
+        &self,
+        saml_response: &str,
+        attempt: Option<&LoginAttempt>,
+        lifetime: Duration,
+    ) -> Result<Session, SamlError> {
+        let sp = self.current()?;
+        let ids: Vec<&str> = attempt.map(|a| a.state.as_str()).into_iter().collect();
+        let possible = attempt.is_some().then_some(ids.as_slice());
+        // samael's error is not Send: it becomes a string before anything else happens.
+        let assertion = sp
+            .parse_base64_response(saml_response.trim(), possible)
+            .map_err(|e| SamlError::Rejected(crate::error::error_chain(e.as_ref())))?;
+        let keep_until = assertion
+            .conditions
+            .as_ref()
+            .and_then(|c| c.not_on_or_after)
+            .and_then(|t| (t - chrono::Utc::now()).to_std().ok())
+            .unwrap_or(Duration::from_secs(600))
+            + self.config.clock_skew;
+        if !self.seen.first_time(&assertion.id, keep_until) {
+            return Err(SamlError::Rejected(format!(
+                "assertion {} was already used (replay)",
+                assertion.id
+            )));
+        }
+        session_from(&assertion, &self.config, lifetime)
+    }
+
+    /// The SP metadata for import into the IdP.
+    pub fn sp_metadata(&self) -> Result<String, SamlError> {
+        let sp = match self.current() {
+            Ok(sp) => sp,
+            // Metadata describes us, not the IdP: serve it even before the IdP's is loaded.
+            Err(_) => Arc::new(
+                ServiceProviderBuilder::default()
+                    .entity_id(self.config.sp_entity_id.clone())
+                    .acs_url(self.urls.acs.clone())
+                    .slo_url(self.urls.slo.clone())
+                    .metadata_url(self.urls.metadata.clone())
+                    .build()
+                    .map_err(|e| SamlError::Unavailable(e.to_string()))?,
+            ),
+        };
+        let descriptor = sp
+            .metadata()
+            .map_err(|e| SamlError::Unavailable(e.to_string()))?;
+        descriptor
+            .to_string()
+            .map_err(|e| SamlError::Unavailable(format!("{e:?}")))
+    }
+
+    pub fn idp_slo_url(&self) -> Option<String> {
+        self.current()
+            .ok()?
+            .slo_binding_location(HTTP_REDIRECT_BINDING)
+    }
+}
+
+/// Why IdP metadata from a URL was not loaded: an unreachable IdP is waited for, a bad
+/// document is a configuration error.
+#[derive(Debug, thiserror::Error)]
+pub enum MetadataFetchError {
+    #[error("{0}")]
+    Unreachable(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+async fn fetch_text(
+    http: &openidconnect::reqwest::Client,
+    url: &Url,
+) -> Result<String, MetadataFetchError> {
+    let unreachable = |e: String| MetadataFetchError::Unreachable(format!("fetching {url}: {e}"));
+    let response = http
+        .get(url.clone())
+        .send()
+        .await
+        .map_err(|e| unreachable(e.to_string()))?;
+    if !response.status().is_success() {
+        return Err(unreachable(format!("status {}", response.status())));
+    }
+    response
+        .text()
+        .await
+        .map_err(|e| unreachable(e.to_string()))
+}
+
+/// Fetches the metadata once at start: `Err` only when the IdP answered with metadata Sekisho
+/// must refuse (no signing certificate), which stops the start like any configuration error.
+pub async fn preflight_metadata(url: &Url) -> Result<(), MetadataFetchError> {
+    let http = openidconnect::reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .map_err(|e| MetadataFetchError::Unreachable(e.to_string()))?;
+    let xml = match fetch_text(&http, url).await {
+        Ok(xml) => xml,
+        Err(MetadataFetchError::Unreachable(why)) => {
+            tracing::warn!(reason = %why, "SAML IdP metadata not reachable at start; will retry");
+            return Ok(());
+        }
+        Err(other) => return Err(other),
+    };
+    check_idp_metadata(&xml)
+        .map(|_| ())
+        .map_err(|e| MetadataFetchError::Invalid(format!("{url}: {e}")))
+}
+
+impl ReadinessCheck for Saml {
+    fn name(&self) -> &str {
+        "saml"
+    }
+
+    fn status(&self) -> Result<(), String> {
+        self.current().map(|_| ()).map_err(|e| e.to_string())
+    }
+}
+
+fn session_from(
+    assertion: &Assertion,
+    config: &SamlConfig,
+    lifetime: Duration,
+) -> Result<Session, SamlError> {
+    let name_id = assertion
+        .subject
+        .as_ref()
+        .and_then(|s| s.name_id.as_ref())
+        .map(|n| n.value.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| SamlError::Rejected("the assertion has no NameID".into()))?;
+    let mut attributes: HashMap<&str, Vec<String>> = HashMap::new();
+    for statement in assertion.attribute_statements.iter().flatten() {
+        for attribute in &statement.attributes {
+            let Some(name) = attribute
+                .name
+                .as_deref()
+                .or(attribute.friendly_name.as_deref())
+            else {
+                continue;
+            };
+            let values = attribute.values.iter().filter_map(|v| v.value.clone());
+            attributes.entry(name).or_default().extend(values);
+        }
+    }
+    let first = |key: &str| attributes.get(key).and_then(|v| v.first()).cloned();
+    let names = &config.attributes;
+    let mut session = Session::new(
+        first(&names.user).unwrap_or_else(|| name_id.clone()),
+        lifetime,
+    );
+    session.provider = "saml".into();
+    session.email = first(&names.email);
+    session.preferred_username = first(&names.user);
+    session.groups = attributes
+        .get(names.groups.as_str())
+        .cloned()
+        .unwrap_or_default();
+    session.roles = attributes
+        .get(names.roles.as_str())
+        .cloned()
+        .unwrap_or_default();
+    session.subject = Some(name_id);
+    session.idp_session = assertion
+        .authn_statements
+        .iter()
+        .flatten()
+        .find_map(|s| s.session_index.clone());
+    Ok(session)
+}
+
+/// Assertion IDs already accepted, until they could no longer be valid anyway.
+#[derive(Default)]
+struct ReplayCache {
+    seen: Mutex<HashMap<String, Instant>>,
+}
+
+impl ReplayCache {
+    /// True the first time `id` is offered within its lifetime.
+    fn first_time(&self, id: &str, keep: Duration) -> bool {
+        let now = Instant::now();
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        seen.retain(|_, until| *until > now);
+        if seen.contains_key(id) {
+            return false;
+        }
+        seen.insert(id.to_owned(), now + keep);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replay_cache_accepts_once() {
+        let cache = ReplayCache::default();
+        assert!(cache.first_time("a", Duration::from_secs(60)));
+        assert!(!cache.first_time("a", Duration::from_secs(60)));
+        assert!(cache.first_time("b", Duration::ZERO));
+        assert!(
+            cache.first_time("b", Duration::from_secs(60)),
+            "expired entries are forgotten"
+        );
+    }
+
+    #[test]
+    fn metadata_without_signing_certificate_is_refused() {
+        let xml = r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://idp.example.com">
+  <md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+    <md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.example.com/sso"/>
+  </md:IDPSSODescriptor>
+</md:EntityDescriptor>"#;
+        let err = check_idp_metadata(xml).unwrap_err();
+        assert!(err.contains("no signing certificate"), "{err}");
+        assert!(check_idp_metadata("<nonsense/>").is_err());
+    }
+}
