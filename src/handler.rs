@@ -71,6 +71,7 @@ pub fn routes() -> Router<AppState> {
         .route("/saml/login", get(saml::login))
         .route("/saml/acs", axum::routing::post(saml::acs))
         .route("/saml/metadata", get(saml::metadata))
+        .route("/saml/slo", get(saml::slo))
         .route("/ping", get(health::ping))
         .route("/ready", get(health::ready))
         .route("/metrics", get(health::metrics))

@@ -4,9 +4,11 @@ mod claims;
 pub mod keys;
 mod oidc;
 mod saml;
+mod saml_logout;
 
 pub use claims::{Identity, identity};
 pub use oidc::{LoginRedirect, Oidc, OidcError, RefreshError};
 pub use saml::{
     MetadataFetchError, Saml, SamlError, SamlLogin, SpUrls, check_idp_metadata, preflight_metadata,
 };
+pub use saml_logout::IdpLogout;

@@ -4,7 +4,7 @@ use axum::Form;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use http::header::{CONTENT_TYPE, SET_COOKIE};
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderValue, Uri};
 use serde::Deserialize;
 
 use super::AppState;
@@ -109,4 +109,45 @@ pub async fn metadata(State(state): State<AppState>) -> Result<Response, Error> 
         xml,
     )
         .into_response())
+}
+
+/// `GET /saml/slo`: the IdP's LogoutResponse ending a sign-out that began here, or an
+/// IdP-initiated LogoutRequest (signed by the IdP), which ends this browser's session and is
+/// answered with a LogoutResponse.
+pub async fn slo(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, Error> {
+    let saml = state.saml.as_ref().ok_or(Error::NoProvider)?;
+    let query = uri.query().unwrap_or_default();
+    let param = |key: &str| {
+        url::form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.into_owned())
+    };
+    let cleared = state
+        .authenticator
+        .store
+        .clear(&headers)
+        .await
+        .map_err(Error::SessionStore)?;
+    if param("SAMLResponse").is_some() {
+        let rd = state
+            .redirects
+            .target_or_root(&param("RelayState").unwrap_or_default());
+        return super::found(&rd, cleared);
+    }
+    if param("SAMLRequest").is_some() {
+        let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or_default();
+        let logout = saml.idp_logout(path_and_query).map_err(|e| {
+            tracing::warn!(error = %e, "IdP LogoutRequest refused");
+            saml_error(e)
+        })?;
+        tracing::info!(name_id = ?logout.name_id, session_index = ?logout.session_index, "IdP ended the session");
+        return super::found(logout.respond_to.as_str(), cleared);
+    }
+    Err(Error::BadRequest(
+        "neither SAMLRequest nor SAMLResponse".into(),
+    ))
 }

@@ -1,4 +1,5 @@
-//! `GET /oauth2/sign_out?rd=URL`: end the session here and at the provider.
+//! `GET /oauth2/sign_out?rd=URL`: end the session here and at the provider (OpenID Connect
+//! end-session, or a SAML LogoutRequest).
 
 use axum::extract::{Query, State};
 use axum::response::Response;
@@ -36,13 +37,18 @@ pub async fn sign_out(
         .join(&rd)
         .map(String::from)
         .unwrap_or(rd.clone());
-    let provider_logout = session
-        .as_ref()
-        .filter(|s| s.provider == "oidc")
-        .and_then(|s| {
+    let provider_logout = session.as_ref().and_then(|s| match s.provider.as_str() {
+        "oidc" => {
             let hint = s.tokens.as_ref().and_then(|t| t.id_token.as_deref());
             state.oidc.as_ref()?.end_session_url(hint, &after)
-        });
+        }
+        "saml" => state.saml.as_ref()?.logout_redirect(
+            s.subject.as_deref()?,
+            s.idp_session.as_deref(),
+            &rd,
+        ),
+        _ => None,
+    });
     if let Some(session) = &session {
         tracing::info!(user = %session.user, "signed out");
     }

@@ -73,7 +73,7 @@ pub fn check_idp_metadata(xml: &str) -> Result<EntityDescriptor, String> {
 }
 
 pub struct Saml {
-    config: SamlConfig,
+    pub(super) config: SamlConfig,
     urls: SpUrls,
     http: openidconnect::reqwest::Client,
     sp: RwLock<Option<Arc<ServiceProvider>>>,
@@ -196,7 +196,7 @@ impl Saml {
         Ok(())
     }
 
-    fn current(&self) -> Result<Arc<ServiceProvider>, SamlError> {
+    pub(super) fn current(&self) -> Result<Arc<ServiceProvider>, SamlError> {
         self.sp
             .read()
             .unwrap_or_else(|p| p.into_inner())
