@@ -5,6 +5,7 @@ pub mod keys;
 mod oidc;
 mod saml;
 mod saml_logout;
+mod saml_shape;
 
 pub use claims::{Identity, identity};
 pub use oidc::{LoginRedirect, Oidc, OidcError, RefreshError};

@@ -29,6 +29,7 @@ impl RawConfig {
     pub fn schema() -> Self {
         Self {
             oidc: Some(RawOidc::default()),
+            saml: Some(RawSaml::default()),
             ..Self::default()
         }
     }

@@ -174,3 +174,23 @@ fn risky_but_valid_settings_warn() {
             .is_empty()
     );
 }
+
+#[test]
+fn provider_sections_can_come_from_the_environment() {
+    let err = load_env(
+        "",
+        &[
+            ("SEKISHO_SESSION__SECRET", SECRET),
+            ("SEKISHO_SAML__ATTRIBUTES__USER", "email"),
+            ("SEKISHO_OIDC__CLIENT_SECRET", "s"),
+        ],
+    )
+    .unwrap_err();
+    // The sections exist now, so their required keys are what is missing, not "unknown key".
+    let text = err.to_string();
+    assert!(!text.contains("unknown key"), "{text}");
+    assert!(
+        text.contains("saml.idp_metadata_url") && text.contains("oidc.issuer_url"),
+        "{text}"
+    );
+}

@@ -4,6 +4,8 @@
 //! random bits, and an assertion is accepted once.
 
 use std::collections::HashMap;
+
+use base64::Engine;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -248,10 +250,23 @@ impl Saml {
         let sp = self.current()?;
         let ids: Vec<&str> = attempt.map(|a| a.state.as_str()).into_iter().collect();
         let possible = attempt.is_some().then_some(ids.as_slice());
+        let xml = base64::engine::general_purpose::STANDARD
+            .decode(saml_response.trim())
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .ok_or_else(|| SamlError::Rejected("SAMLResponse is not base64 of UTF-8 XML".into()))?;
+        super::saml_shape::check_shape(&xml).map_err(SamlError::Rejected)?;
         // samael's error is not Send: it becomes a string before anything else happens.
-        let assertion = sp
-            .parse_base64_response(saml_response.trim(), possible)
-            .map_err(|e| SamlError::Rejected(crate::error::error_chain(e.as_ref())))?;
+        let assertion = sp.parse_xml_response(&xml, possible).map_err(|e| {
+            let reason = crate::error::error_chain(&e);
+            if !self.config.allow_sha1 && uses_sha1(&xml) {
+                SamlError::Rejected(format!(
+                    "{reason}: the signature uses SHA-1, refused unless saml.allow_sha1 = true"
+                ))
+            } else {
+                SamlError::Rejected(reason)
+            }
+        })?;
         let keep_until = assertion
             .conditions
             .as_ref()
@@ -283,9 +298,15 @@ impl Saml {
                     .map_err(|e| SamlError::Unavailable(e.to_string()))?,
             ),
         };
-        let descriptor = sp
+        let mut descriptor = sp
             .metadata()
             .map_err(|e| SamlError::Unavailable(e.to_string()))?;
+        // samael advertises HTTP-POST for logout; `/saml/slo` speaks HTTP-Redirect.
+        for sp_descriptor in descriptor.sp_sso_descriptors.iter_mut().flatten() {
+            for endpoint in sp_descriptor.single_logout_services.iter_mut().flatten() {
+                endpoint.binding = HTTP_REDIRECT_BINDING.to_owned();
+            }
+        }
         descriptor
             .to_string()
             .map_err(|e| SamlError::Unavailable(format!("{e:?}")))
@@ -407,6 +428,12 @@ fn session_from(
         .flatten()
         .find_map(|s| s.session_index.clone());
     Ok(session)
+}
+
+fn uses_sha1(xml: &str) -> bool {
+    xml.contains("xmldsig#rsa-sha1")
+        || xml.contains("xmldsig#sha1")
+        || xml.contains("xmldsig#dsa-sha1")
 }
 
 /// Assertion IDs already accepted, until they could no longer be valid anyway.

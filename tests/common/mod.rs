@@ -12,6 +12,10 @@
 //! - [`oidc_provider`]: a real OpenID provider (npm `oidc-provider`) in Keycloak's layout;
 //! - [`browser_client`]: a scripted browser: cookie jar, redirects, the provider's forms;
 //! - [`oidc_stack`]: provider + Sekisho + nginx + app wired for the sign-in flow;
+//! - [`saml_idp`]: a real SAML 2.0 IdP (SimpleSAMLphp under `php -S`);
+//! - [`saml_stack`]: IdP + Sekisho + nginx + app wired for the SAML sign-in;
+//! - [`saml_xml`]: reading SAML messages: XML, the HTTP-Redirect binding's DEFLATE, times;
+//! - [`saml_forge`]: altered, stripped, re-signed and wrapped SAML Responses;
 //! - [`token_proxy`]: an `http_proxy` for Sekisho that can alter the provider's token responses.
 //!
 //! Each test binary uses only some of this, hence the `dead_code` allowance.
@@ -25,7 +29,10 @@ pub mod oidc_provider;
 pub mod oidc_stack;
 pub mod ports;
 pub mod process;
+pub mod saml_forge;
 pub mod saml_idp;
+pub mod saml_stack;
+pub mod saml_xml;
 pub mod sekisho;
 pub mod session;
 pub mod token_proxy;

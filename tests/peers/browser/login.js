@@ -8,6 +8,10 @@
 //                   "expect_url": "^http://127\\.0\\.0\\.1:PORT/app/page\\?x=1$",
 //                   "screenshot": "/tmp/after-login.png", "timeout_ms": 30000}'
 //
+// Optional: "username_selector", "password_selector", "submit_selector" for another form than
+// Keycloak's (SimpleSAMLphp's, in the SAML test: #username, #password, #submit_button). Any
+// page in between (a SAML IdP's auto-submitting HTTP-POST form) is left to the browser.
+//
 // Prints exactly one line on stdout, last:
 //   {"result": {"ok": true|false, "final_url": ..., "status": ..., "text": <page text, cut>,
 //               "screenshot": <path or null>, "navigations": [urls], "responses": [...],
@@ -87,12 +91,17 @@ try {
 
   const first = await page.goto(args.start_url, { waitUntil: 'load' });
   console.error(`opened ${args.start_url} -> ${page.url()} (${first?.status()})`);
-  await page.locator('#username').waitFor({ state: 'visible' });
-  await page.fill('#username', args.username);
-  await page.fill('#password', args.password);
+  const selectors = {
+    username: args.username_selector ?? '#username',
+    password: args.password_selector ?? '#password',
+    submit: args.submit_selector ?? '#kc-login',
+  };
+  await page.locator(selectors.username).waitFor({ state: 'visible' });
+  await page.fill(selectors.username, args.username);
+  await page.fill(selectors.password, args.password);
   await Promise.all([
     page.waitForURL(expect, { waitUntil: 'load' }),
-    page.click('#kc-login'),
+    page.click(selectors.submit),
   ]);
   result.final_url = page.url();
   result.status = responses.length ? responses[responses.length - 1].status : null;

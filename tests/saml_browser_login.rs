@@ -1,0 +1,169 @@
+//! The SAML sign-in in a real browser: Debian's headless Chromium, driven by playwright-core
+//! (`tests/peers/browser/login.js`), through nginx (`config/nginx/saml.conf`, `auth_request`)
+//! and Sekisho to the real SAML IdP (SimpleSAMLphp, `tests/peers/saml`) and back. What the
+//! scripted browser of `tests/saml_login.rs` cannot show: that a browser's own cookie,
+//! redirect and form handling gets through, the IdP's auto-submitting HTTP-POST form (run by
+//! the IdP's JavaScript) included.
+//!
+//! As in production, the IdP is another *site* than Sekisho: the browser reaches it as
+//! `localhost`, Sekisho (nginx) as `127.0.0.1`, so Chromium applies its SameSite rules to the
+//! IdP's POST to the ACS, a cross-site navigation. Sekisho runs with `session.secure = true`,
+//! as in production (Chromium keeps `Secure` cookies from `http://127.0.0.1`, a potentially
+//! trustworthy origin): its login-state cookie must be `SameSite=None; Secure` to come back
+//! with that POST. (With `session.secure = false` it is `SameSite=Lax`, and a cross-site IdP
+//! cannot complete a sign-in.)
+//!
+//! Needs `/usr/bin/chromium` (or `$CHROMIUM_BINARY`), Node.js,
+//! `tests/peers/browser/node_modules`, and what the IdP needs (PHP, SimpleSAMLphp); fails,
+//! saying how to install them, without.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::process::Process;
+use common::saml_idp::ALICE;
+use common::saml_stack::{SamlStack, SamlStackOptions};
+use serde_json::{Value, json};
+
+const DRIVER_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/browser");
+/// How long the driver may take for the whole sign-in.
+const DRIVER_TIMEOUT: Duration = Duration::from_secs(45);
+
+fn chromium() -> PathBuf {
+    let path = std::env::var_os("CHROMIUM_BINARY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    assert!(
+        path.is_file(),
+        "the browser test needs Chromium at {} (or set CHROMIUM_BINARY): \
+         `apt-get install chromium`, or run ./scripts/test",
+        path.display()
+    );
+    path
+}
+
+fn check_driver() {
+    assert!(
+        Path::new(DRIVER_DIR)
+            .join("node_modules/playwright-core/package.json")
+            .is_file(),
+        "the browser test needs {DRIVER_DIR}/node_modules (playwright-core): \
+         `npm ci --prefix tests/peers/browser`, or run ./scripts/test"
+    );
+}
+
+/// The driver's `{"result": ...}` line, after it exits; panics with its output otherwise.
+async fn run_driver(args: &Value, chromium: &Path) -> Value {
+    let mut command = Command::new("node");
+    command
+        .arg(Path::new(DRIVER_DIR).join("login.js"))
+        .arg(args.to_string())
+        .current_dir(DRIVER_DIR)
+        .env("CHROMIUM_BINARY", chromium);
+    let mut driver = Process::spawn("browser driver (login.js)", command);
+    let line = driver
+        .wait_for_line("its result line", DRIVER_TIMEOUT, |line| {
+            line.starts_with("{\"result\"")
+        })
+        .await;
+    let parsed: Value = serde_json::from_str(&line)
+        .unwrap_or_else(|e| panic!("the driver's result is not JSON ({e}): {line}"));
+    parsed["result"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_signs_in_at_the_saml_idp_and_lands_on_the_page_it_asked_for() {
+    let chromium = chromium();
+    check_driver();
+    let stack = SamlStack::start(SamlStackOptions {
+        idp_host: Some("localhost".into()),
+        ..SamlStackOptions::default().set("session.secure", true)
+    })
+    .await;
+    let idp_origin = format!("http://localhost:{}", stack.idp.port);
+
+    let target = stack.url("/app/page?x=1&lang=ja");
+    let screenshots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("saml_browser_login");
+    std::fs::create_dir_all(&screenshots).expect("screenshot directory");
+    let screenshot = screenshots.join("after-sign-in.png");
+    let _ = std::fs::remove_file(&screenshot);
+    let args = json!({
+        "start_url": target,
+        "username": ALICE.0,
+        "password": ALICE.1,
+        // SimpleSAMLphp's UserPass form.
+        "username_selector": "#username",
+        "password_selector": "#password",
+        "submit_selector": "#submit_button",
+        // The page itself, query string and all, not the ACS or the IdP.
+        "expect_url": format!("^{}$", regex_escape(&target)),
+        "screenshot": screenshot,
+        "timeout_ms": 30_000,
+    });
+    let result = run_driver(&args, &chromium).await;
+
+    let shown = serde_json::to_string_pretty(&result).unwrap_or_default();
+    assert_eq!(
+        (result["ok"].as_bool(), result["final_url"].as_str()),
+        (Some(true), Some(target.as_str())),
+        "Chromium should sign in as alice at the SAML IdP and land back on {target}; the driver reported:\n{shown}\n\
+         screenshot: {}\nsekisho:\n{}",
+        screenshot.display(),
+        stack.sekisho_log_excerpt("saml")
+    );
+    let text = result["text"].as_str().unwrap_or_default();
+    assert!(
+        text.lines().next() == Some("GET /app/page?x=1&lang=ja")
+            && text.lines().any(|l| l == "X-Auth-Request-User: alice")
+            && text
+                .lines()
+                .any(|l| l == "X-Auth-Request-Groups: /admins,/dev"),
+        "the app's echo page, as Chromium shows it, should be the request with alice's identity:\n{text}\n\
+         screenshot: {}",
+        screenshot.display()
+    );
+    let navigations: Vec<&str> = result["navigations"]
+        .as_array()
+        .map(|n| n.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert!(
+        navigations.iter().any(|url| {
+            url.starts_with(&format!(
+                "{idp_origin}/simplesaml/module.php/core/loginuserpass.php"
+            ))
+        }),
+        "Chromium should have shown the IdP's login page (at {idp_origin}) on the way: {navigations:?}"
+    );
+    assert!(
+        text.lines().any(|l| l == "Sec-Fetch-Site: cross-site"),
+        "test premise: the navigation that came back from the IdP should be cross-site (the IdP at {idp_origin}, Sekisho at {}):\n{text}",
+        stack.origin()
+    );
+    let responses = result["responses"].as_array().cloned().unwrap_or_default();
+    assert!(
+        responses.iter().any(|r| {
+            r["url"].as_str() == Some(stack.acs_url().as_str()) && r["status"] == json!(302)
+        }),
+        "Chromium should have posted the IdP's form to the ACS ({}), answered with 302: {responses:?}",
+        stack.acs_url()
+    );
+    let received = stack.upstream.received();
+    assert!(
+        received.iter().any(|r| r.target == "/app/page?x=1&lang=ja"
+            && r.header("X-Auth-Request-User") == Some("alice")),
+        "the app should have received the page's request with alice's identity: {received:?}"
+    );
+}
+
+/// `text` with the regular-expression metacharacters escaped (JavaScript syntax).
+fn regex_escape(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let escape = "\\^$.|?*+()[]{}/".contains(c);
+            escape.then_some('\\').into_iter().chain([c])
+        })
+        .collect()
+}
