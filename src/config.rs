@@ -18,7 +18,7 @@ use crate::auth::{DomainRule, Policy};
 use crate::net::{ForwardedHeader, Networks};
 pub use oidc::{ClaimNames, OidcConfig};
 pub use raw::RawConfig;
-pub use saml::{SamlAttributes, SamlConfig};
+pub use saml::{SamlAttributes, SamlConfig, SpSigning};
 
 /// A configuration key and what is wrong with it.
 #[derive(Clone, Debug, PartialEq, Eq)]

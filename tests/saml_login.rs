@@ -2241,3 +2241,64 @@ async fn idp_metadata_from_a_file_works_like_the_url() {
     let login = stack.login(&browser, "/app/file", ALICE).await;
     assert_identity_at_app(&login.page, "alice", "alice@example.com", "/admins,/dev");
 }
+
+/// Keycloak's "client signature required": the IdP accepts only AuthnRequests and
+/// LogoutRequests signed with the SP certificate it was given.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_are_signed_when_the_sp_has_a_key() {
+    let keys = KeyPair::generate("sekisho-sp");
+    let cert_pem = std::fs::read_to_string(&keys.cert_path).expect("SP certificate");
+    let stack = SamlStack::start(SamlStackOptions {
+        idp: SamlIdpOptions {
+            sp_cert_pem: Some(cert_pem.clone()),
+            require_signed_requests: Some(true),
+            ..SamlIdpOptions::default()
+        },
+        settings: vec![
+            (
+                "saml.sp_key_file".into(),
+                keys.key_path.display().to_string().into(),
+            ),
+            (
+                "saml.sp_cert_file".into(),
+                keys.cert_path.display().to_string().into(),
+            ),
+        ],
+        ..SamlStackOptions::default()
+    })
+    .await;
+
+    let metadata = stack.sekisho_get("/saml/metadata", &[]).await.body;
+    let cert_body: String = cert_pem
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    assert!(
+        metadata.contains(&cert_body) && metadata.contains(r#"AuthnRequestsSigned="true""#),
+        "the SP metadata should carry the signing certificate and announce signed requests:\n{metadata}"
+    );
+
+    // The IdP refuses unsigned requests, so a completed sign-in proves the signature.
+    let browser = Browser::new();
+    let login = stack.login(&browser, "/app/", ALICE).await;
+    assert_eq!(
+        login.page.status,
+        200,
+        "signed sign-in should land on the app:\n{}",
+        login.page.describe()
+    );
+
+    let rd = stack.url("/app/bye");
+    let out = browser
+        .navigate_until(&stack.url("/oauth2/sign_out?rd=%2Fapp%2Fbye"), |url| {
+            url.as_str() == rd
+        })
+        .await;
+    assert_eq!(
+        out.next.as_ref().map(Url::as_str),
+        Some(rd.as_str()),
+        "a signed LogoutRequest should be accepted by the IdP and return to rd:\n{}\n{}",
+        out.describe(),
+        stack.idp.log_summary()
+    );
+}

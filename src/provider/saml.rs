@@ -9,7 +9,8 @@ use base64::Engine;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use samael::crypto::AllowedSignatureAlgorithm;
+use openssl::pkey::{PKey, Private};
+use samael::crypto::{AllowedSignatureAlgorithm, CertificateDer};
 use samael::metadata::{EntityDescriptor, HTTP_REDIRECT_BINDING};
 use samael::schema::Assertion;
 use samael::service_provider::{ServiceProvider, ServiceProviderBuilder};
@@ -79,6 +80,8 @@ pub struct Saml {
     urls: SpUrls,
     http: openidconnect::reqwest::Client,
     sp: RwLock<Option<Arc<ServiceProvider>>>,
+    /// Signs our requests when configured.
+    pub(super) key: Option<PKey<Private>>,
     last_error: RwLock<String>,
     seen: ReplayCache,
 }
@@ -104,7 +107,12 @@ impl Saml {
             .timeout(Duration::from_secs(10))
             .build()
             .unwrap_or_default();
+        let key = config
+            .sp_signing
+            .as_ref()
+            .and_then(|s| PKey::private_key_from_pem(&s.key_pem).ok());
         let saml = Self {
+            key,
             urls: SpUrls::new(public_url),
             http,
             sp: RwLock::new(None),
@@ -118,6 +126,16 @@ impl Saml {
             }
         }
         saml
+    }
+
+    /// A builder carrying our key and certificate, when configured.
+    fn sp_builder(&self) -> ServiceProviderBuilder {
+        let mut builder = ServiceProviderBuilder::default();
+        if let (Some(key), Some(signing)) = (&self.key, &self.config.sp_signing) {
+            builder.key(key.clone());
+            builder.certificate(CertificateDer::from(signing.cert_der.clone()));
+        }
+        builder
     }
 
     pub fn allows_idp_initiated(&self) -> bool {
@@ -146,7 +164,8 @@ impl Saml {
             ]
         });
         let skew = chrono::Duration::from_std(self.config.clock_skew).unwrap_or_default();
-        let sp = ServiceProviderBuilder::default()
+        let sp = self
+            .sp_builder()
             .entity_id(self.config.sp_entity_id.clone())
             .acs_url(self.urls.acs.clone())
             .slo_url(self.urls.slo.clone())
@@ -224,8 +243,11 @@ impl Saml {
             .map_err(|e| SamlError::Unavailable(e.to_string()))?;
         request.id = format!("_{:032x}", rand::random::<u128>());
         // RelayState names the attempt so the ACS can find this browser's login cookie.
-        let url = request
-            .redirect(&request.id)
+        let signed = match &self.key {
+            Some(key) => request.signed_redirect(&request.id, key),
+            None => request.redirect(&request.id),
+        };
+        let url = signed
             .map_err(|e| SamlError::Unavailable(e.to_string()))?
             .ok_or_else(|| SamlError::Unavailable("AuthnRequest has no destination".into()))?;
         let attempt = LoginAttempt {
@@ -289,7 +311,7 @@ impl Saml {
             Ok(sp) => sp,
             // Metadata describes us, not the IdP: serve it even before the IdP's is loaded.
             Err(_) => Arc::new(
-                ServiceProviderBuilder::default()
+                self.sp_builder()
                     .entity_id(self.config.sp_entity_id.clone())
                     .acs_url(self.urls.acs.clone())
                     .slo_url(self.urls.slo.clone())
@@ -303,6 +325,7 @@ impl Saml {
             .map_err(|e| SamlError::Unavailable(e.to_string()))?;
         // samael advertises HTTP-POST for logout; `/saml/slo` speaks HTTP-Redirect.
         for sp_descriptor in descriptor.sp_sso_descriptors.iter_mut().flatten() {
+            sp_descriptor.authn_requests_signed = Some(self.key.is_some());
             for endpoint in sp_descriptor.single_logout_services.iter_mut().flatten() {
                 endpoint.binding = HTTP_REDIRECT_BINDING.to_owned();
             }

@@ -46,7 +46,11 @@ impl Saml {
             format = escape(&self.config.name_id_format),
             name_id = escape(name_id),
         );
-        redirect_url(&slo, "SAMLRequest", &xml, rd)
+        let url = redirect_url(&slo, "SAMLRequest", &xml, rd)?;
+        match &self.key {
+            Some(key) => samael::crypto::sign_url(url, key).ok(),
+            None => Some(url),
+        }
     }
 
     /// Checks a LogoutRequest that arrived at `/saml/slo` (`uri`: path and query as received):
@@ -101,6 +105,10 @@ impl Saml {
         );
         let relay = query(&url, "RelayState").unwrap_or_default();
         let respond_to = redirect_url(&slo, "SAMLResponse", &xml, &relay)
+            .and_then(|url| match &self.key {
+                Some(key) => samael::crypto::sign_url(url, key).ok(),
+                None => Some(url),
+            })
             .ok_or_else(|| SamlError::Unavailable("cannot build the LogoutResponse".into()))?;
         Ok(IdpLogout {
             name_id: request.name_id.map(|n| n.value),
