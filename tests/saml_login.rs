@@ -29,7 +29,7 @@ use common::saml_forge::{
 };
 use common::saml_idp::{
     ALICE, ALICE_NAME_ID, BINDING_POST, BINDING_REDIRECT, BOB, NAMEID_PERSISTENT, RSA_SHA1,
-    SamlIdpOptions, SignWhat,
+    SamlIdpOptions, SignWhat, SpRegistration,
 };
 use common::saml_stack::{
     ACCEPT_HTML, AcsAnswer, AcsPost, Metadata, SamlStack, SamlStackOptions, file_in, sekisho_config,
@@ -2249,11 +2249,6 @@ async fn requests_are_signed_when_the_sp_has_a_key() {
     let keys = KeyPair::generate("sekisho-sp");
     let cert_pem = std::fs::read_to_string(&keys.cert_path).expect("SP certificate");
     let stack = SamlStack::start(SamlStackOptions {
-        idp: SamlIdpOptions {
-            sp_cert_pem: Some(cert_pem.clone()),
-            require_signed_requests: Some(true),
-            ..SamlIdpOptions::default()
-        },
         settings: vec![
             (
                 "saml.sp_key_file".into(),
@@ -2267,6 +2262,24 @@ async fn requests_are_signed_when_the_sp_has_a_key() {
         ..SamlStackOptions::default()
     })
     .await;
+    // From now on the IdP refuses AuthnRequests and logout messages not signed with this key.
+    stack.idp.set_sps(&[SpRegistration {
+        cert_pem: Some(cert_pem.clone()),
+        validate_authnrequest: Some(true),
+        ..SpRegistration::at(&stack.url(""))
+    }]);
+
+    let start = stack.sekisho_get("/saml/login?rd=%2Fapp%2F", &[]).await;
+    let location =
+        Url::parse(start.header("location").unwrap_or_default()).expect("a redirect to the IdP");
+    let verifier =
+        samael::crypto::UrlVerifier::from_x509_cert_pem(&cert_pem).expect("SP certificate");
+    assert!(
+        verifier
+            .verify_signed_request_url(&location)
+            .unwrap_or(false),
+        "the AuthnRequest redirect should carry a valid SigAlg/Signature: {location}"
+    );
 
     let metadata = stack.sekisho_get("/saml/metadata", &[]).await.body;
     let cert_body: String = cert_pem
