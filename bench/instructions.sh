@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# User-space instructions per `/oauth2/auth` request, counted by valgrind (callgrind): the
+# same cases as bench/auth.sh, but a count that does not move when the machine is busy, so it
+# is the number to compare before and after a change on a shared or noisy machine. Kernel work
+# (syscalls, TCP) is not counted; bench/auth.sh measures that.
+#
+# Each server runs under callgrind twice, loaded by wrk with one connection for a short and a
+# long run; the difference of the two instruction totals divided by the difference of the two
+# request counts is the cost of one request, free of start-up and shut-down. Repeats agree to
+# about +-1%.
+#
+# Environment (all optional):
+#   BENCH_SHORT=2 BENCH_LONG=8  the two run lengths, seconds
+#   BENCH_NO_BUILD=1            skip `cargo build`
+#   BENCH_KEEP=DIR              keep the callgrind profiles of the long runs in DIR, for
+#                               `callgrind_annotate DIR/session.long.out` (build with
+#                               CARGO_PROFILE_RELEASE_DEBUG=true to see source lines)
+set -euo pipefail
+
+SHORT=${BENCH_SHORT:-2}
+LONG=${BENCH_LONG:-8}
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+die() { echo "bench: $*" >&2; exit 1; }
+note() { echo "$*" >&2; }
+for cmd in curl ss awk cargo; do command -v "$cmd" >/dev/null || die "$cmd is required"; done
+command -v wrk >/dev/null || die "wrk is not installed: apt-get install wrk"
+command -v valgrind >/dev/null || die "valgrind is not installed: apt-get install valgrind"
+if ! [[ $SHORT =~ ^[1-9][0-9]*$ && $LONG =~ ^[1-9][0-9]*$ ]] || (( LONG <= SHORT )); then
+    die "BENCH_SHORT and BENCH_LONG must be whole seconds, BENCH_LONG the larger"
+fi
+while read -r var; do unset "$var"; done < <(compgen -e | grep -E '^(SEKISHO_|RUST_LOG$)' || true)
+PIN_SERVER=(); PIN_CLIENT=()
+if command -v taskset >/dev/null && (( $(getconf _NPROCESSORS_ONLN) > 1 )); then
+    PIN_SERVER=(taskset -c 0); PIN_CLIENT=(taskset -c 1)
+fi
+
+PIDS=()
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/sekisho-instr.XXXXXX")
+chmod 700 "$WORK"
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+if [[ -z ${BENCH_NO_BUILD:-} ]]; then
+    note "== cargo build --release --examples --bins"
+    cargo build --release --examples --bins >&2
+fi
+TARGET_DIR=$(cargo metadata --no-deps --format-version 1 2>/dev/null | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+TARGET_DIR=${TARGET_DIR:-$ROOT/target}
+BIN=$TARGET_DIR/release/sekisho
+BARE=$TARGET_DIR/release/examples/bare_202
+MINT=$TARGET_DIR/release/examples/mint_session
+for b in "$BIN" "$BARE" "$MINT"; do [[ -x $b ]] || die "$b is missing; run without BENCH_NO_BUILD"; done
+if [[ -n ${BENCH_KEEP:-} ]]; then mkdir -p "$BENCH_KEEP"; fi
+
+PORT=
+free_port() {
+    local port
+    for _ in $(seq 200); do
+        port=$(( 20000 + RANDOM % 40000 ))
+        if ! ss -Htln "sport = :$port" | grep -q .; then PORT=$port; return; fi
+    done
+    die "no free port found"
+}
+
+SECRET=$("$BIN" secret)
+COOKIE=$("$MINT" "$SECRET")
+write_config() { # FILE PORT ACCESS_LOG
+    cat >"$1" <<EOF
+listen = "127.0.0.1:$2"
+public_url = "http://127.0.0.1:$2"
+trusted_ips = ["198.51.100.0/24"]
+shutdown_timeout = "1s"
+
+[client_ip]
+header = "x-forwarded-for"
+trusted_proxies = ["127.0.0.1/32"]
+
+[session]
+secret = "$SECRET"
+secure = false
+
+[log]
+access = $3
+EOF
+    "$BIN" check --config "$1" >/dev/null || die "generated config $1 is invalid"
+}
+
+# count NAME SECONDS KIND(true|false: sekisho with that access log; bare) HEADERS...
+# Sets REQUESTS and INSTRUCTIONS. Runs in this shell, so the EXIT trap can stop the server.
+count() {
+    local name=$1 secs=$2 kind=$3 pid url out cmd args=() h
+    shift 3
+    free_port
+    if [[ $kind == bare ]]; then
+        cmd=("$BARE" "127.0.0.1:$PORT")
+    else
+        write_config "$WORK/$name.toml" "$PORT" "$kind"
+        cmd=("$BIN" serve --config "$WORK/$name.toml")
+    fi
+    out=$WORK/$name.$secs.out
+    "${PIN_SERVER[@]}" valgrind --tool=callgrind --callgrind-out-file="$out" "${cmd[@]}" >/dev/null 2>"$WORK/$name.$secs.log" &
+    pid=$!
+    PIDS+=("$pid")
+    url="http://127.0.0.1:$PORT/oauth2/auth"
+    for _ in $(seq 600); do
+        kill -0 "$pid" 2>/dev/null || die "$name: server exited during startup:"$'\n'"$(tail -n 20 "$WORK/$name.$secs.log")"
+        curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$PORT/" && break
+        sleep 0.1
+    done
+    for h in "$@"; do args+=(-H "$h"); done
+    REQUESTS=$("${PIN_CLIENT[@]}" wrk -t1 -c1 -d"${secs}s" "${args[@]}" "$url" | awk '/requests in/ { print $1 }')
+    kill -TERM "$pid"
+    wait "$pid" 2>/dev/null || true
+    [[ -s $out ]] || die "$name: callgrind wrote no profile"
+    if [[ -n ${BENCH_KEEP:-} && $secs == "$LONG" ]]; then cp "$out" "$BENCH_KEEP/$name.long.out"; fi
+    INSTRUCTIONS=$(awk '/^(summary|totals):/ { print $2; exit }' "$out")
+    [[ -n $REQUESTS && -n $INSTRUCTIONS ]] || die "$name: no request or instruction count"
+}
+
+declare -A IR
+per_request() { # NAME KIND HEADERS... -> IR[NAME]
+    local name=$1 kind=$2 r1 i1
+    shift 2
+    count "$name" "$SHORT" "$kind" "$@"; r1=$REQUESTS; i1=$INSTRUCTIONS
+    count "$name" "$LONG" "$kind" "$@"
+    (( REQUESTS > r1 )) || die "$name: the long run served no more requests than the short one ($r1, $REQUESTS)"
+    IR[$name]=$(awk -v a="$i1" -v b="$INSTRUCTIONS" -v r="$r1" -v s="$REQUESTS" 'BEGIN { printf "%.0f\n", (b - a) / (s - r) }')
+}
+
+XFF_OTHER="X-Forwarded-For: 192.0.2.9"
+XFF_TRUSTED="X-Forwarded-For: 198.51.100.7"
+note "== callgrind, 1 connection, ${SHORT}s and ${LONG}s per case (about $(( 5 * (SHORT + LONG + 8) ))s in all)"
+per_request bare bare "$XFF_OTHER" "Cookie: $COOKIE"; note "   bare hyper 202: ${IR[bare]}"
+per_request session false "$XFF_OTHER" "Cookie: $COOKIE"; note "   cookie session: ${IR[session]}"
+per_request trusted false "$XFF_TRUSTED"; note "   trusted IP: ${IR[trusted]}"
+per_request nosession false "$XFF_OTHER"; note "   no session: ${IR[nosession]}"
+per_request session_log true "$XFF_OTHER" "Cookie: $COOKIE"; note "   session + access log: ${IR[session_log]}"
+
+echo
+printf 'user-space instructions per /oauth2/auth request (callgrind, 1 connection); sekisho %s\n\n' \
+    "$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '(not a git checkout)')"
+printf '%-32s %12s %8s\n' case "instr/req" "vs bare"
+printf '%-32s %12s %8s\n' "--------------------------------" "------------" "--------"
+for row in "bare|bare hyper 202 (limit)" "session|sekisho: cookie session" "trusted|sekisho: trusted IP" \
+    "nosession|sekisho: no session (401)" "session_log|sekisho: session + access log"; do
+    printf '%-32s %12d %7.2fx\n' "${row#*|}" "${IR[${row%%|*}]}" "$(awk -v a="${IR[${row%%|*}]}" -v b="${IR[bare]}" 'BEGIN { print a / b }')"
+done
