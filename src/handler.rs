@@ -1,6 +1,6 @@
 //! HTTP endpoints, one per file, and the state they share.
 
-mod auth_request;
+pub mod auth_request;
 mod callback;
 mod error_page;
 mod health;

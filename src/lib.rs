@@ -19,7 +19,6 @@ pub mod telemetry;
 
 use std::sync::Arc;
 
-use axum::Router;
 pub use config::Config;
 
 use auth::{Authenticator, IdentityHeaders, RedirectPolicy, Refresher};
@@ -31,8 +30,18 @@ use session::{CookieStore, CookieWriter, LoginCookies, Sealer, Store};
 use telemetry::Metrics;
 
 /// The complete service for `config`: routes behind the full layer stack. Must be called
-/// within a Tokio runtime: it starts the identity provider's discovery in the background.
-pub fn app(config: &Config) -> Router {
+/// within a Tokio runtime: it starts the identity providers' discovery in the background.
+pub fn app(
+    config: &Config,
+) -> impl tower::Service<
+    http::Request<axum::body::Body>,
+    Response = stack::StackResponse,
+    Error = std::convert::Infallible,
+    Future: Send + 'static,
+> + Clone
++ Send
++ Sync
++ 'static {
     stack::build(config, state(config))
 }
 

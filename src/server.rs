@@ -4,7 +4,9 @@
 use std::future::Future;
 use std::time::Duration;
 
-use axum::Router;
+use std::convert::Infallible;
+
+use axum::body::Body;
 use http::Request;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -12,18 +14,26 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tower::ServiceExt;
+use tower::{Service, ServiceExt};
 
 use crate::net::PeerAddr;
 
 /// Serves `app` on `listener` until `shutdown` resolves, then stops accepting and waits up to
 /// `grace` for open requests to finish.
-pub async fn run(
+pub async fn run<S, B>(
     listener: TcpListener,
-    app: Router,
+    app: S,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
-) {
+) where
+    S: Service<Request<Body>, Response = http::Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let builder = auto::Builder::new(TokioExecutor::new());
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -41,7 +51,8 @@ pub async fn run(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = app.clone().map_request(move |mut req: Request<Incoming>| {
+        let service = app.clone().map_request(move |req: Request<Incoming>| {
+            let mut req = req.map(Body::new);
             req.extensions_mut().insert(PeerAddr(peer));
             req
         });

@@ -2,44 +2,94 @@
 //! bottom, responses bottom to top.
 
 use std::any::Any;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use axum::Router;
+use axum::body::Body;
 use axum::response::{IntoResponse, Response};
-use http::StatusCode;
-use tower::ServiceBuilder;
+use bytes::Bytes;
+use http::{Method, Request, StatusCode};
+use tower::{Service, ServiceBuilder};
+use tower_http::body::UnsyncBoxBody;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::auth::TrustedIpLayer;
 use crate::config::Config;
 use crate::handler::{self, AppState, ErrorPageLayer};
 use crate::net::{ClientIpLayer, ClientIpResolver};
-use crate::telemetry::ObserveLayer;
+use crate::telemetry::{ObserveLayer, RequestIds};
 
-pub fn build(config: &Config, state: AppState) -> Router {
+/// What the whole stack answers with.
+pub type StackResponse = http::Response<UnsyncBoxBody<Bytes, tower_http::BoxError>>;
+
+pub fn build(
+    config: &Config,
+    state: AppState,
+) -> impl Service<Request<Body>, Response = StackResponse, Error = Infallible, Future: Send + 'static>
++ Clone
++ Send
++ Sync
++ 'static {
     let resolver = ClientIpResolver::new(
         config.client_ip.header,
         config.client_ip.trusted_proxies.clone(),
     );
-    handler::routes().with_state(state).layer(
-        ServiceBuilder::new()
-            // Outermost, so every line logged for a request can carry its id (an incoming
-            // `X-Request-Id` from nginx is kept), and the response echoes it.
-            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-            .layer(PropagateRequestIdLayer::x_request_id())
-            // Before anything that logs or decides: the real client address, believed from
-            // forwarded headers only when a trusted proxy sent them.
-            .layer(ClientIpLayer::new(resolver))
-            // Sees the final status of everything below, panics included.
-            .layer(ObserveLayer::new(config.log.access))
-            // A panicking handler answers 500 instead of dropping the connection.
-            .layer(CatchPanicLayer::custom(panic_response))
-            // Browsers get error pages in their language; other clients the plain reason.
-            .layer(ErrorPageLayer)
-            // Marks trusted networks before any handler looks for a session; needs no store,
-            // so it keeps working when stores and identity providers are down.
-            .layer(TrustedIpLayer::new(config.trusted_ips.clone())),
-    )
+    let router = handler::routes().with_state(state.clone());
+    ServiceBuilder::new()
+        // Outermost, so every line logged for a request can carry its id (an incoming
+        // `X-Request-Id` from nginx is kept), and the response echoes it.
+        .layer(SetRequestIdLayer::x_request_id(RequestIds::new()))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        // Before anything that logs or decides: the real client address, believed from
+        // forwarded headers only when a trusted proxy sent them.
+        .layer(ClientIpLayer::new(resolver))
+        // Sees the final status of everything below, panics included.
+        .layer(ObserveLayer::new(config.log.access))
+        // A panicking handler answers 500 instead of dropping the connection.
+        .layer(CatchPanicLayer::custom(panic_response))
+        // Browsers get error pages in their language; other clients the plain reason.
+        .layer(ErrorPageLayer)
+        // Marks trusted networks before any handler looks for a session; needs no store,
+        // so it keeps working when stores and identity providers are down.
+        .layer(TrustedIpLayer::new(config.trusted_ips.clone()))
+        .service(Dispatch { state, router })
+}
+
+/// Sends `GET`/`HEAD /oauth2/auth`, asked once for every request of every protected app,
+/// straight to its handler; everything else through the router.
+#[derive(Clone)]
+struct Dispatch {
+    state: AppState,
+    router: Router,
+}
+
+type BoxedResponse = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+impl Service<Request<Body>> for Dispatch {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxedResponse;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<Body>) -> Self::Future {
+        let auth = req.uri().path() == "/oauth2/auth"
+            && matches!(*req.method(), Method::GET | Method::HEAD);
+        if auth {
+            let state = self.state.clone();
+            Box::pin(
+                async move { Ok(handler::auth_request::decide(state, req.into_parts().0).await) },
+            )
+        } else {
+            Box::pin(self.router.call(req))
+        }
+    }
 }
 
 fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response {

@@ -3,7 +3,9 @@
 mod access;
 mod logging;
 mod metrics;
+mod request_id;
 
 pub use access::{ObserveLayer, route_label};
 pub use logging::init_logging;
 pub use metrics::{Metrics, record_auth_decision};
+pub use request_id::RequestIds;

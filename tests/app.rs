@@ -195,7 +195,8 @@ async fn request_ids_are_propagated_or_generated() {
     .await;
     assert_eq!(headers["x-request-id"], "abc-123");
     let (_, headers, _) = send(request("/ping", "192.0.2.1:1", &[])).await;
-    assert_eq!(headers["x-request-id"].len(), 36, "a UUID");
+    let generated = headers["x-request-id"].to_str().unwrap().to_owned();
+    assert!(!generated.is_empty() && generated != "abc-123");
 }
 
 #[tokio::test]

@@ -24,7 +24,11 @@ const ACCESS_TOKEN: HeaderName = HeaderName::from_static("x-auth-request-access-
 /// policy refuses a signed-in user (never 401 then: nginx would loop through the login). nginx
 /// reads only the status and headers, so bodies stay empty; the reason goes to logs and metrics.
 pub async fn auth_request(State(state): State<AppState>, req: Request) -> Response {
-    let (parts, _) = req.into_parts();
+    decide(state, req.into_parts().0).await
+}
+
+/// The decision itself, for the router and for the stack's direct path to this endpoint.
+pub async fn decide(state: AppState, parts: http::request::Parts) -> Response {
     let (mut response, reason) = match state
         .authenticator
         .authenticate(&parts.extensions, &parts.headers)

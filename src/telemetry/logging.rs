@@ -1,3 +1,5 @@
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{LogConfig, LogFormat};
@@ -9,7 +11,9 @@ pub fn init_logging(config: &LogConfig) {
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colour codes only for a terminal: in files and log collectors they are noise.
+        .with_ansi(std::io::stderr().is_terminal());
     match config.format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder
