@@ -31,6 +31,20 @@ pub enum AuthReason {
 }
 
 impl AuthReason {
+    pub const ALL: [AuthReason; 11] = [
+        Self::Session,
+        Self::Refreshed,
+        Self::Bearer,
+        Self::TrustedIp,
+        Self::NoSession,
+        Self::SessionExpired,
+        Self::SessionInvalid,
+        Self::SessionEnded,
+        Self::InvalidBearer,
+        Self::Forbidden,
+        Self::StoreUnavailable,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Session => "session",

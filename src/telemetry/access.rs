@@ -7,7 +7,7 @@ use http::{HeaderValue, Method, Request, Response, Uri};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
-use super::metrics::{DURATION, REQUESTS, record_auth_decision};
+use super::metrics::{record_auth_decision, record_request};
 use crate::auth::AuthReason;
 use crate::net::{ClientIp, PeerAddr};
 
@@ -120,9 +120,12 @@ fn record<B>(seen: Seen, response: &Response<B>) {
     let elapsed = seen.start.elapsed();
     let status = response.status();
     let reason = response.extensions().get::<AuthReason>().copied();
-    ::metrics::counter!(REQUESTS, "route" => seen.route, "status" => status_label(status.as_u16()))
-        .increment(1);
-    ::metrics::histogram!(DURATION, "route" => seen.route).record(elapsed.as_secs_f64());
+    record_request(
+        seen.route,
+        status.as_u16(),
+        status_label(status.as_u16()),
+        elapsed.as_secs_f64(),
+    );
     if let Some(reason) = reason {
         record_auth_decision(reason);
     }

@@ -1,6 +1,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::auth::AuthReason;
@@ -67,6 +68,58 @@ impl Metrics {
     }
 }
 
+/// Metric handles of `/oauth2/auth`, registered once: the macros look a handle up on every
+/// call (building, hashing and locking a label set), which this endpoint pays per request of
+/// every protected app.
+struct AuthEndpointMetrics {
+    accepted: Counter,
+    unauthorized: Counter,
+    forbidden: Counter,
+    duration: Histogram,
+    decisions: Vec<Counter>,
+}
+
+static AUTH_ENDPOINT: OnceLock<AuthEndpointMetrics> = OnceLock::new();
+
+fn auth_endpoint() -> &'static AuthEndpointMetrics {
+    AUTH_ENDPOINT.get_or_init(|| {
+        let requests = |status: &'static str| ::metrics::counter!(REQUESTS, "route" => AUTH_ROUTE, "status" => status);
+        AuthEndpointMetrics {
+            accepted: requests("202"),
+            unauthorized: requests("401"),
+            forbidden: requests("403"),
+            duration: ::metrics::histogram!(DURATION, "route" => AUTH_ROUTE),
+            decisions: AuthReason::ALL.iter().map(|r| ::metrics::counter!(AUTH_DECISIONS, "reason" => r.as_str())).collect(),
+        }
+    })
+}
+
+const AUTH_ROUTE: &str = "/oauth2/auth";
+
 pub fn record_auth_decision(reason: AuthReason) {
-    ::metrics::counter!(AUTH_DECISIONS, "reason" => reason.as_str()).increment(1);
+    let index = AuthReason::ALL
+        .iter()
+        .position(|r| *r == reason)
+        .unwrap_or_default();
+    auth_endpoint().decisions[index].increment(1);
+}
+
+/// Counts a finished request and its latency.
+pub fn record_request(route: &'static str, status: u16, status_label: &'static str, seconds: f64) {
+    if route == AUTH_ROUTE {
+        let hot = auth_endpoint();
+        let counter = match status {
+            202 => Some(&hot.accepted),
+            401 => Some(&hot.unauthorized),
+            403 => Some(&hot.forbidden),
+            _ => None,
+        };
+        if let Some(counter) = counter {
+            counter.increment(1);
+            hot.duration.record(seconds);
+            return;
+        }
+    }
+    ::metrics::counter!(REQUESTS, "route" => route, "status" => status_label).increment(1);
+    ::metrics::histogram!(DURATION, "route" => route).record(seconds);
 }
