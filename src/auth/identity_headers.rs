@@ -1,4 +1,4 @@
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderName};
 
 use crate::session::Session;
 
@@ -31,42 +31,20 @@ impl IdentityHeaders {
         ]
     }
 
-    /// Writes the session's identity into `headers`. Values are passed as UTF-8 bytes; a
-    /// value a header cannot carry (control characters) is left out and logged.
+    /// Writes the session's identity into `headers` (see [`Session::header_values`]).
     pub fn write(&self, session: &Session, headers: &mut HeaderMap) {
-        put(headers, &self.user, &session.user);
-        if let Some(email) = &session.email {
-            put(headers, &self.email, email);
-        }
-        if !session.groups.is_empty() {
-            let groups: Vec<_> = session.groups.iter().map(|g| escape_list_item(g)).collect();
-            put(headers, &self.groups, &groups.join(","));
-        }
-        let preferred = session
-            .preferred_username
-            .as_deref()
-            .unwrap_or(&session.user);
-        put(headers, &self.preferred_username, preferred);
-    }
-}
-
-/// A group name made safe inside a comma-separated list: `%` and `,` are percent-encoded, so
-/// `a,b` cannot pass for two groups.
-fn escape_list_item(item: &str) -> std::borrow::Cow<'_, str> {
-    if item.contains([',', '%']) {
-        item.replace('%', "%25").replace(',', "%2C").into()
-    } else {
-        item.into()
-    }
-}
-
-fn put(headers: &mut HeaderMap, name: &HeaderName, value: &str) {
-    match HeaderValue::from_bytes(value.as_bytes()) {
-        Ok(value) => {
-            headers.insert(name.clone(), value);
-        }
-        Err(_) => {
-            tracing::warn!(header = %name, "identity value has characters a header cannot carry; header left out")
+        let values = session.header_values();
+        let fields = [
+            (&self.user, &values.user),
+            (&self.email, &values.email),
+            (&self.groups, &values.groups),
+            (&self.preferred_username, &values.preferred_username),
+        ];
+        headers.reserve(fields.len());
+        for (name, value) in fields {
+            if let Some(value) = value {
+                headers.insert(name.clone(), value.clone());
+            }
         }
     }
 }

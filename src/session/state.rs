@@ -1,4 +1,7 @@
 use std::fmt;
+use std::sync::OnceLock;
+
+use http::HeaderValue;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -36,7 +39,40 @@ pub struct Session {
     pub expires_at: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens: Option<Tokens>,
+    /// The identity rendered as header values, once per session object: sessions come shared
+    /// from the verified-session cache, so `/oauth2/auth` renders a cookie's identity once.
+    #[serde(skip)]
+    pub rendered: RenderedIdentity,
 }
+
+/// Header values of a session's identity; `None` where a value cannot be a header (control
+/// characters) or is absent.
+#[derive(Clone, Debug, Default)]
+pub struct HeaderValues {
+    pub user: Option<HeaderValue>,
+    pub email: Option<HeaderValue>,
+    pub groups: Option<HeaderValue>,
+    pub preferred_username: Option<HeaderValue>,
+}
+
+/// A cache, not part of the session's value: equal whatever it holds, and empty in a clone
+/// (a clone is usually about to be changed, as when tokens are refreshed).
+#[derive(Debug, Default)]
+pub struct RenderedIdentity(OnceLock<HeaderValues>);
+
+impl Clone for RenderedIdentity {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl PartialEq for RenderedIdentity {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for RenderedIdentity {}
 
 impl Session {
     /// A session for `user` that lasts `lifetime` from now.
@@ -54,6 +90,7 @@ impl Session {
             created_at: now,
             expires_at: now.saturating_add(lifetime.as_secs()),
             tokens: None,
+            rendered: RenderedIdentity::default(),
         }
     }
 
@@ -63,6 +100,46 @@ impl Session {
 
     pub fn remaining(&self, now: u64) -> Duration {
         Duration::from_secs(self.expires_at.saturating_sub(now))
+    }
+
+    /// The identity as header values, rendered on first use. Values are passed as UTF-8
+    /// bytes; groups are comma-separated with `%` and `,` inside a name percent-encoded.
+    pub fn header_values(&self) -> &HeaderValues {
+        self.rendered.0.get_or_init(|| {
+            let groups: Vec<_> = self.groups.iter().map(|g| escape_list_item(g)).collect();
+            HeaderValues {
+                user: header_value("user", &self.user),
+                email: self.email.as_deref().and_then(|e| header_value("email", e)),
+                groups: (!groups.is_empty())
+                    .then(|| header_value("groups", &groups.join(",")))
+                    .flatten(),
+                preferred_username: header_value(
+                    "preferred_username",
+                    self.preferred_username.as_deref().unwrap_or(&self.user),
+                ),
+            }
+        })
+    }
+}
+
+fn header_value(field: &str, value: &str) -> Option<HeaderValue> {
+    HeaderValue::from_bytes(value.as_bytes())
+        .map_err(|_| {
+            tracing::warn!(
+                field,
+                "identity value has characters a header cannot carry; header left out"
+            )
+        })
+        .ok()
+}
+
+/// A group name made safe inside a comma-separated list: `%` and `,` are percent-encoded, so
+/// `a,b` cannot pass for two groups.
+fn escape_list_item(item: &str) -> std::borrow::Cow<'_, str> {
+    if item.contains([',', '%']) {
+        item.replace('%', "%25").replace(',', "%2C").into()
+    } else {
+        item.into()
     }
 }
 
@@ -102,6 +179,20 @@ mod tests {
         assert!(s.is_expired_at(s.created_at + 60));
         assert_eq!(s.remaining(s.created_at + 20), Duration::from_secs(40));
         assert_eq!(s.remaining(s.created_at + 100), Duration::ZERO);
+    }
+
+    #[test]
+    fn rendered_identity_follows_changes_made_to_a_clone() {
+        let mut s = Session::new("alice", Duration::from_secs(60));
+        assert_eq!(s.header_values().user.as_ref().unwrap(), "alice");
+        let mut changed = s.clone();
+        changed.user = "bob".into();
+        assert_eq!(changed.header_values().user.as_ref().unwrap(), "bob");
+        s.groups = vec!["a,b".into(), "c".into()];
+        assert_eq!(
+            s.clone().header_values().groups.as_ref().unwrap(),
+            "a%2Cb,c"
+        );
     }
 
     #[test]
