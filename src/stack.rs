@@ -15,13 +15,12 @@ use http::{Method, Request, StatusCode};
 use tower::{Service, ServiceBuilder};
 use tower_http::body::UnsyncBoxBody;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::auth::TrustedIpLayer;
 use crate::config::Config;
 use crate::handler::{self, AppState, ErrorPageLayer};
 use crate::net::{ClientIpLayer, ClientIpResolver};
-use crate::telemetry::{ObserveLayer, RequestIds};
+use crate::telemetry::{ObserveLayer, RequestIdLayer};
 
 /// What the whole stack answers with.
 pub type StackResponse = http::Response<UnsyncBoxBody<Bytes, tower_http::BoxError>>;
@@ -42,8 +41,7 @@ pub fn build(
     ServiceBuilder::new()
         // Outermost, so every line logged for a request can carry its id (an incoming
         // `X-Request-Id` from nginx is kept), and the response echoes it.
-        .layer(SetRequestIdLayer::x_request_id(RequestIds::new()))
-        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(RequestIdLayer::new())
         // Before anything that logs or decides: the real client address, believed from
         // forwarded headers only when a trusted proxy sent them.
         .layer(ClientIpLayer::new(resolver))

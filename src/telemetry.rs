@@ -8,4 +8,4 @@ mod request_id;
 pub use access::{ObserveLayer, route_label};
 pub use logging::init_logging;
 pub use metrics::{Metrics, record_auth_decision};
-pub use request_id::RequestIds;
+pub use request_id::{RequestIdLayer, X_REQUEST_ID};

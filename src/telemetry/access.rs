@@ -83,7 +83,7 @@ where
             uri: self.access_log.then(|| req.uri().clone()),
             client: req.extensions().get().copied(),
             peer: req.extensions().get().copied(),
-            request_id: req.headers().get("x-request-id").cloned(),
+            request_id: req.headers().get(super::X_REQUEST_ID).cloned(),
         };
         ObserveFuture {
             inner: self.inner.call(req),

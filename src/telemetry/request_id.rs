@@ -1,57 +1,154 @@
+//! Request ids: an incoming `X-Request-Id` is kept, otherwise one is made; either way the
+//! request carries it (for logs) and the response echoes it.
+
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 
-use http::{HeaderValue, Request};
-use tower_http::request_id::{MakeRequestId, RequestId};
+use http::{HeaderName, HeaderValue, Request, Response};
+use pin_project_lite::pin_project;
+use tower::{Layer, Service};
 
-/// Request ids for requests that arrive without one: a random per-process prefix and a
-/// counter. Unique across replicas in practice, and cheaper than a UUID per request, which
-/// costs a system call for randomness on the path every protected request takes.
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// New ids are a random per-process prefix and a counter: unique across replicas in practice,
+/// and cheaper than a UUID per request, which costs a system call for randomness on the path
+/// every protected request takes.
 #[derive(Clone, Debug)]
-pub struct RequestIds {
+pub struct RequestIdLayer {
     prefix: Arc<str>,
     next: Arc<AtomicU64>,
 }
 
-impl RequestIds {
+impl RequestIdLayer {
     pub fn new() -> Self {
         Self {
             prefix: format!("{:016x}", rand::random::<u64>()).into(),
             next: Arc::new(AtomicU64::new(1)),
         }
     }
+
+    fn make(&self) -> Option<HeaderValue> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        HeaderValue::try_from(format!("{}-{n:x}", self.prefix)).ok()
+    }
 }
 
-impl Default for RequestIds {
+impl Default for RequestIdLayer {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl MakeRequestId for RequestIds {
-    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
-        HeaderValue::try_from(format!("{}-{n:x}", self.prefix))
-            .ok()
-            .map(RequestId::new)
+impl<S> Layer<S> for RequestIdLayer {
+    type Service = RequestIds<S>;
+    fn layer(&self, inner: S) -> RequestIds<S> {
+        RequestIds {
+            inner,
+            ids: self.clone(),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct RequestIds<S> {
+    inner: S,
+    ids: RequestIdLayer,
+}
+
+impl<S, B, RB> Service<Request<B>> for RequestIds<S>
+where
+    S: Service<Request<B>, Response = Response<RB>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = RequestIdFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let id = match req.headers().get(&X_REQUEST_ID) {
+            Some(id) => Some(id.clone()),
+            None => {
+                let id = self.ids.make();
+                if let Some(id) = &id {
+                    req.headers_mut().insert(X_REQUEST_ID, id.clone());
+                }
+                id
+            }
+        };
+        RequestIdFuture {
+            inner: self.inner.call(req),
+            id,
+        }
+    }
+}
+
+pin_project! {
+    pub struct RequestIdFuture<F> {
+        #[pin]
+        inner: F,
+        id: Option<HeaderValue>,
+    }
+}
+
+impl<F, RB, E> Future for RequestIdFuture<F>
+where
+    F: Future<Output = Result<Response<RB>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut response = std::task::ready!(this.inner.poll(cx))?;
+        if let Some(id) = this.id.take() {
+            response.headers_mut().insert(X_REQUEST_ID, id);
+        }
+        Poll::Ready(Ok(response))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::convert::Infallible;
+    use tower::{ServiceBuilder, ServiceExt};
 
-    #[test]
-    fn ids_differ_and_share_the_process_prefix() {
-        let mut ids = RequestIds::new();
-        let req = Request::new(());
-        let a = ids.make_request_id(&req).unwrap();
-        let b = ids.make_request_id(&req).unwrap();
-        let (a, b) = (
-            a.header_value().to_str().unwrap(),
-            b.header_value().to_str().unwrap(),
+    async fn exchange(incoming: Option<&str>) -> (Option<String>, Option<String>) {
+        let svc = ServiceBuilder::new()
+            .layer(RequestIdLayer::new())
+            .service_fn(|req: Request<()>| async move {
+                let seen = req
+                    .headers()
+                    .get(X_REQUEST_ID)
+                    .map(|v| v.to_str().unwrap().to_owned());
+                Ok::<_, Infallible>(Response::new(seen))
+            });
+        let mut req = Request::new(());
+        if let Some(id) = incoming {
+            req.headers_mut()
+                .insert(X_REQUEST_ID, HeaderValue::from_str(id).unwrap());
+        }
+        let response = svc.oneshot(req).await.unwrap();
+        let echoed = response
+            .headers()
+            .get(X_REQUEST_ID)
+            .map(|v| v.to_str().unwrap().to_owned());
+        (response.into_body(), echoed)
+    }
+
+    #[tokio::test]
+    async fn kept_or_made_and_echoed() {
+        assert_eq!(
+            exchange(Some("abc")).await,
+            (Some("abc".into()), Some("abc".into()))
         );
-        assert_ne!(a, b);
-        assert_eq!(a.split('-').next(), b.split('-').next());
+        let (seen, echoed) = exchange(None).await;
+        assert!(seen.is_some());
+        assert_eq!(seen, echoed);
     }
 }
