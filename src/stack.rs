@@ -16,7 +16,7 @@ use tower::{Service, ServiceBuilder};
 use tower_http::body::UnsyncBoxBody;
 use tower_http::catch_panic::CatchPanicLayer;
 
-use crate::auth::TrustedIpLayer;
+use crate::auth::{Principal, TrustedIpLayer};
 use crate::config::Config;
 use crate::handler::{self, AppState, ErrorPageLayer};
 use crate::net::{ClientIpLayer, ClientIpResolver};
@@ -67,10 +67,33 @@ struct Dispatch {
 
 type BoxedResponse = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 
+pin_project_lite::pin_project! {
+    /// A trusted network's answer is known at once: it skips boxing the (large) future of a
+    /// session decision.
+    #[project = DispatchProjection]
+    pub enum DispatchFuture {
+        Ready { response: Option<Response> },
+        Pending { #[pin] inner: BoxedResponse },
+    }
+}
+
+impl Future for DispatchFuture {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            DispatchProjection::Ready { response } => Poll::Ready(Ok(response
+                .take()
+                .expect("a ready dispatch future is polled once"))),
+            DispatchProjection::Pending { inner } => inner.poll(cx),
+        }
+    }
+}
+
 impl Service<Request<Body>> for Dispatch {
     type Response = Response;
     type Error = Infallible;
-    type Future = BoxedResponse;
+    type Future = DispatchFuture;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
@@ -79,14 +102,22 @@ impl Service<Request<Body>> for Dispatch {
     fn call(&mut self, req: Request<Body>) -> Self::Future {
         let auth = req.uri().path() == "/oauth2/auth"
             && matches!(*req.method(), Method::GET | Method::HEAD);
-        if auth {
-            let state = self.state.clone();
+        if !auth {
+            return DispatchFuture::Pending {
+                inner: Box::pin(self.router.call(req)),
+            };
+        }
+        if let Some(Principal::TrustedNetwork(_)) = req.extensions().get::<Principal>() {
+            return DispatchFuture::Ready {
+                response: Some(handler::auth_request::trusted()),
+            };
+        }
+        let state = self.state.clone();
+        let inner =
             Box::pin(
                 async move { Ok(handler::auth_request::decide(state, req.into_parts().0).await) },
-            )
-        } else {
-            Box::pin(self.router.call(req))
-        }
+            );
+        DispatchFuture::Pending { inner }
     }
 }
 

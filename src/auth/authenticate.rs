@@ -43,7 +43,9 @@ impl Authenticator {
             return Ok(allowed(principal.clone(), AuthReason::TrustedIp));
         }
         if let Some(token) = self.bearer_token(headers) {
-            return Ok(self.authenticate_bearer(token).await);
+            // Boxed: the rare paths keep their large futures off the common one, whose
+            // future is moved on every request.
+            return Ok(Box::pin(self.authenticate_bearer(token)).await);
         }
         let session = match self
             .store
@@ -62,7 +64,7 @@ impl Authenticator {
             }
         };
         match self.refresh_due(&session) {
-            Some(oidc) => self.refresh(oidc, session, headers).await,
+            Some(oidc) => Box::pin(self.refresh(oidc, session, headers)).await,
             None => Ok(allowed(Principal::User(session), AuthReason::Session)),
         }
     }

@@ -27,6 +27,13 @@ pub async fn auth_request(State(state): State<AppState>, req: Request) -> Respon
     decide(state, req.into_parts().0).await
 }
 
+/// The answer for a trusted network: 202, no identity.
+pub fn trusted() -> Response {
+    let mut response = StatusCode::ACCEPTED.into_response();
+    response.extensions_mut().insert(AuthReason::TrustedIp);
+    response
+}
+
 /// The decision itself, for the router and for the stack's direct path to this endpoint.
 pub async fn decide(state: AppState, parts: http::request::Parts) -> Response {
     let (mut response, reason) = match state
