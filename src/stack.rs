@@ -112,6 +112,12 @@ impl Service<Request<Body>> for Dispatch {
                 response: Some(handler::auth_request::trusted()),
             };
         }
+        if let Some(now) = self.state.authenticator.authenticate_now(req.headers()) {
+            let response = handler::auth_request::respond(&self.state, Ok(now), req.uri().query());
+            return DispatchFuture::Ready {
+                response: Some(response),
+            };
+        }
         let state = self.state.clone();
         let inner =
             Box::pin(

@@ -69,6 +69,30 @@ impl Authenticator {
         }
     }
 
+    /// The outcome when it needs no waiting: a cookie session that is not due for refresh, or
+    /// none at all. `None` sends the request down the full, asynchronous path (bearer tokens,
+    /// refresh, stores that do I/O).
+    pub fn authenticate_now(&self, headers: &HeaderMap) -> Option<Authentication> {
+        if self.bearer_token(headers).is_some() {
+            return None;
+        }
+        let Store::Cookie(cookies) = &self.store;
+        Some(match cookies.load_now(headers) {
+            Loaded::Valid(session) if self.refresh_due(&session).is_none() => {
+                allowed(Principal::User(session), AuthReason::Session)
+            }
+            Loaded::Valid(_) => return None,
+            Loaded::Missing => Authentication::Denied(AuthReason::NoSession),
+            Loaded::Rejected(rejection) => {
+                tracing::debug!(reason = rejection.as_str(), "session cookie rejected");
+                Authentication::Denied(match rejection {
+                    Rejection::Expired => AuthReason::SessionExpired,
+                    _ => AuthReason::SessionInvalid,
+                })
+            }
+        })
+    }
+
     fn bearer_token<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
         self.oidc
             .as_ref()

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::AppState;
 use crate::auth::{AuthReason, Authentication, Policy, Principal};
+use crate::error::Error;
 use crate::session::Session;
 
 /// Per-location narrowing: `/oauth2/auth?allowed_groups=admins,dev&allowed_roles=editor`.
@@ -36,19 +37,28 @@ pub fn trusted() -> Response {
 
 /// The decision itself, for the router and for the stack's direct path to this endpoint.
 pub async fn decide(state: AppState, parts: http::request::Parts) -> Response {
-    let (mut response, reason) = match state
+    let authentication = state
         .authenticator
         .authenticate(&parts.extensions, &parts.headers)
-        .await
-    {
+        .await;
+    respond(&state, authentication, parts.uri.query())
+}
+
+/// The response for an authentication outcome, with the policy applied.
+pub fn respond(
+    state: &AppState,
+    authentication: Result<Authentication, Error>,
+    query: Option<&str>,
+) -> Response {
+    let (mut response, reason) = match authentication {
         Ok(Authentication::Allowed {
             principal,
             reason,
             set_cookie,
         }) => match &principal {
             Principal::TrustedNetwork(_) => (StatusCode::ACCEPTED.into_response(), reason),
-            Principal::User(session) => match authorize(&state, session, parts.uri.query()) {
-                Ok(()) => (accepted(&state, session, set_cookie), reason),
+            Principal::User(session) => match authorize(state, session, query) {
+                Ok(()) => (accepted(state, session, set_cookie), reason),
                 Err(why) => {
                     tracing::info!(user = %session.user, reason = %why, "authenticated but not allowed");
                     (StatusCode::FORBIDDEN.into_response(), AuthReason::Forbidden)

@@ -135,14 +135,13 @@ impl CookieStore {
             .ok_or(Rejection::Undecryptable)?;
         serde_json::from_str(&json).map_err(|_| Rejection::Malformed)
     }
-}
 
-impl SessionStore for CookieStore {
-    async fn load(&self, headers: &HeaderMap) -> Result<Loaded, SessionError> {
+    /// The session in `headers`: a cookie store never waits, so this is synchronous.
+    pub fn load_now(&self, headers: &HeaderMap) -> Loaded {
         let sealed = match self.sealed_value(headers) {
             Ok(Some(sealed)) => sealed,
-            Ok(None) => return Ok(Loaded::Missing),
-            Err(rejection) => return Ok(Loaded::Rejected(rejection)),
+            Ok(None) => return Loaded::Missing,
+            Err(rejection) => return Loaded::Rejected(rejection),
         };
         let now = unix_now();
         let session = match self.verified.get(sealed.as_ref()) {
@@ -156,13 +155,19 @@ impl SessionStore for CookieStore {
                     }
                     session
                 }
-                Err(rejection) => return Ok(Loaded::Rejected(rejection)),
+                Err(rejection) => return Loaded::Rejected(rejection),
             },
         };
         if session.is_expired_at(now) {
-            return Ok(Loaded::Rejected(Rejection::Expired));
+            return Loaded::Rejected(Rejection::Expired);
         }
-        Ok(Loaded::Valid(session))
+        Loaded::Valid(session)
+    }
+}
+
+impl SessionStore for CookieStore {
+    async fn load(&self, headers: &HeaderMap) -> Result<Loaded, SessionError> {
+        Ok(self.load_now(headers))
     }
 
     async fn save(
