@@ -2,7 +2,7 @@
 //! `202 Accepted`, three small headers and an empty body — no router, no layers, no session.
 //!
 //! It is served the way `sekisho::server::run` serves the app (tokio multi-thread runtime,
-//! `hyper_util` auto HTTP/1+HTTP/2 builder, `TCP_NODELAY`), so the difference between the two
+//! `hyper_util` auto HTTP/1+HTTP/2 builder, `TCP_NODELAY`, mimalloc), so the difference between the two
 //! in `bench/auth.sh` is what Sekisho itself costs per request.
 //!
 //! Usage: `cargo run --release --example bare_202 -- [ADDR]` (default `127.0.0.1:0`); prints
@@ -19,6 +19,10 @@ use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
+
+/// The same allocator as the `sekisho` binary, so the comparison measures Sekisho's own work.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::io::Result<()> {
     let addr: SocketAddr = std::env::args()

@@ -5,6 +5,7 @@ mod callback;
 mod error_page;
 mod health;
 pub mod page;
+mod panic;
 mod saml;
 mod sign_in;
 mod sign_out;
@@ -28,10 +29,28 @@ use crate::readiness::Readiness;
 use crate::session::LoginCookies;
 use crate::telemetry::Metrics;
 pub use error_page::ErrorPageLayer;
+pub use panic::CatchPanicLayer;
 
-/// What handlers need, built once from the configuration.
+/// What handlers need, built once from the configuration. Cloned for every request (by the
+/// router and the `/oauth2/auth` fast path), so it is one shared pointer.
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct AppState(Arc<SharedState>);
+
+impl AppState {
+    pub fn new(shared: SharedState) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = SharedState;
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
+}
+
+#[derive(Debug)]
+pub struct SharedState {
     pub authenticator: Authenticator,
     pub identity_headers: IdentityHeaders,
     pub policy: Policy,
@@ -43,6 +62,8 @@ pub struct AppState {
     pub session_lifetime: Duration,
     pub readiness: Readiness,
     pub metrics: Metrics,
+    /// Whether the access log wants each `/oauth2/auth` decision's reason on the response.
+    pub access_log: bool,
 }
 
 /// A `302 Found` to `location` that sets `cookies`; never cached, since it carries session state.

@@ -23,7 +23,7 @@ pub use config::Config;
 
 use auth::{Authenticator, IdentityHeaders, RedirectPolicy, Refresher};
 use config::StoreKind;
-use handler::AppState;
+use handler::{AppState, SharedState};
 use provider::{Oidc, Saml};
 use readiness::Readiness;
 use session::{CookieStore, CookieWriter, LoginCookies, Sealer, Store};
@@ -70,7 +70,7 @@ fn state(config: &Config) -> AppState {
         readiness.register(saml.clone());
         saml
     });
-    AppState {
+    AppState::new(SharedState {
         saml,
         authenticator: Authenticator {
             store,
@@ -86,7 +86,8 @@ fn state(config: &Config) -> AppState {
         session_lifetime: config.session.lifetime,
         readiness,
         metrics: Metrics::install(),
-    }
+        access_log: config.log.access,
+    })
 }
 
 /// Checks that need the network: metadata the IdP serves must be usable. Problems here stop

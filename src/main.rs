@@ -4,6 +4,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use sekisho::Config;
 
+/// Every request allocates a little (header maps, extensions, response bodies); mimalloc's
+/// thread-local free lists make each of those several times cheaper than glibc's malloc.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// EX_CONFIG from sysexits.h: refused to start because of the configuration.
 const EXIT_CONFIG: u8 = 64;
 

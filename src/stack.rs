@@ -1,7 +1,6 @@
 //! The one place the order of the request stack is written. Requests pass the layers top to
 //! bottom, responses bottom to top.
 
-use std::any::Any;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
@@ -9,21 +8,18 @@ use std::task::{Context, Poll};
 
 use axum::Router;
 use axum::body::Body;
-use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
-use http::{Method, Request, StatusCode};
+use axum::response::Response;
+use http::{Method, Request};
 use tower::{Service, ServiceBuilder};
-use tower_http::body::UnsyncBoxBody;
-use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::auth::{Principal, TrustedIpLayer};
 use crate::config::Config;
-use crate::handler::{self, AppState, ErrorPageLayer};
+use crate::handler::{self, AppState, CatchPanicLayer, ErrorPageLayer};
 use crate::net::{ClientIpLayer, ClientIpResolver};
 use crate::telemetry::{ObserveLayer, RequestIdLayer};
 
 /// What the whole stack answers with.
-pub type StackResponse = http::Response<UnsyncBoxBody<Bytes, tower_http::BoxError>>;
+pub type StackResponse = Response;
 
 pub fn build(
     config: &Config,
@@ -48,7 +44,7 @@ pub fn build(
         // Sees the final status of everything below, panics included.
         .layer(ObserveLayer::new(config.log.access))
         // A panicking handler answers 500 instead of dropping the connection.
-        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(CatchPanicLayer)
         // Browsers get error pages in their language; other clients the plain reason.
         .layer(ErrorPageLayer)
         // Marks trusted networks before any handler looks for a session; needs no store,
@@ -109,7 +105,7 @@ impl Service<Request<Body>> for Dispatch {
         }
         if let Some(Principal::TrustedNetwork(_)) = req.extensions().get::<Principal>() {
             return DispatchFuture::Ready {
-                response: Some(handler::auth_request::trusted()),
+                response: Some(handler::auth_request::trusted(&self.state)),
             };
         }
         if let Some(now) = self.state.authenticator.authenticate_now(req.headers()) {
@@ -125,9 +121,4 @@ impl Service<Request<Body>> for Dispatch {
             );
         DispatchFuture::Pending { inner }
     }
-}
-
-fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response {
-    tracing::error!("handler panicked");
-    (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()
 }

@@ -33,6 +33,23 @@ impl IdentityHeaders {
 
     /// Writes the session's identity into `headers` (see [`Session::header_values`]).
     pub fn write(&self, session: &Session, headers: &mut HeaderMap) {
+        if headers.is_empty() {
+            // The map is cached on the session by whichever names asked first; other names
+            // (another header style) build theirs the slow way.
+            let cached = session.header_map(|session| {
+                let mut map = HeaderMap::new();
+                self.insert(session, &mut map);
+                map
+            });
+            if cached.keys().all(|key| self.names().contains(&key)) {
+                headers.clone_from(cached);
+                return;
+            }
+        }
+        self.insert(session, headers);
+    }
+
+    fn insert(&self, session: &Session, headers: &mut HeaderMap) {
         let values = session.header_values();
         let fields = [
             (&self.user, &values.user),
@@ -65,6 +82,31 @@ mod tests {
         assert_eq!(h["x-auth-request-email"], "alice@example.com");
         assert_eq!(h["x-auth-request-groups"], "/admins,dev");
         assert_eq!(h["x-auth-request-preferred-username"], "alice");
+    }
+
+    #[test]
+    fn other_names_on_a_cached_session_get_their_own_headers() {
+        let s = Session::new("alice", Duration::from_secs(60));
+        let mut first = HeaderMap::new();
+        IdentityHeaders::auth_request().write(&s, &mut first);
+        let other = IdentityHeaders {
+            user: HeaderName::from_static("x-forwarded-user"),
+            email: HeaderName::from_static("x-forwarded-email"),
+            groups: HeaderName::from_static("x-forwarded-groups"),
+            preferred_username: HeaderName::from_static("x-forwarded-preferred-username"),
+        };
+        let mut second = HeaderMap::new();
+        other.write(&s, &mut second);
+        assert_eq!(second["x-forwarded-user"], "alice");
+        assert!(second.get("x-auth-request-user").is_none());
+        let mut again = HeaderMap::new();
+        IdentityHeaders::auth_request().write(&s, &mut again);
+        assert_eq!(again, first);
+        let mut busy = HeaderMap::new();
+        busy.insert("x-request-id", "1".parse().unwrap());
+        IdentityHeaders::auth_request().write(&s, &mut busy);
+        assert_eq!(busy["x-auth-request-user"], "alice");
+        assert_eq!(busy["x-request-id"], "1");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use super::AppState;
 use crate::auth::{AuthReason, Authentication, Policy, Principal};
 use crate::error::Error;
 use crate::session::Session;
+use crate::telemetry::record_auth_decision;
 
 /// Per-location narrowing: `/oauth2/auth?allowed_groups=admins,dev&allowed_roles=editor`.
 #[derive(Debug, Default, Deserialize)]
@@ -29,9 +30,21 @@ pub async fn auth_request(State(state): State<AppState>, req: Request) -> Respon
 }
 
 /// The answer for a trusted network: 202, no identity.
-pub fn trusted() -> Response {
-    let mut response = StatusCode::ACCEPTED.into_response();
-    response.extensions_mut().insert(AuthReason::TrustedIp);
+pub fn trusted(state: &AppState) -> Response {
+    finish(
+        state,
+        StatusCode::ACCEPTED.into_response(),
+        AuthReason::TrustedIp,
+    )
+}
+
+/// Counts the decision, and hands its reason to the access log when there is one: a response
+/// extension costs allocations this endpoint should not pay when nobody reads it.
+fn finish(state: &AppState, mut response: Response, reason: AuthReason) -> Response {
+    record_auth_decision(reason);
+    if state.access_log {
+        response.extensions_mut().insert(reason);
+    }
     response
 }
 
@@ -50,7 +63,7 @@ pub fn respond(
     authentication: Result<Authentication, Error>,
     query: Option<&str>,
 ) -> Response {
-    let (mut response, reason) = match authentication {
+    let (response, reason) = match authentication {
         Ok(Authentication::Allowed {
             principal,
             reason,
@@ -75,8 +88,7 @@ pub fn respond(
         Ok(Authentication::Denied(reason)) => (StatusCode::UNAUTHORIZED.into_response(), reason),
         Err(error) => (error.into_response(), AuthReason::StoreUnavailable),
     };
-    response.extensions_mut().insert(reason);
-    response
+    finish(state, response, reason)
 }
 
 fn authorize(state: &AppState, session: &Session, query: Option<&str>) -> Result<(), String> {

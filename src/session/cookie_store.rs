@@ -7,7 +7,7 @@ use std::sync::Arc;
 use http::{HeaderMap, HeaderValue};
 use quick_cache::sync::Cache;
 
-use super::cookies::{CookieWriter, request_cookies};
+use super::cookies::{CookieWriter, request_cookie_bytes, request_cookies};
 use super::seal::Sealer;
 use super::state::{Session, unix_now};
 use super::store::{Loaded, Rejection, SessionError, SessionStore};
@@ -25,7 +25,7 @@ const VERIFIED_CACHE_ENTRIES: usize = 10_000;
 pub struct CookieStore {
     sealer: Sealer,
     cookies: CookieWriter,
-    verified: Cache<Box<str>, Arc<Session>>,
+    verified: Cache<Box<[u8]>, Arc<Session>>,
 }
 
 impl std::fmt::Debug for CookieStore {
@@ -106,14 +106,17 @@ impl CookieStore {
     fn sealed_value<'h>(
         &self,
         headers: &'h HeaderMap,
-    ) -> Result<Option<std::borrow::Cow<'h, str>>, Rejection> {
-        let mut chunks: [Option<&str>; MAX_CHUNKS] = [None; MAX_CHUNKS];
+    ) -> Result<Option<std::borrow::Cow<'h, [u8]>>, Rejection> {
+        let mut chunks: [Option<&[u8]>; MAX_CHUNKS] = [None; MAX_CHUNKS];
         let mut any_chunk = false;
-        for (name, value) in request_cookies(headers) {
-            if name == self.name() {
+        for (name, value) in request_cookie_bytes(headers) {
+            if name == self.name().as_bytes() {
                 return Ok(Some(value.into()));
             }
-            if let Some(i) = self.chunk_index(name).filter(|&i| i < MAX_CHUNKS) {
+            let index = std::str::from_utf8(name)
+                .ok()
+                .and_then(|name| self.chunk_index(name));
+            if let Some(i) = index.filter(|&i| i < MAX_CHUNKS) {
                 chunks[i].get_or_insert(value);
                 any_chunk = true;
             }
@@ -121,14 +124,15 @@ impl CookieStore {
         if !any_chunk {
             return Ok(None);
         }
-        let present: Vec<&str> = chunks.iter().map_while(|c| *c).collect();
+        let present: Vec<&[u8]> = chunks.iter().map_while(|c| *c).collect();
         if present.is_empty() || chunks[present.len()..].iter().any(Option::is_some) {
             return Err(Rejection::Incomplete);
         }
         Ok(Some(present.concat().into()))
     }
 
-    fn open(&self, sealed: &str) -> Result<Session, Rejection> {
+    fn open(&self, sealed: &[u8]) -> Result<Session, Rejection> {
+        let sealed = std::str::from_utf8(sealed).map_err(|_| Rejection::Undecryptable)?;
         let json = self
             .sealer
             .open(self.name(), sealed)

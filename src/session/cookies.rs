@@ -69,14 +69,49 @@ impl CookieWriter {
 
 /// `name=value` pairs of every `Cookie` header, without allocating.
 pub fn request_cookies(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
+    request_cookie_bytes(headers).filter_map(|(name, value)| {
+        Some((
+            std::str::from_utf8(name).ok()?,
+            std::str::from_utf8(value).ok()?,
+        ))
+    })
+}
+
+/// The `;`-separated pairs of one `Cookie` line, found with a vectorised search: the values
+/// are long and the search runs on every request.
+fn pairs(line: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = Some(line);
+    std::iter::from_fn(move || {
+        let line = rest?;
+        match memchr::memchr(b';', line) {
+            Some(i) => {
+                rest = Some(&line[i + 1..]);
+                Some(&line[..i])
+            }
+            None => {
+                rest = None;
+                Some(line)
+            }
+        }
+    })
+}
+
+/// [`request_cookies`] as bytes: nothing is validated, so a caller after one cookie does not
+/// pay for checking every other (a session cookie is hundreds of bytes, on every request).
+pub fn request_cookie_bytes(headers: &HeaderMap) -> impl Iterator<Item = (&[u8], &[u8])> {
     headers
         .get_all(COOKIE)
         .iter()
-        .filter_map(|line| line.to_str().ok())
-        .flat_map(|line| line.split(';'))
+        .flat_map(|line| pairs(line.as_bytes()))
         .filter_map(|pair| {
-            let (name, value) = pair.split_once('=')?;
-            Some((name.trim(), value.trim().trim_matches('"')))
+            let eq = memchr::memchr(b'=', pair)?;
+            let (name, value) = (&pair[..eq], &pair[eq + 1..]);
+            let value = value.trim_ascii();
+            let value = value
+                .strip_prefix(b"\"")
+                .and_then(|v| v.strip_suffix(b"\""))
+                .unwrap_or(value);
+            Some((name.trim_ascii(), value))
         })
 }
 
@@ -85,4 +120,47 @@ pub fn request_cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str>
     request_cookies(headers)
         .find(|(n, _)| *n == name)
         .map(|(_, v)| v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(lines: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for line in lines {
+            headers.append(COOKIE, HeaderValue::from_str(line).unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn pairs_of_every_cookie_line_in_order() {
+        let h = headers(&[" a=1; b = \"two\" ;c=x=y", "d=; novalue; e=5"]);
+        let pairs: Vec<_> = request_cookies(&h).collect();
+        assert_eq!(
+            pairs,
+            [
+                ("a", "1"),
+                ("b", "two"),
+                ("c", "x=y"),
+                ("d", ""),
+                ("e", "5")
+            ]
+        );
+        assert_eq!(request_cookie(&h, "c"), Some("x=y"));
+        assert_eq!(request_cookie(&h, "novalue"), None);
+        assert_eq!(request_cookies(&headers(&[""])).count(), 0);
+    }
+
+    #[test]
+    fn a_pair_that_is_not_utf8_is_skipped_not_the_line() {
+        let mut h = HeaderMap::new();
+        h.append(
+            COOKIE,
+            HeaderValue::from_bytes(b"bad=\xff\xfe; good=1").unwrap(),
+        );
+        assert_eq!(request_cookies(&h).collect::<Vec<_>>(), [("good", "1")]);
+        assert_eq!(request_cookie_bytes(&h).count(), 2);
+    }
 }

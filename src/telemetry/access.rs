@@ -7,7 +7,7 @@ use http::{HeaderValue, Method, Request, Response, Uri};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
-use super::metrics::{record_auth_decision, record_request};
+use super::metrics::record_request;
 use crate::auth::AuthReason;
 use crate::net::{ClientIp, PeerAddr};
 
@@ -56,8 +56,13 @@ pub struct Observe<S> {
 struct Seen {
     start: Instant,
     route: &'static str,
+    /// Only with the access log on: the metrics need none of it.
+    logged: Option<Logged>,
+}
+
+struct Logged {
     method: Method,
-    uri: Option<Uri>,
+    uri: Uri,
     client: Option<ClientIp>,
     peer: Option<PeerAddr>,
     request_id: Option<HeaderValue>,
@@ -79,11 +84,13 @@ where
         let seen = Seen {
             start: Instant::now(),
             route: route_label(req.uri().path()),
-            method: req.method().clone(),
-            uri: self.access_log.then(|| req.uri().clone()),
-            client: req.extensions().get().copied(),
-            peer: req.extensions().get().copied(),
-            request_id: req.headers().get(super::X_REQUEST_ID).cloned(),
+            logged: self.access_log.then(|| Logged {
+                method: req.method().clone(),
+                uri: req.uri().clone(),
+                client: req.extensions().get().copied(),
+                peer: req.extensions().get().copied(),
+                request_id: req.headers().get(super::X_REQUEST_ID).cloned(),
+            }),
         };
         ObserveFuture {
             inner: self.inner.call(req),
@@ -119,21 +126,18 @@ where
 fn record<B>(seen: Seen, response: &Response<B>) {
     let elapsed = seen.start.elapsed();
     let status = response.status();
-    let reason = response.extensions().get::<AuthReason>().copied();
     record_request(
         seen.route,
         status.as_u16(),
         status_label(status.as_u16()),
         elapsed.as_secs_f64(),
     );
-    if let Some(reason) = reason {
-        record_auth_decision(reason);
-    }
-    let Some(uri) = seen.uri else { return };
+    let Some(seen) = seen.logged else { return };
+    let reason = response.extensions().get::<AuthReason>().copied();
     tracing::info!(
         target: "sekisho::access",
         method = %seen.method,
-        path = uri.path(),
+        path = seen.uri.path(),
         status = status.as_u16(),
         client_ip = %seen.client.map_or_else(|| "-".to_owned(), |c| c.0.to_string()),
         peer = %seen.peer.map_or_else(|| "-".to_owned(), |p| p.0.to_string()),
