@@ -90,13 +90,19 @@ fn page<B>(req: &Request<B>) -> String {
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
             .filter(|v| !v.is_empty())
     };
-    let greeting = match (header("x-auth-request-user"), header("x-auth-request-email")) {
+    let greeting = match (
+        header("x-auth-request-user"),
+        header("x-auth-request-email"),
+    ) {
         (Some(user), Some(email)) => format!(
             "Signed in as <strong id=\"user\">{}</strong> ({})",
             escape(&user),
             escape(&email)
         ),
-        (Some(user), None) => format!("Signed in as <strong id=\"user\">{}</strong>", escape(&user)),
+        (Some(user), None) => format!(
+            "Signed in as <strong id=\"user\">{}</strong>",
+            escape(&user)
+        ),
         // Sekisho let the request through without a session: a trusted address.
         (None, _) => "Let in without signing in (a trusted address): no identity".to_owned(),
     };
