@@ -1218,6 +1218,7 @@ fn every_nginx_configuration_passes_nginx_t() {
             &[
                 ("SEKISHO", "127.0.0.1:4180"),
                 ("UPSTREAM", "127.0.0.1:8001"),
+                ("LOAD_BALANCER", "192.0.2.0/24"),
             ],
         );
         let conf = prefix.path().join("nginx.conf");
