@@ -34,7 +34,7 @@ const TRUSTED_CLIENT: &str = "203.0.113.9";
 /// The provider a recipe signs in with, running on loopback.
 enum Provider {
     Oidc(OidcProvider),
-    Saml(SamlIdp),
+    Saml(Box<SamlIdp>),
 }
 
 impl Provider {
@@ -43,7 +43,7 @@ impl Provider {
     }
 
     fn saml() -> Self {
-        Self::Saml(SamlIdp::start(SamlIdpOptions::default()))
+        Self::Saml(Box::new(SamlIdp::start(SamlIdpOptions::default())))
     }
 
     /// Where Sekisho sends a browser to sign in.
