@@ -121,10 +121,21 @@ fn page<B>(req: &Request<B>) -> String {
         .headers()
         .iter()
         .map(|(name, value)| {
+            let value = String::from_utf8_lossy(value.as_bytes());
+            // Session cookies are credentials: their names only.
+            let value = if name == "cookie" {
+                value
+                    .split(';')
+                    .map(|c| format!("{}=…", c.split('=').next().unwrap_or_default().trim()))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            } else {
+                value.into_owned()
+            };
             format!(
                 "<li><code>{}: {}</code></li>\n",
                 escape(&header_case(name.as_str())),
-                escape(&String::from_utf8_lossy(value.as_bytes()))
+                escape(&value)
             )
         })
         .collect();

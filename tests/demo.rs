@@ -388,7 +388,17 @@ fn check_driver() {
 /// Runs the browser driver: open `page`, click `choose`, sign in as alice with the form's
 /// `(username, password, submit)` selectors, until the browser is back on `page`.
 async fn sign_in(chromium: &Path, page: &str, choose: &str, form: (&str, &str, &str)) -> Value {
+    let screenshots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("demo");
+    std::fs::create_dir_all(&screenshots).expect("screenshot directory");
+    let name = if choose.contains("saml") {
+        "saml"
+    } else {
+        "oidc"
+    };
+    let screenshot = screenshots.join(format!("after-sign-in-{name}.png"));
+    let _ = std::fs::remove_file(&screenshot);
     let args = json!({
+        "screenshot": screenshot,
         "start_url": page,
         "choose_selector": choose,
         "username": "alice",
