@@ -203,7 +203,7 @@ impl Drop for Nginx {
 
 /// Fills the placeholders of `template` (comment lines are left as written); panics if one
 /// is left, or if the prefix path would need quoting in nginx's configuration syntax.
-fn render(template: &str, prefix: &Path, listen: SocketAddr, vars: &[(&str, &str)]) -> String {
+pub fn render(template: &str, prefix: &Path, listen: SocketAddr, vars: &[(&str, &str)]) -> String {
     let prefix = prefix.to_str().expect("temporary directory path is UTF-8");
     assert!(
         !prefix.contains(|c: char| c.is_whitespace() || "\"';{}$#\\".contains(c)),

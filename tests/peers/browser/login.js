@@ -11,6 +11,8 @@
 // Optional: "username_selector", "password_selector", "submit_selector" for another form than
 // Keycloak's (SimpleSAMLphp's, in the SAML test: #username, #password, #submit_button). Any
 // page in between (a SAML IdP's auto-submitting HTTP-POST form) is left to the browser.
+// "choose_selector": a link or button to click first, on the page start_url leads to (the
+// provider choice of a Sekisho with both OpenID Connect and SAML configured).
 //
 // Prints exactly one line on stdout, last:
 //   {"result": {"ok": true|false, "final_url": ..., "status": ..., "text": <page text, cut>,
@@ -91,6 +93,10 @@ try {
 
   const first = await page.goto(args.start_url, { waitUntil: 'load' });
   console.error(`opened ${args.start_url} -> ${page.url()} (${first?.status()})`);
+  if (args.choose_selector) {
+    await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.click(args.choose_selector)]);
+    console.error(`chose ${args.choose_selector} -> ${page.url()}`);
+  }
   const selectors = {
     username: args.username_selector ?? '#username',
     password: args.password_selector ?? '#password',
