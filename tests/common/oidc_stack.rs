@@ -406,7 +406,7 @@ groups_claim = "groups"
 }
 
 /// Starts Sekisho in its own task so a failed start (the harness panics) can be retried.
-async fn start_sekisho(config: String, env: Vec<(String, String)>) -> Result<Sekisho, String> {
+pub async fn start_sekisho(config: String, env: Vec<(String, String)>) -> Result<Sekisho, String> {
     tokio::spawn(async move {
         let env: Vec<(&str, &str)> = env.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
         Sekisho::start_with_env(&config, &env).await
