@@ -278,6 +278,62 @@ async fn a_browser_signs_in_and_the_app_sees_who_it_is_but_no_sekisho_cookie() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_refreshed_on_the_way_to_the_app_comes_back_with_its_response() {
+    const TTL: u64 = 6;
+    let provider = Peer(OidcProvider::start(OidcOptions {
+        access_token_ttl: TTL,
+        ..OidcOptions::default()
+    }));
+    let app = AppServer::start("app").await;
+    // Due 3 s before expiry: not during the sign-in itself, even on a slow machine.
+    let sekisho = start_on_free_port(&config(&format!(
+        "[oidc]\nissuer_url = \"{}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\nrefresh_before_expiry = \"3s\"\n\n{}",
+        provider.issuer,
+        upstream("*", &app.url(), &[])
+    )))
+    .await;
+    wait_ready(&sekisho).await;
+    let page_url = format!("http://{}/dashboard", sekisho.addr());
+    let browser = Browser::new();
+    let form = browser.navigate(&page_url).await;
+    let page = browser.sign_in(&form, ALICE.0, ALICE.1).await;
+    assert_eq!(page.status, 200, "{}", page.describe());
+    let signed_in = Instant::now();
+    assert_eq!(provider.token_requests("refresh_token"), 0);
+    let before = browser.session_cookies();
+
+    tokio::time::sleep_until((signed_in + Duration::from_millis(3500)).into()).await;
+    let page = browser.get(&page_url).await;
+    assert_eq!(page.status, 200, "{}", page.describe());
+    assert_eq!(page.header("x-app"), Some("app"));
+    assert_eq!(echoed(&page.body, "x-auth-request-user"), "alice");
+    assert_eq!(provider.token_requests("refresh_token"), 1);
+    let renewed = page
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
+        .any(|(_, v)| v.starts_with("_sekisho"));
+    assert!(
+        renewed,
+        "the refreshed session is set with the app's response:\n{}",
+        page.describe()
+    );
+    assert_ne!(
+        browser.session_cookies(),
+        before,
+        "the browser holds the refreshed session"
+    );
+
+    let page = browser.get(&page_url).await;
+    assert_eq!(page.status, 200, "{}", page.describe());
+    assert_eq!(
+        provider.token_requests("refresh_token"),
+        1,
+        "the refreshed session is not due again"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Identity headers
 
@@ -578,9 +634,11 @@ async fn a_gibibyte_streams_up_and_down_while_sekisho_stays_under_100_mb() {
     );
     let down = started.elapsed();
 
-    // Chunked, without a length, as clients that stream from a pipe send.
+    // Chunked, without a length, as clients that stream from a pipe send; and asking to be
+    // told to go on first, as curl does with large bodies.
     let request = http::Request::post(format!("{base}/upload"))
         .header("cookie", &cookie)
+        .header("expect", "100-continue")
         .body(upload_body(8 << 20))
         .expect("request");
     let response = client.request(request).await.expect("chunked upload");
@@ -593,6 +651,13 @@ async fn a_gibibyte_streams_up_and_down_while_sekisho_stays_under_100_mb() {
     assert_eq!(
         String::from_utf8_lossy(&answer),
         format!("{{\"bytes\": {}, \"intact\": true}}", 8 << 20)
+    );
+    let chunked = app.last();
+    assert_eq!(chunked.header("transfer-encoding"), Some("chunked"));
+    assert_eq!(
+        chunked.header("expect"),
+        None,
+        "Sekisho answers Expect itself"
     );
 
     let after = resident(sekisho.pid()).expect("sekisho is still running");

@@ -84,22 +84,24 @@ pub fn validate_upstreams(
     report: &mut impl FnMut(&str, String),
 ) -> Option<Vec<UpstreamConfig>> {
     let mut upstreams = Vec::with_capacity(raw.len());
+    let mut hosts: Vec<Option<HostPattern>> = Vec::with_capacity(raw.len());
     let mut valid = true;
     for (i, entry) in raw.iter().enumerate() {
+        // Checked apart from the rest of the entry, so a duplicate shows with other mistakes.
+        let host = HostPattern::parse(&entry.host).ok();
+        if let Some(j) = host
+            .as_ref()
+            .and_then(|h| hosts.iter().position(|seen| seen.as_ref() == Some(h)))
+        {
+            report(
+                &format!("upstream[{i}].host"),
+                format!("`{}` is already served by upstream[{j}]", entry.host.trim()),
+            );
+            valid = false;
+        }
+        hosts.push(host);
         match validate_one(i, entry, default_timeout, report) {
-            Some(upstream) => {
-                if let Some(j) = upstreams
-                    .iter()
-                    .position(|u: &UpstreamConfig| u.host == upstream.host)
-                {
-                    report(
-                        &format!("upstream[{i}].host"),
-                        format!("`{}` is already served by upstream[{j}]", upstream.host),
-                    );
-                    valid = false;
-                }
-                upstreams.push(upstream);
-            }
+            Some(upstream) => upstreams.push(upstream),
             None => valid = false,
         }
     }

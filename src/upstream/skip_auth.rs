@@ -37,13 +37,24 @@ impl SkipRule {
                 "`{text}` has no path pattern; write `^/api/` or `POST ^/hooks/`"
             ));
         }
+        let compile = |source: &str| {
+            regex::RegexBuilder::new(source)
+                .size_limit(MAX_COMPILED_SIZE)
+                .build()
+                .map_err(|e| {
+                    // Syntax errors span lines, with a caret under the culprit; the last line
+                    // says what is wrong.
+                    let text = e.to_string();
+                    let why = text.lines().last().unwrap_or_default();
+                    let why = why.strip_prefix("error: ").unwrap_or(why);
+                    format!("`{pattern}` is not a regular expression: {why}")
+                })
+        };
+        // Checked alone first, so an error points into what was written.
+        compile(pattern)?;
         // The group keeps an alternation anchored as a whole: `^/a|/b` must not let `/b`
         // match anywhere in the path.
-        let anchored = format!("^(?:{pattern})");
-        let pattern = regex::RegexBuilder::new(&anchored)
-            .size_limit(MAX_COMPILED_SIZE)
-            .build()
-            .map_err(|e| format!("`{pattern}` is not a regular expression: {e}"))?;
+        let pattern = compile(&format!("^(?:{pattern})"))?;
         Ok(Self {
             method,
             pattern,
@@ -154,7 +165,11 @@ mod tests {
         assert!(SkipRule::parse("").is_err());
         assert!(SkipRule::parse("POST").is_ok(), "a lone word is a pattern");
         assert!(SkipRule::parse("POST   ").is_ok());
-        assert!(SkipRule::parse("POST ^/hooks/(").is_err());
+        let error = SkipRule::parse("POST ^/hooks/(").unwrap_err();
+        assert_eq!(
+            error,
+            "`^/hooks/(` is not a regular expression: unclosed group"
+        );
         assert!(SkipRule::parse("^/a{99999999}").is_err());
         assert_eq!(
             SkipRule::parse("  POST ^/hooks/ ").unwrap().to_string(),
