@@ -9,7 +9,7 @@ mod refresh;
 mod trusted_ip;
 
 pub use authenticate::{Authentication, Authenticator};
-pub use identity_headers::IdentityHeaders;
+pub use identity_headers::{HeaderStyle, IdentityHeaders};
 pub use policy::{Denial, Policy};
 pub use principal::{AuthReason, Principal};
 pub use redirect::{DomainRule, RedirectPolicy};

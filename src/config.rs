@@ -5,6 +5,7 @@ mod env;
 mod oidc;
 mod raw;
 mod saml;
+mod upstream;
 mod validate;
 
 use std::fmt;
@@ -19,6 +20,7 @@ use crate::net::{ForwardedHeader, Networks};
 pub use oidc::{ClaimNames, OidcConfig};
 pub use raw::RawConfig;
 pub use saml::{SamlAttributes, SamlConfig, SpSigning};
+pub use upstream::{ProxyConfig, UpstreamConfig};
 
 /// A configuration key and what is wrong with it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,6 +85,9 @@ pub struct Config {
     pub authorization: Policy,
     pub oidc: Option<OidcConfig>,
     pub saml: Option<SamlConfig>,
+    pub proxy: ProxyConfig,
+    /// Apps to proxy to; empty when Sekisho only answers nginx's `auth_request`.
+    pub upstreams: Vec<UpstreamConfig>,
 }
 
 #[derive(Clone, Debug)]
@@ -212,7 +217,49 @@ impl Config {
         if self.public_url.scheme() == "https" && !self.session.cookie.secure {
             warnings.push("public_url is https but session.secure is false: session cookies may travel in clear".into());
         }
+        warnings.extend(self.proxy_warnings());
         warnings
+    }
+
+    /// Proxying that cannot work as configured: the session cookie not reaching an app's
+    /// host (sign-in would loop), or no way to sign in at all.
+    fn proxy_warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if !self.upstreams.is_empty() && self.oidc.is_none() && self.saml.is_none() {
+            warnings.push(
+                "upstreams are configured without [oidc] or [saml]: only trusted networks and skip_auth routes reach them"
+                    .into(),
+            );
+        }
+        let cookie_domain = self
+            .session
+            .cookie
+            .domain
+            .as_deref()
+            .map(|d| d.trim_start_matches('.').to_ascii_lowercase());
+        for (i, upstream) in self.upstreams.iter().enumerate() {
+            let Some(name) = upstream.host.name() else {
+                continue;
+            };
+            let reached = match &cookie_domain {
+                Some(domain) => name == domain || name.ends_with(&format!(".{domain}")),
+                None => self.public_url.host_str() == Some(name),
+            };
+            if !reached {
+                warnings.push(format!(
+                    "upstream[{i}] serves {name}, but the session cookie is set for {}: browsers will not send it there and sign-in will loop; set session.domain",
+                    cookie_domain.as_deref().or(self.public_url.host_str()).unwrap_or("public_url's host")
+                ));
+            }
+        }
+        warnings
+    }
+
+    /// Hosts `rd` may send a browser to: `allowed_redirect_domains` and every upstream's host.
+    pub fn redirect_domains(&self) -> Vec<DomainRule> {
+        let mut rules = self.allowed_redirect_domains.clone();
+        rules.extend(self.upstreams.iter().filter_map(|u| u.host.redirect_rule()));
+        rules
     }
 
     /// Reads `path`, applies the process environment, validates.
@@ -264,7 +311,7 @@ impl Config {
         problems.extend(
             unknown
                 .into_iter()
-                .map(|key| Problem::new(key, "unknown key")),
+                .map(|key| Problem::new(indexed(&key), "unknown key")),
         );
 
         let config = raw.and_then(|raw| validate::validate(&raw, &mut problems, &name));
@@ -273,6 +320,22 @@ impl Config {
             _ => Err(ConfigError::Invalid(problems)),
         }
     }
+}
+
+/// `upstream.0.hots` as `upstream[0].hots`, the way every other problem names list entries.
+fn indexed(path: &str) -> String {
+    let mut out = String::with_capacity(path.len() + 2);
+    for (i, part) in path.split('.').enumerate() {
+        if !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()) {
+            out.push_str(&format!("[{part}]"));
+        } else {
+            if i > 0 {
+                out.push('.');
+            }
+            out.push_str(part);
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -33,6 +33,15 @@ pub enum Error {
     NoProvider,
     #[error("not found")]
     NotFound,
+    /// The app behind the proxy cannot be reached, or broke off its answer.
+    #[error("upstream {upstream} unavailable: {reason}")]
+    UpstreamUnavailable { upstream: String, reason: String },
+    /// The app behind the proxy made no progress within its timeout.
+    #[error("upstream {upstream} did not answer within {}", humantime::format_duration(*.timeout))]
+    UpstreamTimeout {
+        upstream: String,
+        timeout: std::time::Duration,
+    },
 }
 
 impl Error {
@@ -46,6 +55,8 @@ impl Error {
             Self::LoginFailed(_) => StatusCode::BAD_REQUEST,
             Self::ProviderUnavailable(_) => StatusCode::BAD_GATEWAY,
             Self::NotAllowed { .. } => StatusCode::FORBIDDEN,
+            Self::UpstreamUnavailable { .. } => StatusCode::BAD_GATEWAY,
+            Self::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
         }
     }
 
@@ -65,6 +76,10 @@ impl Error {
             Self::NotAllowed { user, reason } => {
                 format!("signed in as {user}, but not allowed here: {reason}")
             }
+            Self::UpstreamUnavailable { .. } => {
+                "the application is unavailable; try again shortly".into()
+            }
+            Self::UpstreamTimeout { .. } => "the application did not answer in time".into(),
         }
     }
 }
@@ -140,6 +155,41 @@ mod tests {
         assert_eq!(
             Error::SessionStore(SessionError::Encode("x".into())).status(),
             StatusCode::SERVICE_UNAVAILABLE
+        );
+        let upstream = || "gitlab.example.com (127.0.0.1:8081)".to_owned();
+        assert_eq!(
+            Error::UpstreamUnavailable {
+                upstream: upstream(),
+                reason: "connection refused".into()
+            }
+            .status(),
+            StatusCode::BAD_GATEWAY
+        );
+        assert_eq!(
+            Error::UpstreamTimeout {
+                upstream: upstream(),
+                timeout: std::time::Duration::from_secs(60)
+            }
+            .status(),
+            StatusCode::GATEWAY_TIMEOUT
+        );
+    }
+
+    #[tokio::test]
+    async fn upstream_addresses_stay_in_the_log() {
+        let response = Error::UpstreamUnavailable {
+            upstream: "gitlab.example.com (10.0.0.5:8081)".into(),
+            reason: "connection refused".into(),
+        }
+        .into_response();
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        let body = String::from_utf8_lossy(&body);
+        assert!(
+            !body.contains("10.0.0.5") && !body.contains("refused"),
+            "{body}"
         );
     }
 

@@ -80,6 +80,17 @@ pub(crate) fn found(location: &str, cookies: Vec<HeaderValue>) -> Result<Respons
     Ok(response)
 }
 
+/// Whether `path` is Sekisho's own, on every host, rather than an app's behind the proxy:
+/// everything under `/oauth2/` and `/saml/`, and the health and metrics endpoints. Keep in
+/// step with [`routes`].
+pub fn is_own_path(path: &str) -> bool {
+    let under = |prefix: &str| {
+        path.strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    };
+    under("/oauth2") || under("/saml") || matches!(path, "/ping" | "/ready" | "/metrics")
+}
+
 /// Every route Sekisho answers itself.
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -97,4 +108,35 @@ pub fn routes() -> Router<AppState> {
         .route("/ready", get(health::ready))
         .route("/metrics", get(health::metrics))
         .fallback(health::not_found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_own_path;
+
+    #[test]
+    fn own_paths() {
+        for own in [
+            "/oauth2/auth",
+            "/oauth2/start",
+            "/oauth2",
+            "/oauth2/../admin",
+            "/saml/acs",
+            "/ping",
+            "/ready",
+            "/metrics",
+        ] {
+            assert!(is_own_path(own), "{own}");
+        }
+        for app in [
+            "/",
+            "/oauth2x",
+            "/api/v4/oauth2/x",
+            "/pings",
+            "/metrics/x",
+            "/samlx",
+        ] {
+            assert!(!is_own_path(app), "{app}");
+        }
+    }
 }

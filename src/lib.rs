@@ -16,6 +16,7 @@ pub mod server;
 pub mod session;
 pub mod stack;
 pub mod telemetry;
+pub mod upstream;
 
 use std::sync::Arc;
 
@@ -79,7 +80,7 @@ fn state(config: &Config) -> AppState {
         },
         identity_headers: IdentityHeaders::auth_request(),
         policy: config.authorization.clone(),
-        redirects: RedirectPolicy::new(&config.public_url, config.allowed_redirect_domains.clone()),
+        redirects: RedirectPolicy::new(&config.public_url, config.redirect_domains()),
         login: LoginCookies::new(sealer, writer),
         oidc,
         public_url: config.public_url.clone(),

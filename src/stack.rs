@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::handler::{self, AppState, CatchPanicLayer, ErrorPageLayer};
 use crate::net::{ClientIpLayer, ClientIpResolver};
 use crate::telemetry::{ObserveLayer, RequestIdLayer};
+use crate::upstream::Proxy;
 
 /// What the whole stack answers with.
 pub type StackResponse = Response;
@@ -34,6 +35,7 @@ pub fn build(
         config.client_ip.trusted_proxies.clone(),
     );
     let router = handler::routes().with_state(state.clone());
+    let proxy = Proxy::new(config, state.clone());
     ServiceBuilder::new()
         // Outermost, so every line logged for a request can carry its id (an incoming
         // `X-Request-Id` from nginx is kept), and the response echoes it.
@@ -50,15 +52,21 @@ pub fn build(
         // Marks trusted networks before any handler looks for a session; needs no store,
         // so it keeps working when stores and identity providers are down.
         .layer(TrustedIpLayer::new(config.trusted_ips.clone()))
-        .service(Dispatch { state, router })
+        .service(Dispatch {
+            state,
+            router,
+            proxy,
+        })
 }
 
 /// Sends `GET`/`HEAD /oauth2/auth`, asked once for every request of every protected app,
-/// straight to its handler; everything else through the router.
+/// straight to its handler; with upstreams configured, requests for the apps to the proxy;
+/// everything else through the router.
 #[derive(Clone)]
 struct Dispatch {
     state: AppState,
     router: Router,
+    proxy: Option<Proxy>,
 }
 
 type BoxedResponse = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
@@ -99,6 +107,14 @@ impl Service<Request<Body>> for Dispatch {
         let auth = req.uri().path() == "/oauth2/auth"
             && matches!(*req.method(), Method::GET | Method::HEAD);
         if !auth {
+            if let Some(proxy) = &self.proxy {
+                if !handler::is_own_path(req.uri().path()) {
+                    let proxy = proxy.clone();
+                    return DispatchFuture::Pending {
+                        inner: Box::pin(async move { Ok(proxy.handle(req).await) }),
+                    };
+                }
+            }
             return DispatchFuture::Pending {
                 inner: Box::pin(self.router.call(req)),
             };

@@ -41,6 +41,28 @@ fn check_lists_every_mistake_and_exits_64() {
 }
 
 #[test]
+fn check_names_each_bad_upstream_setting_and_exits_64() {
+    let file = config_file(
+        "[session]\nsecret = '0123456789abcdef0123456789abcdef'\n\
+         [proxy]\ntimeout = 'forever'\n\
+         [[upstream]]\nhost = 'gitlab.example.com'\nurl = 'http://127.0.0.1:8081'\n\
+         [[upstream]]\nhost = 'gitlab.example.com'\nurl = 'https://127.0.0.1:8065/chat'\n\
+         skip_auth = ['^/api/v4/', 'POST ^/hooks/(']\n",
+    );
+    let out = sekisho(&["check", "--config", file.path().to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "stderr: {stderr}");
+    for line in [
+        "- proxy.timeout: `forever` is not a duration",
+        "- upstream[1].host: `gitlab.example.com` is already served by upstream[0]",
+        "- upstream[1].url: `https://127.0.0.1:8065/chat`: only http:// upstreams",
+        "- upstream[1].skip_auth[1]: `^/hooks/(` is not a regular expression: unclosed group",
+    ] {
+        assert!(stderr.contains(line), "{line:?} not in: {stderr}");
+    }
+}
+
+#[test]
 fn check_accepts_a_good_config() {
     let secret = String::from_utf8(sekisho(&["secret"]).stdout).unwrap();
     let file = config_file(&format!("[session]\nsecret = '{}'\n", secret.trim()));

@@ -1,6 +1,27 @@
-use http::{HeaderMap, HeaderName};
+use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::session::Session;
+
+/// Which family of names identity headers use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeaderStyle {
+    /// `X-Auth-Request-User`, ... as nginx's `auth_request_set` reads them.
+    AuthRequest,
+    /// `X-Forwarded-User`, ... as apps behind oauth2-proxy's reverse proxy expect them.
+    Forwarded,
+}
+
+impl HeaderStyle {
+    pub const NAMES: &'static str = "x-auth-request, x-forwarded";
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "x-auth-request" => Some(Self::AuthRequest),
+            "x-forwarded" => Some(Self::Forwarded),
+            _ => None,
+        }
+    }
+}
 
 /// The headers that tell an app who the user is.
 #[derive(Clone, Debug)]
@@ -9,16 +30,46 @@ pub struct IdentityHeaders {
     email: HeaderName,
     groups: HeaderName,
     preferred_username: HeaderName,
+    access_token: HeaderName,
 }
+
+/// Every identity header name of the `X-Forwarded-*` family; the `X-Auth-Request-*` family is
+/// matched by its prefix.
+const FORWARDED_IDENTITY: [&str; 5] = [
+    "x-forwarded-user",
+    "x-forwarded-email",
+    "x-forwarded-groups",
+    "x-forwarded-preferred-username",
+    "x-forwarded-access-token",
+];
+const AUTH_REQUEST_PREFIX: &str = "x-auth-request-";
 
 impl IdentityHeaders {
     /// The `X-Auth-Request-*` names that nginx's `auth_request_set` reads.
     pub fn auth_request() -> Self {
+        Self::new(HeaderStyle::AuthRequest)
+    }
+
+    pub fn new(style: HeaderStyle) -> Self {
+        // Static names: cloning them into every response costs no reference counting.
+        let names = match style {
+            HeaderStyle::AuthRequest => [
+                "x-auth-request-user",
+                "x-auth-request-email",
+                "x-auth-request-groups",
+                "x-auth-request-preferred-username",
+                "x-auth-request-access-token",
+            ],
+            HeaderStyle::Forwarded => FORWARDED_IDENTITY,
+        }
+        .map(HeaderName::from_static);
+        let [user, email, groups, preferred_username, access_token] = names;
         Self {
-            user: HeaderName::from_static("x-auth-request-user"),
-            email: HeaderName::from_static("x-auth-request-email"),
-            groups: HeaderName::from_static("x-auth-request-groups"),
-            preferred_username: HeaderName::from_static("x-auth-request-preferred-username"),
+            user,
+            email,
+            groups,
+            preferred_username,
+            access_token,
         }
     }
 
@@ -62,6 +113,37 @@ impl IdentityHeaders {
             if let Some(value) = value {
                 headers.insert(name.clone(), value.clone());
             }
+        }
+    }
+
+    /// Writes the session's access token, if it has one that fits in a header.
+    pub fn write_access_token(&self, session: &Session, headers: &mut HeaderMap) {
+        let token = session
+            .tokens
+            .as_ref()
+            .and_then(|t| t.access_token.as_deref());
+        if let Some(value) = token.and_then(|t| HeaderValue::from_str(t).ok()) {
+            headers.insert(self.access_token.clone(), value);
+        }
+    }
+
+    /// Whether `name` is an identity header of either family, also when spelt with
+    /// underscores: Rack, CGI and PHP read `X-Auth-Request_User` as `X-Auth-Request-User`.
+    pub fn is_identity_name(name: &str) -> bool {
+        let name = name.to_ascii_lowercase().replace('_', "-");
+        name.starts_with(AUTH_REQUEST_PREFIX) || FORWARDED_IDENTITY.contains(&name.as_str())
+    }
+
+    /// Removes every identity header a client sent, of both families, so that only the ones
+    /// Sekisho writes reach an app.
+    pub fn remove_all(headers: &mut HeaderMap) {
+        let spoofed: Vec<HeaderName> = headers
+            .keys()
+            .filter(|name| Self::is_identity_name(name.as_str()))
+            .cloned()
+            .collect();
+        for name in spoofed {
+            headers.remove(name);
         }
     }
 }
@@ -130,5 +212,55 @@ mod tests {
             &mut h,
         );
         assert!(h.get("x-auth-request-user").is_none());
+    }
+
+    #[test]
+    fn forwarded_style_and_access_token() {
+        let mut s = Session::new("alice", Duration::from_secs(60));
+        s.tokens = Some(crate::session::Tokens {
+            access_token: Some("at-123".into()),
+            id_token: None,
+            refresh_token: None,
+            access_expires_at: None,
+        });
+        let mut h = HeaderMap::new();
+        let names = IdentityHeaders::new(HeaderStyle::Forwarded);
+        names.write(&s, &mut h);
+        names.write_access_token(&s, &mut h);
+        assert_eq!(h["x-forwarded-user"], "alice");
+        assert_eq!(h["x-forwarded-preferred-username"], "alice");
+        assert_eq!(h["x-forwarded-access-token"], "at-123");
+        assert!(h.get("x-auth-request-user").is_none());
+        assert_eq!(
+            HeaderStyle::from_name("X-Forwarded"),
+            Some(HeaderStyle::Forwarded)
+        );
+        assert_eq!(HeaderStyle::from_name("remote-user"), None);
+    }
+
+    #[test]
+    fn client_copies_of_either_family_are_removed() {
+        let mut h = HeaderMap::new();
+        for name in [
+            "x-auth-request-user",
+            "x-auth-request_email",
+            "x_auth_request_groups",
+            "x-auth-request-anything",
+            "x-forwarded-user",
+            "x_forwarded_email",
+            "x-forwarded-access-token",
+            "x-forwarded-for",
+            "x-forwarded-proto",
+            "accept",
+        ] {
+            h.insert(
+                HeaderName::try_from(name).unwrap(),
+                HeaderValue::from_static("x"),
+            );
+        }
+        IdentityHeaders::remove_all(&mut h);
+        let mut left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["accept", "x-forwarded-for", "x-forwarded-proto"]);
     }
 }

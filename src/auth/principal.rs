@@ -28,10 +28,12 @@ pub enum AuthReason {
     /// Signed in, but the authorization policy says no.
     Forbidden,
     StoreUnavailable,
+    /// A proxied route that needs no session (`skip_auth`).
+    SkipAuth,
 }
 
 impl AuthReason {
-    pub const ALL: [AuthReason; 11] = [
+    pub const ALL: [AuthReason; 12] = [
         Self::Session,
         Self::Refreshed,
         Self::Bearer,
@@ -43,6 +45,7 @@ impl AuthReason {
         Self::InvalidBearer,
         Self::Forbidden,
         Self::StoreUnavailable,
+        Self::SkipAuth,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -58,6 +61,7 @@ impl AuthReason {
             Self::InvalidBearer => "invalid_bearer",
             Self::Forbidden => "forbidden",
             Self::StoreUnavailable => "store_unavailable",
+            Self::SkipAuth => "skip_auth",
         }
     }
 }

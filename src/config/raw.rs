@@ -21,6 +21,10 @@ pub struct RawConfig {
     /// Present only when the file (or the environment) has a `[saml]` section.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub saml: Option<RawSaml>,
+    pub proxy: RawProxy,
+    /// `[[upstream]]` entries: apps to proxy to. None means Sekisho proxies nothing.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub upstream: Vec<RawUpstream>,
 }
 
 impl RawConfig {
@@ -49,6 +53,8 @@ impl Default for RawConfig {
             authorization: RawAuthorization::default(),
             oidc: None,
             saml: None,
+            proxy: RawProxy::default(),
+            upstream: Vec::new(),
         }
     }
 }
@@ -240,6 +246,53 @@ impl Default for RawSamlAttributes {
             email: "email".into(),
             groups: "groups".into(),
             roles: "roles".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct RawProxy {
+    pub timeout: String,
+    pub connect_timeout: String,
+    pub identity_headers: String,
+}
+
+impl Default for RawProxy {
+    fn default() -> Self {
+        Self {
+            timeout: "60s".into(),
+            connect_timeout: "5s".into(),
+            identity_headers: "x-auth-request".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct RawUpstream {
+    pub host: String,
+    pub url: String,
+    pub allowed_groups: Vec<String>,
+    pub allowed_roles: Vec<String>,
+    pub allowed_email_domains: Vec<String>,
+    pub skip_auth: Vec<String>,
+    pub preserve_host: bool,
+    /// Empty: `proxy.timeout`.
+    pub timeout: String,
+}
+
+impl Default for RawUpstream {
+    fn default() -> Self {
+        Self {
+            host: String::new(),
+            url: String::new(),
+            allowed_groups: Vec::new(),
+            allowed_roles: Vec::new(),
+            allowed_email_domains: Vec::new(),
+            skip_auth: Vec::new(),
+            preserve_host: true,
+            timeout: String::new(),
         }
     }
 }

@@ -194,3 +194,205 @@ fn provider_sections_can_come_from_the_environment() {
         "{text}"
     );
 }
+
+const UPSTREAMS: &str = r#"
+[[upstream]]
+host = "gitlab.example.com"
+url = "http://127.0.0.1:8081"
+[[upstream]]
+host = "chat.example.com"
+url = "http://127.0.0.1:8065"
+allowed_groups = ["dev"]
+skip_auth = ["^/api/v4/", "POST ^/hooks/"]
+preserve_host = false
+timeout = "5m"
+"#;
+
+#[test]
+fn upstreams_are_optional_and_typed() {
+    let cfg = load(&format!("[session]\nsecret = '{SECRET}'\n")).unwrap();
+    assert!(cfg.upstreams.is_empty());
+    assert_eq!(cfg.proxy.timeout, Duration::from_secs(60));
+    assert_eq!(cfg.proxy.connect_timeout, Duration::from_secs(5));
+    assert_eq!(
+        cfg.proxy.identity_headers,
+        crate::auth::HeaderStyle::AuthRequest
+    );
+
+    let cfg = load_env(UPSTREAMS, &[("SEKISHO_SESSION__SECRET", SECRET)]).unwrap();
+    let [gitlab, chat] = &cfg.upstreams[..] else {
+        panic!("two upstreams: {:?}", cfg.upstreams)
+    };
+    assert_eq!(gitlab.host.to_string(), "gitlab.example.com");
+    assert_eq!(gitlab.authority.as_str(), "127.0.0.1:8081");
+    assert!(gitlab.preserve_host && gitlab.skip_auth.is_empty() && gitlab.policy.is_empty());
+    assert_eq!(gitlab.timeout, Duration::from_secs(60));
+    assert_eq!(chat.skip_auth.len(), 2);
+    assert!(!chat.preserve_host && !chat.policy.is_empty());
+    assert_eq!(chat.timeout, Duration::from_secs(300));
+}
+
+#[test]
+fn proxy_settings_come_from_the_environment_too() {
+    let cfg = load_env(
+        UPSTREAMS,
+        &[
+            ("SEKISHO_SESSION__SECRET", SECRET),
+            ("SEKISHO_PROXY__TIMEOUT", "2s"),
+            ("SEKISHO_PROXY__IDENTITY_HEADERS", "x-forwarded"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(cfg.upstreams[0].timeout, Duration::from_secs(2));
+    assert_eq!(cfg.upstreams[1].timeout, Duration::from_secs(300));
+    assert_eq!(
+        cfg.proxy.identity_headers,
+        crate::auth::HeaderStyle::Forwarded
+    );
+}
+
+#[test]
+fn each_bad_upstream_value_names_its_key() {
+    let upstream = |body: &str| {
+        format!(
+            "[[upstream]]\nhost = 'a.example.com'\nurl = 'http://127.0.0.1:1'\n[[upstream]]\n{body}\n"
+        )
+    };
+    let cases: Vec<(String, &str)> = vec![
+        (upstream("url = 'http://127.0.0.1:2'"), "upstream[1].host"),
+        (
+            upstream("host = '*.example.com'\nurl = 'http://127.0.0.1:2'"),
+            "upstream[1].host",
+        ),
+        (
+            upstream("host = 'a.example.com'\nurl = 'http://127.0.0.1:2'"),
+            "upstream[1].host",
+        ),
+        (upstream("host = 'b.example.com'"), "upstream[1].url"),
+        (
+            upstream("host = 'b.example.com'\nurl = 'https://127.0.0.1:2'"),
+            "upstream[1].url",
+        ),
+        (
+            upstream("host = 'b.example.com'\nurl = 'http://127.0.0.1:2/gitlab'"),
+            "upstream[1].url",
+        ),
+        (
+            upstream("host = 'b.example.com'\nurl = 'http://u:p@127.0.0.1:2'"),
+            "upstream[1].url",
+        ),
+        (
+            upstream("host = 'b.example.com'\nurl = 'not a url'"),
+            "upstream[1].url",
+        ),
+        (
+            upstream(
+                "host = 'b.example.com'\nurl = 'http://127.0.0.1:2'\nskip_auth = ['^/ok/', '^/api/(']",
+            ),
+            "upstream[1].skip_auth[1]",
+        ),
+        (
+            upstream("host = 'b.example.com'\nurl = 'http://127.0.0.1:2'\nskip_auth = ['POST']"),
+            "none",
+        ),
+        (
+            upstream("host = 'b.example.com'\nurl = 'http://127.0.0.1:2'\nskip_auth = ['POST  ']"),
+            "none",
+        ),
+        (
+            upstream("host = 'b.example.com'\nurl = 'http://127.0.0.1:2'\ntimeout = 'never'"),
+            "upstream[1].timeout",
+        ),
+        (
+            upstream("host = 'b.example.com'\nurl = 'http://127.0.0.1:2'\nhots = 'typo'"),
+            "upstream[1].hots",
+        ),
+        ("[proxy]\ntimeout = '0s'".into(), "proxy.timeout"),
+        (
+            "[proxy]\nconnect_timeout = 'soon'".into(),
+            "proxy.connect_timeout",
+        ),
+        (
+            "[proxy]\nidentity_headers = 'remote-user'".into(),
+            "proxy.identity_headers",
+        ),
+    ];
+    for (snippet, key) in cases {
+        let result = load_env(&snippet, &[("SEKISHO_SESSION__SECRET", SECRET)]);
+        if key == "none" {
+            // A lone word is a path pattern, not a method without one.
+            assert!(result.is_ok(), "{snippet:?}: {:?}", result.err());
+            continue;
+        }
+        let got = keys(result.unwrap_err());
+        assert!(
+            got.iter().any(|k| k == key),
+            "{snippet:?}: expected key {key}, got {got:?}"
+        );
+    }
+}
+
+#[test]
+fn every_upstream_problem_is_listed_at_once() {
+    let text = "[proxy]\ntimeout = 'x'\n[[upstream]]\nhost = ''\nurl = 'ftp://x'\nskip_auth = ['(', 'GET (']\n";
+    let got = keys(load(text).unwrap_err());
+    for key in [
+        "proxy.timeout",
+        "upstream[0].host",
+        "upstream[0].url",
+        "upstream[0].skip_auth[0]",
+        "upstream[0].skip_auth[1]",
+        "session.secret",
+    ] {
+        assert!(got.contains(&key.to_string()), "missing {key} in {got:?}");
+    }
+}
+
+#[test]
+fn upstream_hosts_are_redirect_targets_and_cookie_reach_is_checked() {
+    let cfg = load_env(
+        &format!("public_url = 'https://auth.example.com'\nallowed_redirect_domains = ['docs.example.org']\n{UPSTREAMS}"),
+        &[("SEKISHO_SESSION__SECRET", SECRET)],
+    )
+    .unwrap();
+    let policy = crate::auth::RedirectPolicy::new(&cfg.public_url, cfg.redirect_domains());
+    assert!(
+        policy
+            .check("https://gitlab.example.com/group/project")
+            .is_ok()
+    );
+    assert!(policy.check("https://chat.example.com/").is_ok());
+    assert!(policy.check("https://docs.example.org/").is_ok());
+    assert!(policy.check("https://evil.example.com/").is_err());
+    let warnings = cfg.warnings();
+    assert_eq!(
+        warnings
+            .iter()
+            .filter(|w| w.contains("sign-in will loop"))
+            .count(),
+        2,
+        "{warnings:?}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("without [oidc] or [saml]")),
+        "{warnings:?}"
+    );
+
+    let cfg = load_env(
+        &format!("public_url = 'https://auth.example.com'\n{UPSTREAMS}"),
+        &[
+            ("SEKISHO_SESSION__SECRET", SECRET),
+            ("SEKISHO_SESSION__DOMAIN", ".example.com"),
+        ],
+    )
+    .unwrap();
+    assert!(
+        !cfg.warnings()
+            .iter()
+            .any(|w| w.contains("sign-in will loop")),
+        "{:?}",
+        cfg.warnings()
+    );
+}

@@ -6,7 +6,7 @@ use url::Url;
 use super::raw::RawConfig;
 use super::{
     ClientIpConfig, Config, CookieSettings, LogConfig, LogFormat, Problem, Secret, SessionConfig,
-    StoreKind, oidc, saml,
+    StoreKind, oidc, saml, upstream,
 };
 use crate::auth::{DomainRule, Policy};
 use crate::net::{ForwardedHeader, Networks};
@@ -140,6 +140,12 @@ pub fn validate(
         .saml
         .as_ref()
         .map(|section| saml::validate(section, &mut report));
+    let proxy = upstream::validate_proxy(&raw.proxy, &mut report);
+    let upstreams = upstream::validate_upstreams(
+        &raw.upstream,
+        proxy.as_ref().map(|p| p.timeout),
+        &mut report,
+    );
 
     Some(Config {
         listen: listen?,
@@ -147,6 +153,8 @@ pub fn validate(
         authorization,
         oidc: oidc.map(|section| section.ok_or(())).transpose().ok()?,
         saml: saml.map(|section| section.ok_or(())).transpose().ok()?,
+        proxy: proxy?,
+        upstreams: upstreams?,
         public_url: public_url?,
         trusted_ips: trusted_ips?,
         shutdown_timeout: shutdown_timeout?,

@@ -3,7 +3,7 @@
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use http::header::{SET_COOKIE, WWW_AUTHENTICATE};
-use http::{HeaderName, HeaderValue, StatusCode};
+use http::{HeaderValue, StatusCode};
 use serde::Deserialize;
 
 use super::AppState;
@@ -19,8 +19,6 @@ struct Narrowing {
     allowed_roles: Option<String>,
     allowed_email_domains: Option<String>,
 }
-
-const ACCESS_TOKEN: HeaderName = HeaderName::from_static("x-auth-request-access-token");
 
 /// 202 with identity headers for a session or a trusted network, 401 without, 403 when the
 /// policy refuses a signed-in user (never 401 then: nginx would loop through the login). nginx
@@ -113,15 +111,8 @@ fn accepted(state: &AppState, session: &Session, set_cookie: Vec<HeaderValue>) -
         .oidc
         .as_ref()
         .is_some_and(|o| o.config().pass_access_token);
-    if let Some(token) = session
-        .tokens
-        .as_ref()
-        .and_then(|t| t.access_token.as_ref())
-        .filter(|_| pass_token)
-    {
-        if let Ok(value) = HeaderValue::from_str(token) {
-            headers.insert(ACCESS_TOKEN, value);
-        }
+    if pass_token {
+        state.identity_headers.write_access_token(session, headers);
     }
     for line in set_cookie {
         headers.append(SET_COOKIE, line);

@@ -16,14 +16,19 @@
 //! - [`saml_stack`]: IdP + Sekisho + nginx + app wired for the SAML sign-in;
 //! - [`saml_xml`]: reading SAML messages: XML, the HTTP-Redirect binding's DEFLATE, times;
 //! - [`saml_forge`]: altered, stripped, re-signed and wrapped SAML Responses;
-//! - [`token_proxy`]: an `http_proxy` for Sekisho that can alter the provider's token responses.
+//! - [`token_proxy`]: an `http_proxy` for Sekisho that can alter the provider's token responses;
+//! - [`app_server`]: an app for proxy mode: keep-alive, streamed gigabytes, slow answers;
+//! - [`ws_echo`]: a WebSocket app that greets with the identity it was handed and echoes;
+//! - [`memory`]: a process's resident memory, now and at its peak.
 //!
 //! Each test binary uses only some of this, hence the `dead_code` allowance.
 
 #![allow(dead_code)]
 
+pub mod app_server;
 pub mod browser_client;
 pub mod http;
+pub mod memory;
 pub mod nginx;
 pub mod oidc_provider;
 pub mod oidc_stack;
@@ -37,6 +42,7 @@ pub mod sekisho;
 pub mod session;
 pub mod token_proxy;
 pub mod upstream;
+pub mod ws_echo;
 
 use std::time::Duration;
 

@@ -1,0 +1,20 @@
+//! Standing in front of apps as a reverse proxy (`[[upstream]]`): which app a request is for,
+//! which of its routes need no sign-in, and forwarding it there with the identity attached:
+//! bodies streamed, WebSockets spliced, connections to the app kept alive and reused.
+
+mod client;
+mod cookies;
+mod forwarding;
+mod hop_by_hop;
+mod host;
+mod path;
+mod proxy;
+mod routes;
+mod skip_auth;
+mod timing;
+mod upgrade;
+
+pub use host::{HostPattern, RequestHost};
+pub use path::PathReadings;
+pub use proxy::Proxy;
+pub use skip_auth::SkipRule;
