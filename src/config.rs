@@ -4,6 +4,7 @@
 mod env;
 mod oidc;
 mod raw;
+mod redis;
 mod saml;
 mod upstream;
 mod validate;
@@ -19,6 +20,7 @@ use crate::auth::{DomainRule, Policy};
 use crate::net::{ForwardedHeader, Networks};
 pub use oidc::{ClaimNames, OidcConfig};
 pub use raw::RawConfig;
+pub use redis::{Credentials, RedisConfig, RedisNode, RedisTarget};
 pub use saml::{SamlAttributes, SamlConfig, SpSigning};
 pub use upstream::{ProxyConfig, UpstreamConfig};
 
@@ -104,9 +106,12 @@ pub struct SessionConfig {
     pub lifetime: Duration,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum StoreKind {
+    /// The whole session, sealed, in the browser's cookies.
     Cookie,
+    /// A ticket in the cookie, the session (encrypted with the ticket's key) in Redis.
+    Redis(RedisConfig),
 }
 
 /// How session cookies are written.

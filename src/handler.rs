@@ -26,7 +26,7 @@ use crate::auth::{Authenticator, IdentityHeaders, Policy, RedirectPolicy};
 use crate::error::Error;
 use crate::provider::{Oidc, Saml};
 use crate::readiness::Readiness;
-use crate::session::LoginCookies;
+use crate::session::{LoginCookies, Replay};
 use crate::telemetry::Metrics;
 pub use error_page::ErrorPageLayer;
 pub use panic::CatchPanicLayer;
@@ -56,6 +56,8 @@ pub struct SharedState {
     pub policy: Policy,
     pub redirects: RedirectPolicy,
     pub login: LoginCookies,
+    /// One-time tokens already used: SAML assertions, logout tokens.
+    pub replay: Replay,
     pub oidc: Option<Arc<Oidc>>,
     pub saml: Option<Arc<Saml>>,
     pub public_url: Url,

@@ -27,7 +27,9 @@ use config::StoreKind;
 use handler::{AppState, SharedState};
 use provider::{Oidc, Saml};
 use readiness::Readiness;
-use session::{CookieStore, CookieWriter, LoginCookies, Sealer, Store};
+use session::{
+    CookieStore, CookieWriter, LoginCookies, RedisConnection, RedisStore, Replay, Sealer, Store,
+};
 use telemetry::Metrics;
 
 /// The complete service for `config`: routes behind the full layer stack. Must be called
@@ -49,13 +51,34 @@ pub fn app(
 fn state(config: &Config) -> AppState {
     let sealer = Sealer::new(&config.session.secret);
     let writer = CookieWriter::new(config.session.cookie.clone());
-    let store = match config.session.store {
+    let mut readiness = Readiness::default();
+    let store = match &config.session.store {
         StoreKind::Cookie => Store::Cookie(Arc::new(CookieStore::new(
             config.session.cookie.clone(),
             &config.session.secret,
         ))),
+        StoreKind::Redis(redis) => {
+            let connection = Arc::new(
+                RedisConnection::new(redis).expect("validated configuration builds a client"),
+            );
+            connection.spawn_upkeep();
+            readiness.register(connection.clone());
+            Store::Redis(Arc::new(RedisStore::new(
+                connection,
+                config.session.cookie.clone(),
+                &config.session.secret,
+                &redis.key_prefix,
+                config.session.lifetime,
+            )))
+        }
     };
-    let mut readiness = Readiness::default();
+    let (login, replay) = match store.redis() {
+        Some(redis) => (
+            LoginCookies::new(sealer, writer).in_redis(redis.clone()),
+            Replay::Redis(redis.clone()),
+        ),
+        None => (LoginCookies::new(sealer, writer), Replay::default()),
+    };
     let oidc = config.oidc.clone().map(|oidc_config| {
         let oidc = Arc::new(
             Oidc::new(oidc_config, &config.public_url)
@@ -81,7 +104,8 @@ fn state(config: &Config) -> AppState {
         identity_headers: IdentityHeaders::auth_request(),
         policy: config.authorization.clone(),
         redirects: RedirectPolicy::new(&config.public_url, config.redirect_domains()),
-        login: LoginCookies::new(sealer, writer),
+        login,
+        replay,
         oidc,
         public_url: config.public_url.clone(),
         session_lifetime: config.session.lifetime,

@@ -10,6 +10,7 @@ mod saml_shape;
 pub use claims::{Identity, identity};
 pub use oidc::{LoginRedirect, Oidc, OidcError, RefreshError};
 pub use saml::{
-    MetadataFetchError, Saml, SamlError, SamlLogin, SpUrls, check_idp_metadata, preflight_metadata,
+    MetadataFetchError, Saml, SamlError, SamlLogin, SamlSignIn, SpUrls, check_idp_metadata,
+    preflight_metadata,
 };
 pub use saml_logout::IdpLogout;

@@ -3,16 +3,24 @@
 mod cookie_store;
 mod cookies;
 mod login_state;
+mod redis_connection;
+mod redis_store;
+mod replay;
 mod seal;
 mod state;
 mod store;
+mod ticket;
 
 pub use cookie_store::CookieStore;
 pub use cookies::{CookieWriter, request_cookie, request_cookies};
 pub use login_state::{LoginAttempt, LoginCookies, LoginStateError};
+pub use redis_connection::RedisConnection;
+pub use redis_store::{RedisStore, SessionIndex};
+pub use replay::Replay;
 pub use seal::Sealer;
 pub use state::{Session, Tokens, unix_now};
 pub use store::{Loaded, Rejection, SessionError, SessionStore, Store};
+pub use ticket::Ticket;
 
 #[cfg(test)]
 mod conformance;

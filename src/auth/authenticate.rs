@@ -8,7 +8,7 @@ use super::refresh::{Refreshed, Refresher};
 use super::{AuthReason, Principal};
 use crate::error::Error;
 use crate::provider::Oidc;
-use crate::session::{Loaded, Rejection, Session, SessionStore, Store, unix_now};
+use crate::session::{Loaded, Rejection, Session, SessionError, SessionStore, Store, unix_now};
 
 /// The outcome of authenticating one request.
 #[derive(Clone, Debug, PartialEq)]
@@ -76,7 +76,10 @@ impl Authenticator {
         if self.bearer_token(headers).is_some() {
             return None;
         }
-        let Store::Cookie(cookies) = &self.store;
+        // Redis answers over the network: that is the asynchronous path.
+        let Store::Cookie(cookies) = &self.store else {
+            return None;
+        };
         Some(match cookies.load_now(headers) {
             Loaded::Valid(session) if self.refresh_due(&session).is_none() => {
                 allowed(Principal::User(session), AuthReason::Session)
@@ -130,13 +133,29 @@ impl Authenticator {
         session: Arc<Session>,
         headers: &HeaderMap,
     ) -> Result<Authentication, Error> {
-        match self.refresher.refresh(oidc, &session).await {
+        let outcome = match &self.store {
+            Store::Redis(redis) => match redis.ticket(headers) {
+                Ok(Some(ticket)) => {
+                    self.refresher
+                        .refresh_shared(oidc, &session, redis, &ticket)
+                        .await
+                }
+                // A session was loaded, so the request carries a ticket.
+                _ => return Ok(Authentication::Denied(AuthReason::SessionInvalid)),
+            },
+            Store::Cookie(_) => self.refresher.refresh(oidc, &session).await,
+        };
+        match outcome {
             Refreshed::New(new) => {
-                let set_cookie = self
-                    .store
-                    .save(headers, &new)
-                    .await
-                    .map_err(Error::SessionStore)?;
+                // In Redis the ticket stays the same: the browser's cookie needs no change.
+                let set_cookie = match &self.store {
+                    Store::Redis(_) => Vec::new(),
+                    Store::Cookie(_) => self
+                        .store
+                        .save(headers, &new)
+                        .await
+                        .map_err(Error::SessionStore)?,
+                };
                 Ok(Authentication::Allowed {
                     principal: Principal::User(new),
                     reason: AuthReason::Refreshed,
@@ -144,6 +163,7 @@ impl Authenticator {
                 })
             }
             Refreshed::Ended(_) => Ok(Authentication::Denied(AuthReason::SessionEnded)),
+            Refreshed::StoreFailed(why) => Err(Error::SessionStore(SessionError::Unavailable(why))),
             Refreshed::Failed(_) if still_valid(&session) => {
                 Ok(allowed(Principal::User(session), AuthReason::Session))
             }

@@ -85,6 +85,13 @@ pub struct RawSession {
     pub secure: bool,
     pub domain: String,
     pub path: String,
+    /// `store = "redis"` only: where Redis is.
+    pub redis_url: String,
+    /// Extra CA certificates (PEM) for `rediss://`; empty: the system's.
+    pub redis_ca_file: String,
+    pub redis_key_prefix: String,
+    pub redis_timeout: String,
+    pub redis_connect_timeout: String,
 }
 
 impl Default for RawSession {
@@ -97,6 +104,11 @@ impl Default for RawSession {
             secure: true,
             domain: String::new(),
             path: "/".into(),
+            redis_url: String::new(),
+            redis_ca_file: String::new(),
+            redis_key_prefix: "sekisho:".into(),
+            redis_timeout: "1s".into(),
+            redis_connect_timeout: "2s".into(),
         }
     }
 }
@@ -111,6 +123,14 @@ impl std::fmt::Debug for RawSession {
             .field("secure", &self.secure)
             .field("domain", &self.domain)
             .field("path", &self.path)
+            .field(
+                "redis_url",
+                &super::redis::parse_url(&self.redis_url).map(|t| t.describe()),
+            )
+            .field("redis_ca_file", &self.redis_ca_file)
+            .field("redis_key_prefix", &self.redis_key_prefix)
+            .field("redis_timeout", &self.redis_timeout)
+            .field("redis_connect_timeout", &self.redis_connect_timeout)
             .finish()
     }
 }

@@ -59,10 +59,11 @@ pub fn validate(
     let s = &raw.session;
     let store = match s.store.as_str() {
         "cookie" => Some(StoreKind::Cookie),
+        "redis" => super::redis::validate(s, &mut report).map(StoreKind::Redis),
         other => {
             report(
                 "session.store",
-                format!("unknown store `{other}`; expected `cookie`"),
+                format!("unknown store `{other}`; expected `cookie` or `redis`"),
             );
             None
         }

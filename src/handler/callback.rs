@@ -54,7 +54,8 @@ async fn finish(
     let attempt = state
         .login
         .recall(headers, &returned_state)
-        .map_err(|e| Error::LoginFailed(e.to_string()))?;
+        .await
+        .map_err(super::start::login_state_error)?;
     if let Some(error) = params.error {
         let description = params.error_description.unwrap_or_default();
         return Err(Error::LoginFailed(format!(

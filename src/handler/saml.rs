@@ -8,9 +8,9 @@ use http::{HeaderMap, HeaderValue, Uri};
 use serde::Deserialize;
 
 use super::AppState;
-use super::start::{StartParams, begin, saml_error};
+use super::start::{StartParams, begin, login_state_error, saml_error};
 use crate::error::Error;
-use crate::session::SessionStore;
+use crate::session::{LoginStateError, SessionIndex, SessionStore};
 
 /// `GET /saml/login?rd=URL`: `/oauth2/start` with the SAML provider chosen.
 pub async fn login(
@@ -24,6 +24,7 @@ pub async fn login(
         Some("saml"),
         &headers,
     )
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -60,23 +61,40 @@ pub async fn acs(
 async fn finish(state: &AppState, headers: &HeaderMap, form: AcsForm) -> Result<Response, Error> {
     let saml = state.saml.as_ref().ok_or(Error::NoProvider)?;
     let relay = form.relay_state.as_deref().unwrap_or_default();
-    let attempt = match state.login.recall(headers, relay) {
+    let attempt = match state.login.recall(headers, relay).await {
         Ok(attempt) if attempt.provider == "saml" => Some(attempt),
         Ok(_) => {
             return Err(Error::LoginFailed(
                 "the login cookie belongs to another provider".into(),
             ));
         }
+        Err(e @ LoginStateError::Unavailable) => return Err(login_state_error(e)),
         Err(_) if saml.allows_idp_initiated() => None,
         Err(e) => return Err(Error::LoginFailed(format!("unsolicited response: {e}"))),
     };
-    let session = saml
+    let signed_in = saml
         .finish_login(
             &form.saml_response,
             attempt.as_ref(),
             state.session_lifetime,
         )
         .map_err(saml_error)?;
+    let first_use = state
+        .replay
+        .first_time(
+            "saml-assertion",
+            &signed_in.assertion_id,
+            signed_in.remember_for,
+        )
+        .await
+        .map_err(Error::SessionStore)?;
+    if !first_use {
+        return Err(Error::LoginFailed(format!(
+            "assertion {} was already used (replay)",
+            signed_in.assertion_id
+        )));
+    }
+    let session = signed_in.session;
     if let Err(denial) = state.policy.check(&session) {
         return Err(Error::NotAllowed {
             user: session.user.clone(),
@@ -145,6 +163,23 @@ pub async fn slo(
             saml_error(e)
         })?;
         tracing::info!(name_id = ?logout.name_id, session_index = ?logout.session_index, "IdP ended the session");
+        if let (Some(redis), Some(name_id)) =
+            (state.authenticator.store.redis(), logout.name_id.as_deref())
+        {
+            // Every replica's sessions of this IdP session end, not only this browser's.
+            let index = match logout.session_index.as_deref() {
+                Some(session_index) => SessionIndex::SamlSession {
+                    name_id,
+                    session_index,
+                },
+                None => SessionIndex::SamlSubject(name_id),
+            };
+            let ended = redis
+                .end_sessions(index)
+                .await
+                .map_err(Error::SessionStore)?;
+            tracing::info!(ended, "sessions of the IdP session ended");
+        }
         return super::found(logout.respond_to.as_str(), cleared);
     }
     Err(Error::BadRequest(

@@ -19,5 +19,5 @@ pub async fn sign_in(
         .get("x-auth-request-redirect")
         .and_then(|v| v.to_str().ok());
     let rd = from_header.or(params.rd.as_deref()).unwrap_or_default();
-    begin(&state, rd, params.provider.as_deref(), &headers)
+    begin(&state, rd, params.provider.as_deref(), &headers).await
 }

@@ -10,6 +10,7 @@ use super::AppState;
 use super::page::{Lang, Page, render};
 use crate::error::Error;
 use crate::provider::{OidcError, SamlError};
+use crate::session::{LoginStateError, SessionError};
 
 #[derive(Debug, Deserialize)]
 pub struct StartParams {
@@ -28,12 +29,13 @@ pub async fn start(
         params.provider.as_deref(),
         &headers,
     )
+    .await
 }
 
 /// Redirects to the chosen provider (the only one, when one is configured), remembering the
 /// attempt in its own login cookie; with several and none chosen, a page to choose. A refused
 /// `rd` becomes `/` (and is logged) rather than failing the sign-in.
-pub(super) fn begin(
+pub(super) async fn begin(
     state: &AppState,
     rd: &str,
     provider: Option<&str>,
@@ -62,7 +64,22 @@ pub(super) fn begin(
             )));
         }
     };
-    super::found(url.as_str(), vec![state.login.remember(&attempt)])
+    let cookie = state
+        .login
+        .remember(&attempt)
+        .await
+        .map_err(login_state_error)?;
+    super::found(url.as_str(), vec![cookie])
+}
+
+/// A sign-in state that cannot be used: the browser's problem (400), unless the store failed.
+pub(super) fn login_state_error(error: LoginStateError) -> Error {
+    match error {
+        LoginStateError::Unavailable => Error::SessionStore(SessionError::Unavailable(
+            "sign-in state not reachable".into(),
+        )),
+        other => Error::LoginFailed(other.to_string()),
+    }
 }
 
 fn choose(rd: &str, headers: &HeaderMap) -> Response {

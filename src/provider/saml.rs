@@ -1,13 +1,14 @@
 //! SAML 2.0 against a Keycloak realm (or any IdP): metadata, AuthnRequests over
 //! HTTP-Redirect, and responses over HTTP-POST, verified by samael with our own additions:
 //! a signing certificate is mandatory, SHA-1 is refused unless allowed, request IDs carry 128
-//! random bits, and an assertion is accepted once.
+//! random bits, and the caller accepts an assertion once (its id and lifetime come back with
+//! the session, for the replay cache).
 
 use std::collections::HashMap;
 
 use base64::Engine;
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use openssl::pkey::{PKey, Private};
 use samael::crypto::{AllowedSignatureAlgorithm, CertificateDer};
@@ -83,7 +84,6 @@ pub struct Saml {
     /// Signs our requests when configured.
     pub(super) key: Option<PKey<Private>>,
     last_error: RwLock<String>,
-    seen: ReplayCache,
 }
 
 impl std::fmt::Debug for Saml {
@@ -92,6 +92,16 @@ impl std::fmt::Debug for Saml {
             .field("sp_entity_id", &self.config.sp_entity_id)
             .finish()
     }
+}
+
+/// A verified SAML response: the session it establishes, and what the replay cache must
+/// remember so the assertion is accepted once.
+#[derive(Debug)]
+pub struct SamlSignIn {
+    pub session: Session,
+    pub assertion_id: String,
+    /// Until the assertion could no longer be valid anyway (its NotOnOrAfter plus skew).
+    pub remember_for: Duration,
 }
 
 /// What `/saml/login` needs: where to send the browser, and what to remember.
@@ -117,7 +127,6 @@ impl Saml {
             http,
             sp: RwLock::new(None),
             last_error: RwLock::new("IdP metadata not loaded yet".into()),
-            seen: ReplayCache::default(),
             config,
         };
         if let Some(xml) = saml.config.metadata_xml.clone() {
@@ -262,13 +271,13 @@ impl Saml {
     }
 
     /// Verifies a base64 `SAMLResponse` for `attempt` (`None`: unsolicited) and returns the
-    /// session it establishes.
+    /// session it establishes. The caller checks the assertion against the replay cache.
     pub fn finish_login(
         &self,
         saml_response: &str,
         attempt: Option<&LoginAttempt>,
         lifetime: Duration,
-    ) -> Result<Session, SamlError> {
+    ) -> Result<SamlSignIn, SamlError> {
         let sp = self.current()?;
         let ids: Vec<&str> = attempt.map(|a| a.state.as_str()).into_iter().collect();
         let possible = attempt.is_some().then_some(ids.as_slice());
@@ -296,13 +305,11 @@ impl Saml {
             .and_then(|t| (t - chrono::Utc::now()).to_std().ok())
             .unwrap_or(Duration::from_secs(600))
             + self.config.clock_skew;
-        if !self.seen.first_time(&assertion.id, keep_until) {
-            return Err(SamlError::Rejected(format!(
-                "assertion {} was already used (replay)",
-                assertion.id
-            )));
-        }
-        session_from(&assertion, &self.config, lifetime)
+        Ok(SamlSignIn {
+            session: session_from(&assertion, &self.config, lifetime)?,
+            assertion_id: assertion.id.clone(),
+            remember_for: keep_until,
+        })
     }
 
     /// The SP metadata for import into the IdP.
@@ -459,41 +466,9 @@ fn uses_sha1(xml: &str) -> bool {
         || xml.contains("xmldsig#dsa-sha1")
 }
 
-/// Assertion IDs already accepted, until they could no longer be valid anyway.
-#[derive(Default)]
-struct ReplayCache {
-    seen: Mutex<HashMap<String, Instant>>,
-}
-
-impl ReplayCache {
-    /// True the first time `id` is offered within its lifetime.
-    fn first_time(&self, id: &str, keep: Duration) -> bool {
-        let now = Instant::now();
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        seen.retain(|_, until| *until > now);
-        if seen.contains_key(id) {
-            return false;
-        }
-        seen.insert(id.to_owned(), now + keep);
-        true
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn replay_cache_accepts_once() {
-        let cache = ReplayCache::default();
-        assert!(cache.first_time("a", Duration::from_secs(60)));
-        assert!(!cache.first_time("a", Duration::from_secs(60)));
-        assert!(cache.first_time("b", Duration::ZERO));
-        assert!(
-            cache.first_time("b", Duration::from_secs(60)),
-            "expired entries are forgotten"
-        );
-    }
 
     #[test]
     fn metadata_without_signing_certificate_is_refused() {

@@ -1,12 +1,17 @@
-//! One sign-in attempt in flight: what the callback must check, kept in a short-lived sealed
-//! cookie named after the attempt's `state`, so two tabs signing in at once do not collide.
+//! One sign-in attempt in flight: what the callback must check, kept in a short-lived cookie
+//! named after the attempt's `state`, so two tabs signing in at once do not collide. With the
+//! cookie store the attempt is sealed into the cookie; with Redis the cookie holds a ticket and
+//! the attempt is in Redis, taken out (and so usable once) when the provider sends the browser
+//! back.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue};
 use serde::{Deserialize, Serialize};
 
 use super::cookies::{CookieWriter, request_cookie};
+use super::redis_store::RedisStore;
 use super::seal::Sealer;
 use super::state::unix_now;
 
@@ -38,17 +43,36 @@ pub enum LoginStateError {
     Expired,
     #[error("state does not match this browser's sign-in")]
     Mismatch,
+    /// Redis could not be asked; logged where it happened.
+    #[error("the session store is unavailable")]
+    Unavailable,
 }
 
 #[derive(Clone, Debug)]
 pub struct LoginCookies {
     sealer: Sealer,
     writer: CookieWriter,
+    redis: Option<Arc<RedisStore>>,
 }
+
+/// The Redis key kind of sign-in attempts.
+const REDIS_KIND: &str = "login";
 
 impl LoginCookies {
     pub fn new(sealer: Sealer, writer: CookieWriter) -> Self {
-        Self { sealer, writer }
+        Self {
+            sealer,
+            writer,
+            redis: None,
+        }
+    }
+
+    /// Attempts kept in Redis rather than sealed into the cookie.
+    pub fn in_redis(self, redis: Arc<RedisStore>) -> Self {
+        Self {
+            redis: Some(redis),
+            ..self
+        }
     }
 
     fn name(&self, state: &str) -> String {
@@ -62,29 +86,49 @@ impl LoginCookies {
     }
 
     /// The `Set-Cookie` line that remembers `attempt`.
-    pub fn remember(&self, attempt: &LoginAttempt) -> HeaderValue {
+    pub async fn remember(&self, attempt: &LoginAttempt) -> Result<HeaderValue, LoginStateError> {
         let name = self.name(&attempt.state);
         let json = serde_json::to_string(attempt).unwrap_or_default();
-        let sealed = self.sealer.seal(&name, &json);
-        if attempt.provider == "saml" {
-            self.writer.set_cross_site(name, sealed, LOGIN_TIMEOUT)
+        let value = match &self.redis {
+            Some(redis) => redis
+                .put_once(REDIS_KIND, json.as_bytes(), LOGIN_TIMEOUT)
+                .await
+                .map_err(|e| {
+                    tracing::error!(error = %e, "sign-in state not stored");
+                    LoginStateError::Unavailable
+                })?,
+            None => self.sealer.seal(&name, &json),
+        };
+        Ok(if attempt.provider == "saml" {
+            self.writer.set_cross_site(name, value, LOGIN_TIMEOUT)
         } else {
-            self.writer.set(name, sealed, LOGIN_TIMEOUT)
-        }
+            self.writer.set(name, value, LOGIN_TIMEOUT)
+        })
     }
 
-    /// The attempt whose `state` came back from the provider.
-    pub fn recall(
+    /// The attempt whose `state` came back from the provider. From Redis it can be recalled
+    /// once: a replayed callback finds nothing.
+    pub async fn recall(
         &self,
         headers: &HeaderMap,
         state: &str,
     ) -> Result<LoginAttempt, LoginStateError> {
         let name = self.name(state);
-        let sealed = request_cookie(headers, &name).ok_or(LoginStateError::Missing)?;
-        let json = self
-            .sealer
-            .open(&name, sealed)
-            .ok_or(LoginStateError::Tampered)?;
+        let value = request_cookie(headers, &name).ok_or(LoginStateError::Missing)?;
+        let json = match &self.redis {
+            Some(redis) => {
+                let taken = redis.take_once(REDIS_KIND, value).await.map_err(|e| {
+                    tracing::error!(error = %e, "sign-in state not read");
+                    LoginStateError::Unavailable
+                })?;
+                let bytes = taken.ok_or(LoginStateError::Missing)?;
+                String::from_utf8(bytes).map_err(|_| LoginStateError::Tampered)?
+            }
+            None => self
+                .sealer
+                .open(&name, value)
+                .ok_or(LoginStateError::Tampered)?,
+        };
         let attempt: LoginAttempt =
             serde_json::from_str(&json).map_err(|_| LoginStateError::Tampered)?;
         if !constant_time_eq(attempt.state.as_bytes(), state.as_bytes()) {
@@ -149,42 +193,45 @@ mod tests {
         h
     }
 
-    #[test]
-    fn two_attempts_side_by_side() {
+    #[tokio::test]
+    async fn two_attempts_side_by_side() {
         let c = cookies();
         let h = browser(&[
-            c.remember(&attempt("tab-one")),
-            c.remember(&attempt("tab-two")),
+            c.remember(&attempt("tab-one")).await.unwrap(),
+            c.remember(&attempt("tab-two")).await.unwrap(),
         ]);
-        assert_eq!(c.recall(&h, "tab-one").unwrap().state, "tab-one");
-        assert_eq!(c.recall(&h, "tab-two").unwrap().state, "tab-two");
-        assert_eq!(c.recall(&h, "tab-three"), Err(LoginStateError::Missing));
+        assert_eq!(c.recall(&h, "tab-one").await.unwrap().state, "tab-one");
+        assert_eq!(c.recall(&h, "tab-two").await.unwrap().state, "tab-two");
+        assert_eq!(
+            c.recall(&h, "tab-three").await,
+            Err(LoginStateError::Missing)
+        );
     }
 
-    #[test]
-    fn tampered_and_expired() {
+    #[tokio::test]
+    async fn tampered_and_expired() {
         let c = cookies();
         let line = c
             .remember(&attempt("s1"))
+            .await
+            .unwrap()
             .to_str()
             .unwrap()
             .replacen("=", "=AAAA", 1);
         let h = browser(&[HeaderValue::from_str(&line).unwrap()]);
-        assert_eq!(c.recall(&h, "s1"), Err(LoginStateError::Tampered));
+        assert_eq!(c.recall(&h, "s1").await, Err(LoginStateError::Tampered));
         let mut old = attempt("s2");
         old.expires_at = unix_now() - 1;
-        assert_eq!(
-            c.recall(&browser(&[c.remember(&old)]), "s2"),
-            Err(LoginStateError::Expired)
-        );
+        let h = browser(&[c.remember(&old).await.unwrap()]);
+        assert_eq!(c.recall(&h, "s2").await, Err(LoginStateError::Expired));
         assert!(c.forget("s2").to_str().unwrap().contains("Max-Age=0"));
     }
 
-    #[test]
-    fn a_cookie_for_another_state_does_not_match() {
+    #[tokio::test]
+    async fn a_cookie_for_another_state_does_not_match() {
         // Same sanitised name, different state: the sealed state must match exactly.
         let c = cookies();
-        let h = browser(&[c.remember(&attempt("abc"))]);
-        assert_eq!(c.recall(&h, "a.b.c"), Err(LoginStateError::Mismatch));
+        let h = browser(&[c.remember(&attempt("abc")).await.unwrap()]);
+        assert_eq!(c.recall(&h, "a.b.c").await, Err(LoginStateError::Mismatch));
     }
 }

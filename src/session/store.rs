@@ -4,6 +4,7 @@ use std::sync::Arc;
 use http::{HeaderMap, HeaderValue};
 
 use super::cookie_store::CookieStore;
+use super::redis_store::RedisStore;
 use super::state::Session;
 
 /// Why a presented session was not accepted. All of these mean "no session" to the caller;
@@ -17,6 +18,9 @@ pub enum Rejection {
     Malformed,
     /// Chunks present without their first part.
     Incomplete,
+    /// A ticket whose session is not in the store: signed out, ended at the provider, or
+    /// expired there.
+    Unknown,
 }
 
 impl Rejection {
@@ -26,6 +30,7 @@ impl Rejection {
             Self::Undecryptable => "undecryptable",
             Self::Malformed => "malformed",
             Self::Incomplete => "incomplete",
+            Self::Unknown => "unknown",
         }
     }
 }
@@ -43,6 +48,9 @@ pub enum Loaded {
 pub enum SessionError {
     #[error("session could not be encoded: {0}")]
     Encode(String),
+    /// Redis is down, slow, or refused the command.
+    #[error("session store unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// Where sessions live. A store reads the session a request carries and produces the
@@ -72,12 +80,24 @@ pub trait SessionStore: Send + Sync {
 #[derive(Clone, Debug)]
 pub enum Store {
     Cookie(Arc<CookieStore>),
+    Redis(Arc<RedisStore>),
+}
+
+impl Store {
+    /// The Redis store, when sessions live there.
+    pub fn redis(&self) -> Option<&Arc<RedisStore>> {
+        match self {
+            Self::Redis(redis) => Some(redis),
+            Self::Cookie(_) => None,
+        }
+    }
 }
 
 impl SessionStore for Store {
     async fn load(&self, headers: &HeaderMap) -> Result<Loaded, SessionError> {
         match self {
             Self::Cookie(s) => s.load(headers).await,
+            Self::Redis(s) => s.load(headers).await,
         }
     }
 
@@ -88,12 +108,14 @@ impl SessionStore for Store {
     ) -> Result<Vec<HeaderValue>, SessionError> {
         match self {
             Self::Cookie(s) => s.save(headers, session).await,
+            Self::Redis(s) => s.save(headers, session).await,
         }
     }
 
     async fn clear(&self, headers: &HeaderMap) -> Result<Vec<HeaderValue>, SessionError> {
         match self {
             Self::Cookie(s) => s.clear(headers).await,
+            Self::Redis(s) => s.clear(headers).await,
         }
     }
 }

@@ -1,0 +1,472 @@
+//! Sessions in Redis, shared by every replica. The browser holds a [`Ticket`] in one small
+//! cookie; Redis holds the session encrypted with the ticket's key, under a name derived from
+//! its id, for as long as the session lasts. Sessions are indexed by the provider's session
+//! (OpenID Connect `sid`, SAML NameID + SessionIndex) and subject, so a logout at the provider
+//! ends them on every replica. Index names are keyed hashes: a reader of Redis cannot tell
+//! whose sessions they are.
+//!
+//! Keys (all behind `session.redis_key_prefix`): `session:<hash>` a session, `index:<kind>:<hmac>`
+//! the sessions of one provider session or subject, `lock:<hash>` a refresh in progress,
+//! `login:<hash>` a sign-in attempt, `seen:<kind>:<hash>` a one-time token already used.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use http::{HeaderMap, HeaderValue};
+use sha2::{Digest, Sha256};
+
+use super::cookies::{CookieWriter, request_cookie, request_cookies};
+use super::redis_connection::RedisConnection;
+use super::state::{Session, unix_now};
+use super::store::{Loaded, Rejection, SessionError, SessionStore};
+use super::ticket::Ticket;
+use crate::config::{CookieSettings, Secret};
+
+/// Releases a lock only if it is still ours: a refresh that overran the lock's lifetime must
+/// not release another replica's lock.
+const UNLOCK: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
+
+/// Which sessions a logout names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionIndex<'a> {
+    /// OpenID Connect: the provider's session (`sid`).
+    OidcSession(&'a str),
+    /// OpenID Connect: every session of a user (`sub`).
+    OidcSubject(&'a str),
+    /// SAML: one IdP session of a user (NameID + SessionIndex).
+    SamlSession {
+        name_id: &'a str,
+        session_index: &'a str,
+    },
+    /// SAML: every session of a NameID.
+    SamlSubject(&'a str),
+}
+
+impl SessionIndex<'_> {
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::OidcSession(_) => "oidc-sid",
+            Self::OidcSubject(_) => "oidc-sub",
+            Self::SamlSession { .. } => "saml-session",
+            Self::SamlSubject(_) => "saml-subject",
+        }
+    }
+
+    fn value(&self) -> String {
+        match self {
+            Self::OidcSession(v) | Self::OidcSubject(v) | Self::SamlSubject(v) => (*v).to_owned(),
+            Self::SamlSession {
+                name_id,
+                session_index,
+            } => format!("{name_id}\0{session_index}"),
+        }
+    }
+
+    /// The indexes a session belongs to.
+    fn of(session: &Session) -> Vec<SessionIndex<'_>> {
+        let subject = session.subject.as_deref();
+        let idp = session.idp_session.as_deref();
+        match session.provider.as_str() {
+            "oidc" => [
+                idp.map(SessionIndex::OidcSession),
+                subject.map(SessionIndex::OidcSubject),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+            "saml" => [
+                subject
+                    .zip(idp)
+                    .map(|(name_id, session_index)| SessionIndex::SamlSession {
+                        name_id,
+                        session_index,
+                    }),
+                subject.map(SessionIndex::SamlSubject),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+pub struct RedisStore {
+    redis: Arc<RedisConnection>,
+    cookies: CookieWriter,
+    prefix: String,
+    /// Keys the index names; derived from `session.secret`.
+    index_key: [u8; 32],
+    /// How long an index lives after its latest session was added: no session outlives it.
+    lifetime: Duration,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("redis", &self.redis.describe())
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    pub fn new(
+        redis: Arc<RedisConnection>,
+        settings: CookieSettings,
+        secret: &Secret,
+        prefix: &str,
+        lifetime: Duration,
+    ) -> Self {
+        let mut index_key = [0u8; 32];
+        hkdf::Hkdf::<Sha256>::new(None, secret.expose())
+            .expand(b"sekisho redis index names", &mut index_key)
+            .expect("32 bytes is a valid HKDF-SHA256 length");
+        Self {
+            redis,
+            cookies: CookieWriter::new(settings),
+            prefix: prefix.to_owned(),
+            index_key,
+            lifetime,
+        }
+    }
+
+    pub fn connection(&self) -> &Arc<RedisConnection> {
+        &self.redis
+    }
+
+    fn name(&self) -> &str {
+        self.cookies.base_name()
+    }
+
+    fn key(&self, kind: &str, ticket: &Ticket) -> String {
+        format!("{}{kind}:{}", self.prefix, ticket.storage_name())
+    }
+
+    fn session_key(&self, ticket: &Ticket) -> String {
+        self.key("session", ticket)
+    }
+
+    fn index_name(&self, index: &SessionIndex<'_>) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.index_key)
+            .expect("HMAC takes a key of any length");
+        mac.update(index.kind().as_bytes());
+        mac.update(b"\0");
+        mac.update(index.value().as_bytes());
+        let tag = mac.finalize().into_bytes();
+        format!(
+            "{}index:{}:{}",
+            self.prefix,
+            index.kind(),
+            URL_SAFE_NO_PAD.encode(&tag[..24])
+        )
+    }
+
+    /// The ticket the request carries: `Ok(None)` without the cookie.
+    pub fn ticket(&self, headers: &HeaderMap) -> Result<Option<Ticket>, Rejection> {
+        match request_cookie(headers, self.name()) {
+            None => Ok(None),
+            Some(value) => Ticket::parse(value).map(Some).ok_or(Rejection::Malformed),
+        }
+    }
+
+    /// The session a ticket stands for, as stored now.
+    pub async fn read(&self, ticket: &Ticket) -> Result<Loaded, SessionError> {
+        let key = self.session_key(ticket);
+        let sealed: Option<Vec<u8>> = self.redis.query(redis::cmd("GET").arg(&key)).await?;
+        let Some(sealed) = sealed else {
+            return Ok(Loaded::Rejected(Rejection::Unknown));
+        };
+        let Some(json) = ticket.open(&key, &sealed) else {
+            return Ok(Loaded::Rejected(Rejection::Undecryptable));
+        };
+        let Ok(session) = serde_json::from_slice::<Session>(&json) else {
+            return Ok(Loaded::Rejected(Rejection::Malformed));
+        };
+        if session.is_expired_at(unix_now()) {
+            return Ok(Loaded::Rejected(Rejection::Expired));
+        }
+        Ok(Loaded::Valid(Arc::new(session)))
+    }
+
+    /// Stores `session` under `ticket` until it expires, and indexes it. With `existing`, only
+    /// overwrites a session still there: a refresh must not bring back a session that was
+    /// signed out meanwhile. `false` when nothing was written.
+    async fn write(
+        &self,
+        ticket: &Ticket,
+        session: &Session,
+        existing: bool,
+    ) -> Result<bool, SessionError> {
+        let ttl = session.remaining(unix_now());
+        if ttl.is_zero() {
+            return Ok(false);
+        }
+        let key = self.session_key(ticket);
+        let json = serde_json::to_vec(session).map_err(|e| SessionError::Encode(e.to_string()))?;
+        let mut set = redis::cmd("SET");
+        set.arg(&key)
+            .arg(ticket.seal(&key, &json))
+            .arg("PX")
+            .arg(millis(ttl));
+        if existing {
+            set.arg("XX");
+        }
+        let written: Option<String> = self.redis.query(&set).await?;
+        if written.is_none() {
+            return Ok(false);
+        }
+        // One command per key: in a cluster the index and the session live on different nodes.
+        for index in SessionIndex::of(session) {
+            let name = self.index_name(&index);
+            self.redis
+                .query::<()>(redis::cmd("SADD").arg(&name).arg(&key))
+                .await?;
+            self.redis
+                .query::<()>(
+                    redis::cmd("PEXPIRE")
+                        .arg(&name)
+                        .arg(millis(self.lifetime.max(ttl))),
+                )
+                .await?;
+        }
+        Ok(true)
+    }
+
+    /// Overwrites the session behind `ticket` with `session` (refreshed tokens), keeping the
+    /// ticket, so every copy of the cookie sees the new session. `false` if the session is gone.
+    pub async fn replace(&self, ticket: &Ticket, session: &Session) -> Result<bool, SessionError> {
+        self.write(ticket, session, true).await
+    }
+
+    async fn delete(&self, ticket: &Ticket) -> Result<(), SessionError> {
+        self.redis
+            .query::<()>(redis::cmd("DEL").arg(self.session_key(ticket)))
+            .await
+    }
+
+    /// Ends, on every replica, each session in `index`; how many there were.
+    pub async fn end_sessions(&self, index: SessionIndex<'_>) -> Result<usize, SessionError> {
+        let name = self.index_name(&index);
+        let keys: Vec<String> = self.redis.query(redis::cmd("SMEMBERS").arg(&name)).await?;
+        let mut ended = 0;
+        for key in &keys {
+            let deleted: usize = self.redis.query(redis::cmd("DEL").arg(key)).await?;
+            ended += deleted;
+        }
+        self.redis.query::<()>(redis::cmd("DEL").arg(&name)).await?;
+        Ok(ended)
+    }
+
+    /// The `Cookie` header value of a session stored now, as a browser would send it back.
+    pub async fn request_cookie(&self, session: &Session) -> Result<String, SessionError> {
+        let ticket = Ticket::generate();
+        self.write(&ticket, session, false).await?;
+        Ok(format!("{}={}", self.name(), ticket.encode()))
+    }
+
+    /// True the first time `id` (of `kind`: an assertion, a logout token) is offered within
+    /// `keep`, on any replica.
+    pub async fn first_time(
+        &self,
+        kind: &str,
+        id: &str,
+        keep: Duration,
+    ) -> Result<bool, SessionError> {
+        let digest = Sha256::digest(id.as_bytes());
+        let key = format!(
+            "{}seen:{kind}:{}",
+            self.prefix,
+            URL_SAFE_NO_PAD.encode(&digest[..24])
+        );
+        let set: Option<String> = self
+            .redis
+            .query(
+                redis::cmd("SET")
+                    .arg(&key)
+                    .arg(1)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(millis(keep).max(1)),
+            )
+            .await?;
+        Ok(set.is_some())
+    }
+
+    /// Takes the refresh lock of the session behind `ticket` for `ttl`; `token` identifies
+    /// the holder.
+    pub async fn lock(
+        &self,
+        ticket: &Ticket,
+        token: &str,
+        ttl: Duration,
+    ) -> Result<bool, SessionError> {
+        let key = self.key("lock", ticket);
+        let set: Option<String> = self
+            .redis
+            .query(
+                redis::cmd("SET")
+                    .arg(&key)
+                    .arg(token)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(millis(ttl)),
+            )
+            .await?;
+        if set.is_some() {
+            return Ok(true);
+        }
+        // The answer to a SET that did succeed can be lost with a dropped connection, and the
+        // command retried: then the lock is ours already.
+        let holder: Option<String> = self.redis.query(redis::cmd("GET").arg(&key)).await?;
+        Ok(holder.as_deref() == Some(token))
+    }
+
+    pub async fn unlock(&self, ticket: &Ticket, token: &str) -> Result<(), SessionError> {
+        self.redis
+            .query::<()>(
+                redis::cmd("EVAL")
+                    .arg(UNLOCK)
+                    .arg(1)
+                    .arg(self.key("lock", ticket))
+                    .arg(token),
+            )
+            .await
+    }
+
+    /// Keeps `value` (already sealed by the caller where needed) for `ttl` under a fresh
+    /// ticket of `kind`; the ticket's cookie value is returned.
+    pub async fn put_once(
+        &self,
+        kind: &str,
+        plaintext: &[u8],
+        ttl: Duration,
+    ) -> Result<String, SessionError> {
+        let ticket = Ticket::generate();
+        let key = self.key(kind, &ticket);
+        self.redis
+            .query::<()>(
+                redis::cmd("SET")
+                    .arg(&key)
+                    .arg(ticket.seal(&key, plaintext))
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(millis(ttl)),
+            )
+            .await?;
+        Ok(ticket.encode())
+    }
+
+    /// What [`Self::put_once`] kept under `cookie_value`, removed as it is read: a second
+    /// read finds nothing. `None` for an unknown, used or altered ticket.
+    pub async fn take_once(
+        &self,
+        kind: &str,
+        cookie_value: &str,
+    ) -> Result<Option<Vec<u8>>, SessionError> {
+        let Some(ticket) = Ticket::parse(cookie_value) else {
+            return Ok(None);
+        };
+        let key = self.key(kind, &ticket);
+        let sealed: Option<Vec<u8>> = self.redis.query(redis::cmd("GETDEL").arg(&key)).await?;
+        Ok(sealed.and_then(|sealed| ticket.open(&key, &sealed)))
+    }
+
+    /// Removal lines for cookies of the cookie store (`_sekisho_0`, ...) left from before the
+    /// switch to Redis.
+    fn stale_chunks(&self, headers: &HeaderMap) -> Vec<HeaderValue> {
+        let chunk = |name: &str| {
+            name.strip_prefix(self.name())
+                .and_then(|rest| rest.strip_prefix('_'))
+                .is_some_and(|d| {
+                    !d.is_empty() && d.len() <= 2 && d.bytes().all(|b| b.is_ascii_digit())
+                })
+        };
+        request_cookies(headers)
+            .map(|(name, _)| name)
+            .filter(|name| chunk(name))
+            .map(|name| self.cookies.removal(name))
+            .collect()
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl SessionStore for RedisStore {
+    async fn load(&self, headers: &HeaderMap) -> Result<Loaded, SessionError> {
+        match self.ticket(headers) {
+            Ok(Some(ticket)) => self.read(&ticket).await,
+            Ok(None) => Ok(Loaded::Missing),
+            Err(rejection) => Ok(Loaded::Rejected(rejection)),
+        }
+    }
+
+    /// Always a new ticket: a session never takes over a ticket that existed before it was
+    /// signed in (which someone else may know). The older session of this browser is ended.
+    async fn save(
+        &self,
+        headers: &HeaderMap,
+        session: &Session,
+    ) -> Result<Vec<HeaderValue>, SessionError> {
+        if let Ok(Some(old)) = self.ticket(headers) {
+            self.delete(&old).await?;
+        }
+        let ticket = Ticket::generate();
+        self.write(&ticket, session, false).await?;
+        let mut lines = vec![self.cookies.set(
+            self.name().to_owned(),
+            ticket.encode(),
+            session.remaining(unix_now()),
+        )];
+        lines.extend(self.stale_chunks(headers));
+        Ok(lines)
+    }
+
+    async fn clear(&self, headers: &HeaderMap) -> Result<Vec<HeaderValue>, SessionError> {
+        if let Ok(Some(ticket)) = self.ticket(headers) {
+            self.delete(&ticket).await?;
+        }
+        let mut lines = vec![self.cookies.removal(self.name())];
+        lines.extend(self.stale_chunks(headers));
+        Ok(lines)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indexes_of_a_session() {
+        let mut s = Session::new("alice", Duration::from_secs(60));
+        assert!(SessionIndex::of(&s).is_empty());
+        s.provider = "oidc".into();
+        s.subject = Some("sub-1".into());
+        s.idp_session = Some("sid-1".into());
+        assert_eq!(
+            SessionIndex::of(&s),
+            [
+                SessionIndex::OidcSession("sid-1"),
+                SessionIndex::OidcSubject("sub-1")
+            ]
+        );
+        s.provider = "saml".into();
+        assert_eq!(
+            SessionIndex::of(&s),
+            [
+                SessionIndex::SamlSession {
+                    name_id: "sub-1",
+                    session_index: "sid-1"
+                },
+                SessionIndex::SamlSubject("sub-1")
+            ]
+        );
+        s.idp_session = None;
+        assert_eq!(SessionIndex::of(&s), [SessionIndex::SamlSubject("sub-1")]);
+    }
+}
