@@ -171,12 +171,7 @@ mod tests {
         let s = Session::new("alice", Duration::from_secs(60));
         let mut first = HeaderMap::new();
         IdentityHeaders::auth_request().write(&s, &mut first);
-        let other = IdentityHeaders {
-            user: HeaderName::from_static("x-forwarded-user"),
-            email: HeaderName::from_static("x-forwarded-email"),
-            groups: HeaderName::from_static("x-forwarded-groups"),
-            preferred_username: HeaderName::from_static("x-forwarded-preferred-username"),
-        };
+        let other = IdentityHeaders::new(HeaderStyle::Forwarded);
         let mut second = HeaderMap::new();
         other.write(&s, &mut second);
         assert_eq!(second["x-forwarded-user"], "alice");

@@ -46,11 +46,12 @@ where
             .get(ACCEPT)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains("text/html"));
-        let lang =
-            wants_html.then(|| Lang::from_accept_language(req.headers().get(ACCEPT_LANGUAGE)));
+        // nginx passes the browser's headers to every `auth_request` sub-request, so most
+        // requests want HTML; the language is only worked out for the few that fail.
+        let accept_language = wants_html.then(|| req.headers().get(ACCEPT_LANGUAGE).cloned());
         ErrorPageFuture {
             inner: self.inner.call(req),
-            lang,
+            accept_language,
         }
     }
 }
@@ -59,7 +60,8 @@ pin_project! {
     pub struct ErrorPageFuture<F> {
         #[pin]
         inner: F,
-        lang: Option<Lang>,
+        // `Some` when the client wants HTML: its `Accept-Language`, if it sent one.
+        accept_language: Option<Option<HeaderValue>>,
     }
 }
 
@@ -72,8 +74,11 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let mut response = std::task::ready!(this.inner.poll(cx))?;
-        if let (Some(lang), Some(page)) = (*this.lang, response.extensions_mut().remove::<Page>()) {
-            let html = render(&page, lang);
+        if let (Some(accept_language), Some(page)) = (
+            this.accept_language.take(),
+            response.extensions_mut().remove::<Page>(),
+        ) {
+            let html = render(&page, Lang::from_accept_language(accept_language.as_ref()));
             let headers = response.headers_mut();
             headers.insert(
                 CONTENT_TYPE,
