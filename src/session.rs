@@ -24,3 +24,7 @@ pub use ticket::Ticket;
 
 #[cfg(test)]
 mod conformance;
+/// A real `redis-server` for the Redis store's tests (shared with the end-to-end tests).
+#[cfg(test)]
+#[path = "../tests/common/redis.rs"]
+pub(crate) mod test_redis;

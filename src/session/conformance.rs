@@ -122,3 +122,16 @@ async fn cookie_store_conforms() {
     );
     run(&store).await;
 }
+
+#[tokio::test]
+async fn redis_store_conforms() {
+    let server = super::test_redis::RedisServer::start();
+    let store = super::redis_store::tests::store(&server.url());
+    run(&store).await;
+    // Replacing a browser's session and clearing it end the older sessions in Redis too.
+    assert_eq!(
+        server.keys("sekisho:session:*"),
+        Vec::<String>::new(),
+        "sessions left in Redis after the suite"
+    );
+}

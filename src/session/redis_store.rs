@@ -438,8 +438,57 @@ impl SessionStore for RedisStore {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::config::{RedisConfig, RedisTarget};
+    use crate::session::Tokens;
+    use crate::session::test_redis::RedisServer;
+    use http::header::COOKIE;
+
+    /// A store on the Redis at `url`, with short timeouts.
+    pub(crate) fn store(url: &str) -> RedisStore {
+        let config = RedisConfig {
+            target: RedisTarget::Standalone { url: url.into() },
+            ca_pem: None,
+            key_prefix: "sekisho:".into(),
+            timeout: Duration::from_millis(300),
+            connect_timeout: Duration::from_millis(300),
+        };
+        let settings = CookieSettings {
+            name: "_sekisho".into(),
+            secure: true,
+            domain: None,
+            path: "/".into(),
+        };
+        RedisStore::new(
+            Arc::new(RedisConnection::new(&config).unwrap()),
+            settings,
+            &Secret::parse("redis-store-test-secret-0123456789abcdef").unwrap(),
+            "sekisho:",
+            Duration::from_secs(3600),
+        )
+    }
+
+    fn oidc_session(user: &str, sid: &str) -> Session {
+        let mut s = Session::new(user, Duration::from_secs(600));
+        s.provider = "oidc".into();
+        s.email = Some(format!("{user}@example.com"));
+        s.subject = Some(format!("sub-{user}"));
+        s.idp_session = Some(sid.into());
+        s.tokens = Some(Tokens {
+            access_token: Some("access-token-plaintext".into()),
+            id_token: Some("id-token-plaintext".into()),
+            refresh_token: Some("refresh-token-plaintext".into()),
+            access_expires_at: Some(unix_now() + 300),
+        });
+        s
+    }
+
+    fn request(cookie: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(COOKIE, HeaderValue::from_str(cookie).unwrap());
+        h
+    }
 
     #[test]
     fn indexes_of_a_session() {
@@ -468,5 +517,223 @@ mod tests {
         );
         s.idp_session = None;
         assert_eq!(SessionIndex::of(&s), [SessionIndex::SamlSubject("sub-1")]);
+    }
+
+    #[tokio::test]
+    async fn redis_holds_nothing_readable_and_the_cookie_only_a_ticket() {
+        let server = RedisServer::start();
+        let store = store(&server.url());
+        let session = oidc_session("alice", "sid-a");
+        let lines = store.save(&HeaderMap::new(), &session).await.unwrap();
+        assert_eq!(lines.len(), 1);
+        let line = lines[0].to_str().unwrap();
+        let cookie = line.split(';').next().unwrap();
+        assert!(!line.contains("alice") && cookie.len() < 80, "{line}");
+        for key in server.keys("*") {
+            assert!(
+                !key.contains("alice") && !key.contains("sid-a") && !key.contains("sub-alice"),
+                "a key names the user: {key}"
+            );
+            let value = match server.command(&["TYPE", &key]).text().as_str() {
+                "string" => server.get(&key).unwrap_or_default(),
+                _ => server
+                    .command(&["SMEMBERS", &key])
+                    .texts()
+                    .join(" ")
+                    .into_bytes(),
+            };
+            {
+                let text = String::from_utf8_lossy(&value);
+                for secret in ["alice", "example.com", "plaintext"] {
+                    assert!(!text.contains(secret), "{key} holds `{secret}`: {text}");
+                }
+            }
+        }
+        assert_eq!(
+            store.load(&request(cookie)).await.unwrap(),
+            Loaded::Valid(Arc::new(session))
+        );
+        // Another ticket, even for an existing key's id, does not open the value.
+        let forged = format!("_sekisho={}", Ticket::generate().encode());
+        assert_eq!(
+            store.load(&request(&forged)).await.unwrap(),
+            Loaded::Rejected(Rejection::Unknown)
+        );
+        assert_eq!(
+            store.load(&request("_sekisho=not-a-ticket")).await.unwrap(),
+            Loaded::Rejected(Rejection::Malformed)
+        );
+    }
+
+    #[tokio::test]
+    async fn ending_a_provider_session_ends_its_sessions_everywhere() {
+        let server = RedisServer::start();
+        let store = store(&server.url());
+        let first = store
+            .request_cookie(&oidc_session("alice", "sid-1"))
+            .await
+            .unwrap();
+        let second = store
+            .request_cookie(&oidc_session("alice", "sid-1"))
+            .await
+            .unwrap();
+        let other = store
+            .request_cookie(&oidc_session("alice", "sid-2"))
+            .await
+            .unwrap();
+        let bob = store
+            .request_cookie(&oidc_session("bob", "sid-3"))
+            .await
+            .unwrap();
+        let ended = store
+            .end_sessions(SessionIndex::OidcSession("sid-1"))
+            .await
+            .unwrap();
+        assert_eq!(ended, 2);
+        for gone in [&first, &second] {
+            assert_eq!(
+                store.load(&request(gone)).await.unwrap(),
+                Loaded::Rejected(Rejection::Unknown)
+            );
+        }
+        assert!(matches!(
+            store.load(&request(&other)).await.unwrap(),
+            Loaded::Valid(_)
+        ));
+        let ended = store
+            .end_sessions(SessionIndex::OidcSubject("sub-alice"))
+            .await
+            .unwrap();
+        assert_eq!(ended, 1, "sid-2 is left of alice's sessions");
+        assert!(matches!(
+            store.load(&request(&bob)).await.unwrap(),
+            Loaded::Valid(_)
+        ));
+        assert_eq!(
+            store
+                .end_sessions(SessionIndex::OidcSession("sid-unknown"))
+                .await
+                .unwrap(),
+            0
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refresh_keeps_the_ticket_but_never_brings_a_session_back() {
+        let server = RedisServer::start();
+        let store = store(&server.url());
+        let cookie = store
+            .request_cookie(&oidc_session("alice", "s"))
+            .await
+            .unwrap();
+        let ticket = store.ticket(&request(&cookie)).unwrap().unwrap();
+        let mut refreshed = oidc_session("alice", "s");
+        refreshed.tokens.as_mut().unwrap().refresh_token = Some("rotated".into());
+        assert!(store.replace(&ticket, &refreshed).await.unwrap());
+        assert_eq!(
+            store.load(&request(&cookie)).await.unwrap(),
+            Loaded::Valid(Arc::new(refreshed.clone()))
+        );
+        store.clear(&request(&cookie)).await.unwrap();
+        assert!(!store.replace(&ticket, &refreshed).await.unwrap());
+        assert_eq!(
+            store.load(&request(&cookie)).await.unwrap(),
+            Loaded::Rejected(Rejection::Unknown)
+        );
+    }
+
+    #[tokio::test]
+    async fn locks_once_tokens_and_sign_in_state() {
+        let server = RedisServer::start();
+        let store = store(&server.url());
+        let ticket = Ticket::generate();
+        let ttl = Duration::from_secs(5);
+        assert!(store.lock(&ticket, "a", ttl).await.unwrap());
+        assert!(!store.lock(&ticket, "b", ttl).await.unwrap());
+        assert!(
+            store.lock(&ticket, "a", ttl).await.unwrap(),
+            "the holder again"
+        );
+        store.unlock(&ticket, "b").await.unwrap();
+        assert!(
+            !store.lock(&ticket, "b", ttl).await.unwrap(),
+            "b released nothing"
+        );
+        store.unlock(&ticket, "a").await.unwrap();
+        assert!(store.lock(&ticket, "b", ttl).await.unwrap());
+
+        let minute = Duration::from_secs(60);
+        assert!(store.first_time("logout", "jti-1", minute).await.unwrap());
+        assert!(!store.first_time("logout", "jti-1", minute).await.unwrap());
+        assert!(
+            store
+                .first_time("saml-assertion", "jti-1", minute)
+                .await
+                .unwrap()
+        );
+
+        let handle = store.put_once("login", b"attempt", minute).await.unwrap();
+        assert!(!server.keys("sekisho:login:*").is_empty());
+        assert_eq!(
+            store.take_once("login", &handle).await.unwrap().as_deref(),
+            Some(&b"attempt"[..])
+        );
+        assert_eq!(store.take_once("login", &handle).await.unwrap(), None);
+        assert_eq!(store.take_once("login", "garbage").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_dead_or_hung_redis_fails_fast_and_is_used_again_when_back() {
+        let mut server = RedisServer::start();
+        let store = store(&server.url());
+        let cookie = store
+            .request_cookie(&oidc_session("alice", "s"))
+            .await
+            .unwrap();
+
+        server.freeze();
+        let started = std::time::Instant::now();
+        let hung = store.load(&request(&cookie)).await;
+        assert!(
+            matches!(hung, Err(SessionError::Unavailable(_))),
+            "{hung:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        server.thaw();
+
+        server.stop();
+        let started = std::time::Instant::now();
+        let down = store.load(&request(&cookie)).await;
+        assert!(
+            matches!(down, Err(SessionError::Unavailable(_))),
+            "{down:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        use crate::readiness::ReadinessCheck;
+        assert!(store.connection().status().is_err());
+
+        server.restart();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            match store.load(&request(&cookie)).await {
+                Ok(Loaded::Valid(s)) => {
+                    assert_eq!(s.user, "alice");
+                    break;
+                }
+                other => assert!(
+                    std::time::Instant::now() < deadline,
+                    "not back after restart: {other:?}"
+                ),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }
