@@ -33,6 +33,9 @@ pub enum Error {
     NoProvider,
     #[error("not found")]
     NotFound,
+    /// A feature this configuration cannot offer.
+    #[error("not supported: {0}")]
+    NotSupported(String),
     /// The app behind the proxy cannot be reached, or broke off its answer.
     #[error("upstream {upstream} unavailable: {reason}")]
     UpstreamUnavailable { upstream: String, reason: String },
@@ -52,6 +55,7 @@ impl Error {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::SessionStore(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::NotFound | Self::NoProvider => StatusCode::NOT_FOUND,
+            Self::NotSupported(_) => StatusCode::NOT_IMPLEMENTED,
             Self::LoginFailed(_) => StatusCode::BAD_REQUEST,
             Self::ProviderUnavailable(_) => StatusCode::BAD_GATEWAY,
             Self::NotAllowed { .. } => StatusCode::FORBIDDEN,
@@ -68,6 +72,7 @@ impl Error {
             Self::BadRequest(why) => format!("bad request: {why}"),
             Self::SessionStore(_) => "session store unavailable".into(),
             Self::NotFound => "not found".into(),
+            Self::NotSupported(why) => format!("not supported: {why}"),
             Self::NoProvider => "no identity provider is configured".into(),
             Self::LoginFailed(why) => format!("sign-in failed: {why}"),
             Self::ProviderUnavailable(_) => {

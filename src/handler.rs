@@ -1,6 +1,7 @@
 //! HTTP endpoints, one per file, and the state they share.
 
 pub mod auth_request;
+mod backchannel_logout;
 mod callback;
 mod error_page;
 mod health;
@@ -101,6 +102,10 @@ pub fn routes() -> Router<AppState> {
         .route("/oauth2/sign_in", get(sign_in::sign_in))
         .route("/oauth2/callback", get(callback::callback))
         .route("/oauth2/sign_out", get(sign_out::sign_out))
+        .route(
+            "/oauth2/backchannel_logout",
+            axum::routing::post(backchannel_logout::backchannel_logout),
+        )
         .route("/oauth2/userinfo", get(userinfo::userinfo))
         .route("/saml/login", get(saml::login))
         .route("/saml/acs", axum::routing::post(saml::acs))

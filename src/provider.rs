@@ -2,12 +2,14 @@
 
 mod claims;
 pub mod keys;
+mod logout_token;
 mod oidc;
 mod saml;
 mod saml_logout;
 mod saml_shape;
 
 pub use claims::{Identity, identity};
+pub use logout_token::{BACKCHANNEL_EVENT, LogoutToken};
 pub use oidc::{LoginRedirect, Oidc, OidcError, RefreshError};
 pub use saml::{
     MetadataFetchError, Saml, SamlError, SamlLogin, SamlSignIn, SpUrls, check_idp_metadata,

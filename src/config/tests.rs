@@ -396,3 +396,137 @@ fn upstream_hosts_are_redirect_targets_and_cookie_reach_is_checked() {
         cfg.warnings()
     );
 }
+
+#[test]
+fn the_redis_store_comes_from_the_file_or_the_environment() {
+    let cfg = load_env(
+        "",
+        &[
+            ("SEKISHO_SESSION__SECRET", SECRET),
+            ("SEKISHO_SESSION__STORE", "redis"),
+            ("SEKISHO_SESSION__REDIS_URL", "redis://:pw@redis:6379/0"),
+        ],
+    )
+    .unwrap();
+    let StoreKind::Redis(redis) = &cfg.session.store else {
+        panic!("not the Redis store: {:?}", cfg.session.store);
+    };
+    assert_eq!(redis.target.kind(), "standalone");
+    assert_eq!(redis.key_prefix, "sekisho:");
+    assert_eq!(redis.timeout, Duration::from_secs(1));
+    assert_eq!(redis.connect_timeout, Duration::from_secs(2));
+    assert!(redis.ca_pem.is_none());
+    assert!(!format!("{cfg:?}").contains(":pw@"), "{cfg:?}");
+
+    let cfg = load(&format!(
+        "[session]\nsecret = '{SECRET}'\nstore = 'redis'\nredis_url = 'redis+sentinel://s1,s2:26380/mymaster/2'\n\
+         redis_key_prefix = 'app1:'\nredis_timeout = '250ms'\n"
+    ))
+    .unwrap();
+    let StoreKind::Redis(redis) = &cfg.session.store else {
+        panic!("not the Redis store");
+    };
+    assert_eq!(redis.target.kind(), "sentinel");
+    assert_eq!(redis.key_prefix, "app1:");
+    assert_eq!(redis.timeout, Duration::from_millis(250));
+}
+
+#[test]
+fn each_bad_redis_value_names_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_pem = dir.path().join("ca.pem");
+    std::fs::write(&not_pem, "not a certificate").unwrap();
+    let not_pem = not_pem.display().to_string();
+    let missing = dir.path().join("missing.pem").display().to_string();
+    let redis = "store = 'redis'\nredis_url = 'redis://127.0.0.1:6379/0'\n";
+    let cases: Vec<(String, &str, &str)> = vec![
+        ("store = 'redis'".into(), "session.redis_url", "is empty"),
+        (
+            "store = 'redis'\nredis_url = 'memcached://x:1'".into(),
+            "session.redis_url",
+            "unknown scheme",
+        ),
+        (
+            "store = 'redis'\nredis_url = 'redis+sentinel://s1:26379'".into(),
+            "session.redis_url",
+            "master",
+        ),
+        (
+            format!("{redis}redis_ca_file = '{missing}'"),
+            "session.redis_ca_file",
+            "cannot read",
+        ),
+        (
+            format!("{redis}redis_ca_file = '{not_pem}'"),
+            "session.redis_ca_file",
+            "no PEM certificate",
+        ),
+        (
+            format!("{redis}redis_timeout = 'soon'"),
+            "session.redis_timeout",
+            "not a duration",
+        ),
+        (
+            format!("{redis}redis_timeout = '0s'"),
+            "session.redis_timeout",
+            "between",
+        ),
+        (
+            format!("{redis}redis_connect_timeout = '5m'"),
+            "session.redis_connect_timeout",
+            "between",
+        ),
+        (
+            format!("{redis}redis_key_prefix = 'a b'"),
+            "session.redis_key_prefix",
+            "spaces",
+        ),
+    ];
+    for (snippet, key, message) in cases {
+        let err = load_env(
+            &format!("[session]\n{snippet}\n"),
+            &[("SEKISHO_SESSION__SECRET", SECRET)],
+        )
+        .unwrap_err();
+        let problems = err.problems();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.key == key && p.message.contains(message)),
+            "{snippet:?}: expected {key} ({message}), got {problems:?}"
+        );
+    }
+}
+
+#[test]
+fn every_redis_problem_is_listed_at_once() {
+    let err = load_env(
+        "[session]\nstore = 'redis'\nredis_url = 'ftp://x'\nredis_timeout = 'x'\nredis_ca_file = '/nonexistent/ca.pem'\n",
+        &[("SEKISHO_SESSION__SECRET", SECRET)],
+    )
+    .unwrap_err();
+    let got = keys(err);
+    for key in [
+        "session.redis_url",
+        "session.redis_timeout",
+        "session.redis_ca_file",
+    ] {
+        assert!(got.contains(&key.to_string()), "missing {key} in {got:?}");
+    }
+}
+
+#[test]
+fn a_ca_file_needs_tls() {
+    let ca = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/redis-ca.pem");
+    let text = |url: &str| {
+        format!("[session]\nstore = 'redis'\nredis_url = '{url}'\nredis_ca_file = '{ca}'\n")
+    };
+    let secret = [("SEKISHO_SESSION__SECRET", SECRET)];
+    let cfg = load_env(&text("rediss://redis.example.com:6380/0"), &secret).unwrap();
+    let StoreKind::Redis(redis) = &cfg.session.store else {
+        panic!("not the Redis store");
+    };
+    assert!(redis.ca_pem.is_some());
+    let err = load_env(&text("redis://redis.example.com:6379/0"), &secret).unwrap_err();
+    assert_eq!(keys(err), ["session.redis_ca_file"]);
+}
