@@ -17,6 +17,7 @@
 //! - [`saml_xml`]: reading SAML messages: XML, the HTTP-Redirect binding's DEFLATE, times;
 //! - [`saml_forge`]: altered, stripped, re-signed and wrapped SAML Responses;
 //! - [`token_proxy`]: an `http_proxy` for Sekisho that can alter the provider's token responses;
+//! - [`redis`]: a real `redis-server` that can be stopped, restarted and frozen;
 //! - [`app_server`]: an app for proxy mode: keep-alive, streamed gigabytes, slow answers;
 //! - [`ws_echo`]: a WebSocket app that greets with the identity it was handed and echoes;
 //! - [`memory`]: a process's resident memory, now and at its peak.
@@ -34,6 +35,7 @@ pub mod oidc_provider;
 pub mod oidc_stack;
 pub mod ports;
 pub mod process;
+pub mod redis;
 pub mod saml_forge;
 pub mod saml_idp;
 pub mod saml_stack;

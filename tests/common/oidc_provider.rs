@@ -287,6 +287,16 @@ impl OidcProvider {
         self.admin("POST", &format!("/test/clients/{client_id}"), Some(&body));
     }
 
+    /// `claims` signed with the provider's current signing key (RS256, its `kid`), with
+    /// header `typ` `typ`: a token as the provider would sign it, whatever it says.
+    pub fn sign(&self, claims: &Value, typ: &str) -> String {
+        let body = json!({ "claims": claims, "typ": typ }).to_string();
+        self.admin("POST", "/test/sign", Some(&body))["token"]
+            .as_str()
+            .expect("token in the sign response")
+            .to_string()
+    }
+
     /// A blocking HTTP/1.1 request to the provider's test admin endpoints;
     /// panics unless it answers 200 with JSON.
     fn admin(&self, method: &str, path: &str, body: Option<&str>) -> Value {

@@ -782,6 +782,19 @@ async function testRoutes(req, res) {
     keys.unshift(newSigningKey());
     initializeKeystore.call(provider, jwksConfig());
     sendJson(res, 200, { kid: keys[0].kid, kids: keys.map((k) => k.kid) });
+  } else if (route === 'POST /test/sign') {
+    // Any claims, signed with the current signing key as the provider's own tokens are:
+    // {"claims": {...}, "typ": "logout+jwt"} -> {"token": "<JWT>"}. For tests of how a
+    // relying party checks the claims of a correctly signed token.
+    const body = JSON.parse((await readBody(req)) || '{}');
+    const key = keys[0];
+    const header = { alg: 'RS256', kid: key.kid, typ: body.typ ?? 'logout+jwt' };
+    const enc = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const input = `${enc(header)}.${enc(body.claims ?? {})}`;
+    const { kty, n, e, d, p, q, dp, dq, qi } = key.jwk;
+    const privateKey = crypto.createPrivateKey({ key: { kty, n, e, d, p, q, dp, dq, qi }, format: 'jwk' });
+    const signature = crypto.sign('sha256', Buffer.from(input), privateKey).toString('base64url');
+    sendJson(res, 200, { token: `${input}.${signature}` });
   } else if (req.method === 'POST' && url.pathname.startsWith('/test/clients/')) {
     // Point a client's back-channel logout at a URL known only after the
     // relying party started: {"backchannel_logout_uri": "http://127.0.0.1:P/..."}
