@@ -30,10 +30,6 @@ use serde_yaml::Value as Yaml;
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const SEKISHO: &str = env!("CARGO_BIN_EXE_sekisho");
 
-/// Keys the Redis session store adds; `sekisho check` learns them with that store. Until then
-/// they are left out when a configuration is checked with the environment of a deployment.
-const REDIS_STORE_KEYS: &[&str] = &["SEKISHO_SESSION__STORE", "SEKISHO_SESSION__REDIS_URL"];
-
 /// The identity headers Sekisho answers with, which a proxy must pass on.
 const IDENTITY_HEADERS: &[&str] = &[
     "X-Auth-Request-User",
@@ -153,9 +149,7 @@ fn sekisho_check(config: &Path, env: &BTreeMap<String, String>) -> Output {
     }
     command.env_remove("RUST_LOG");
     for (name, value) in env {
-        if !REDIS_STORE_KEYS.contains(&name.as_str()) {
-            command.env(name, value);
-        }
+        command.env(name, value);
     }
     command
         .stdin(Stdio::null())
