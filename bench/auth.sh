@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Throughput and tail latency of Sekisho's `/oauth2/auth` next to a bare hyper server that
-# answers 202 to everything (examples/bare_202.rs: the physical limit of this stack).
+# answers 202 to everything (examples/bare_202.rs: the physical limit of this stack), with
+# sessions in cookies and in Redis (a redis-server started here on a free port).
 #
 # One run builds release, starts the servers pinned to one core and wrk pinned to another,
 # runs every case once per round (interleaved, order rotated each round) and prints medians.
@@ -51,7 +52,7 @@ cd "$ROOT"
 
 die() { echo "bench: $*" >&2; exit 1; }
 note() { echo "$*" >&2; }
-for cmd in taskset curl ss awk cargo; do
+for cmd in taskset curl ss awk cargo redis-server; do
     command -v "$cmd" >/dev/null || die "$cmd is required"
 done
 command -v wrk >/dev/null || die "wrk is not installed: apt-get install wrk"
@@ -124,7 +125,9 @@ wait_http() { # URL NAME PID
 
 SECRET=$("$BIN" secret)
 
-write_config() { # FILE PORT ACCESS_LOG
+write_config() { # FILE PORT ACCESS_LOG [REDIS_URL]
+    local store="store = \"cookie\""
+    if [[ -n ${4:-} ]]; then store="store = \"redis\""$'\n'"redis_url = \"$4\""; fi
     cat >"$1" <<EOF
 listen = "127.0.0.1:$2"
 public_url = "http://127.0.0.1:$2"
@@ -136,7 +139,7 @@ header = "x-forwarded-for"
 trusted_proxies = ["127.0.0.1/32"]
 
 [session]
-store = "cookie"
+$store
 cookie_name = "_sekisho"
 secret = "$SECRET"
 lifetime = "12h"
@@ -181,21 +184,51 @@ wait_http "$LOUD_URL/ping" "sekisho (access log on)" "$LOUD_PID"
 COOKIE=$("$MINT" "$SECRET")
 [[ $COOKIE == _sekisho=* ]] || die "mint_session printed no cookie"
 
+# redis-server for the Redis-session case, on the servers' core: Sekisho and Redis share the
+# one core the other servers have to themselves, so the case costs what the Redis path costs.
+free_port; PORT_REDIS=$PORT
+taskset -c "$SERVER_CPU" redis-server --port "$PORT_REDIS" --bind 127.0.0.1 --save "" --appendonly no \
+    --daemonize no --dir "$WORK" >"$WORK/redis.log" 2>&1 &
+REDIS_PID=$!
+PIDS+=("$REDIS_PID")
+REDIS_URL="redis://127.0.0.1:$PORT_REDIS/0"
+for _ in $(seq 100); do
+    kill -0 "$REDIS_PID" 2>/dev/null || die "redis-server exited during startup: $(cat "$WORK/redis.log")"
+    (exec 3<>"/dev/tcp/127.0.0.1/$PORT_REDIS") 2>/dev/null && break
+    sleep 0.05
+done
+
+# sekisho, sessions in Redis, access log off
+free_port; PORT_REDIS_SK=$PORT
+write_config "$WORK/redis.toml" "$PORT_REDIS_SK" false "$REDIS_URL"
+taskset -c "$SERVER_CPU" "$BIN" serve --config "$WORK/redis.toml" 2>"$WORK/redis-sekisho.log" &
+REDIS_SK_PID=$!
+PIDS+=("$REDIS_SK_PID")
+REDIS_SK_URL="http://127.0.0.1:$PORT_REDIS_SK"
+wait_http "$REDIS_SK_URL/ping" "sekisho (Redis sessions)" "$REDIS_SK_PID"
+REDIS_COOKIE=$(MINT_REDIS_URL=$REDIS_URL "$MINT" "$SECRET")
+[[ $REDIS_COOKIE == _sekisho=* ]] || die "mint_session stored no session in Redis"
+
 # --- cases ------------------------------------------------------------------------------------
-# name | label | server pid | url | expected status | X-Forwarded-For | send cookie
+# name | label | server pid | url | expected status | X-Forwarded-For | cookie (0, 1, redis) | helper pid
+# A helper's CPU (redis-server's) is counted with the server's.
 CASES=(
     "bare|bare hyper 202 (limit)|$BARE_PID|$BARE_URL/oauth2/auth|202|$XFF_OTHER|1"
     "session|sekisho: cookie session|$QUIET_PID|$QUIET_URL/oauth2/auth|202|$XFF_OTHER|1"
     "trusted|sekisho: trusted IP|$QUIET_PID|$QUIET_URL/oauth2/auth|202|$XFF_TRUSTED|0"
     "nosession|sekisho: no session (401)|$QUIET_PID|$QUIET_URL/oauth2/auth|401|$XFF_OTHER|0"
     "session_log|sekisho: session + access log|$LOUD_PID|$LOUD_URL/oauth2/auth|202|$XFF_OTHER|1"
+    "redis|sekisho: redis session|$REDIS_SK_PID|$REDIS_SK_URL/oauth2/auth|202|$XFF_OTHER|redis|$REDIS_PID"
 )
 
-field() { local IFS='|' F; read -r -a F <<<"$1"; echo "${F[$2]}"; }
+field() { local IFS='|' F; read -r -a F <<<"$1"; echo "${F[$2]:-}"; }
 
 headers_for() { # CASE -> one header per line
     echo "X-Forwarded-For: $(field "$1" 5)"
-    if [[ $(field "$1" 6) == 1 ]]; then echo "Cookie: $COOKIE"; fi
+    case $(field "$1" 6) in
+        1) echo "Cookie: $COOKIE" ;;
+        redis) echo "Cookie: $REDIS_COOKIE" ;;
+    esac
 }
 
 # Every case must answer what it claims to measure before it is measured.
@@ -207,7 +240,7 @@ for c in "${CASES[@]}"; do
     status=$(awk 'NR == 1 { print $2 }' <<<"$out")
     [[ $status == "$(field "$c" 4)" ]] || die "$(field "$c" 1): expected $(field "$c" 4), got '$status'"
     case $(field "$c" 0) in
-        session | session_log)
+        session | session_log | redis)
             grep -qi '^x-auth-request-user: alice' <<<"$out" || die "$(field "$c" 1): 202 without x-auth-request-user" ;;
     esac
     note "   $(printf '%-32s %s' "$(field "$c" 1)" "$status")"
@@ -225,6 +258,12 @@ end
 EOF
 
 proc_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; } # utime+stime
+server_ticks() { # PID [HELPER_PID]: the server's ticks, and its helper's
+    local t
+    t=$(proc_ticks "$1")
+    if [[ -n ${2:-} ]]; then t=$(( t + $(proc_ticks "$2") )); fi
+    echo "$t"
+}
 child_ticks() { awk '{ sub(/^.*\) /, ""); print $14 + $15 }' "/proc/$1/stat"; } # cutime+cstime
 cpu_busy() { awk -v c="cpu$1" '$1 == c { idle = $5 + $6; t = 0; for (i = 2; i <= 9; i++) t += $i; print t - idle, t }' /proc/stat; }
 # Busy ticks of the whole machine, counting steal (time the hypervisor gave to another guest).
@@ -270,15 +309,16 @@ wait_quiet() {
 #                          srv_us_per_req foreign% top_visible_process"
 # Runs in a subshell; wrk is its only child while measured, so its CPU shows in our cutime.
 run_wrk() {
-    local c=$1 secs=$2 me=$BASHPID pid url args=() h t0 t1 w0 w1 b0 b1 m0 m1 p0 p1 start end foreign wall
+    local c=$1 secs=$2 me=$BASHPID pid helper url args=() h t0 t1 w0 w1 b0 b1 m0 m1 p0 p1 start end foreign wall
     pid=$(field "$c" 2)
+    helper=$(field "$c" 7)
     url=$(field "$c" 3)
     while IFS= read -r h; do args+=(-H "$h"); done < <(headers_for "$c")
     kill -0 "$pid" 2>/dev/null || die "$(field "$c" 1): server (pid $pid) is gone"
     p0=$(proc_snapshot)
-    t0=$(proc_ticks "$pid"); w0=$(child_ticks "$me"); b0=$(cpu_busy "$CLIENT_CPU"); m0=$(machine_ticks); start=$(date +%s%N)
+    t0=$(server_ticks "$pid" "$helper"); w0=$(child_ticks "$me"); b0=$(cpu_busy "$CLIENT_CPU"); m0=$(machine_ticks); start=$(date +%s%N)
     taskset -c "$CLIENT_CPU" wrk -t"$THREADS" -c"$CONNECTIONS" -d"${secs}s" --latency -s "$WORK/report.lua" "${args[@]}" "$url" >"$WORK/wrk.out"
-    end=$(date +%s%N); m1=$(machine_ticks); b1=$(cpu_busy "$CLIENT_CPU"); w1=$(child_ticks "$me"); t1=$(proc_ticks "$pid")
+    end=$(date +%s%N); m1=$(machine_ticks); b1=$(cpu_busy "$CLIENT_CPU"); w1=$(child_ticks "$me"); t1=$(server_ticks "$pid" "$helper")
     p1=$(proc_snapshot)
     wall=$(awk -v ns=$((end - start)) 'BEGIN { print ns / 1e9 }')
     foreign=$(foreign_pct "$m0" "$m1" $(( (t1 - t0) + (w1 - w0) )) "$wall")
@@ -364,6 +404,8 @@ trusted_ratio=$(pct "$(median <<<"${RPS[trusted]}")" "$bare_rps")
 verdict() { awk -v r="$1" -v t="$2" 'BEGIN { print (r >= t) ? "PASS" : "MISS" }'; }
 echo "cookie session: ${session_ratio}% of bare (target >= ${TARGET_SESSION}%): $(verdict "$session_ratio" "$TARGET_SESSION")"
 echo "trusted IP:     ${trusted_ratio}% of bare (target >= ${TARGET_TRUSTED}%): $(verdict "$trusted_ratio" "$TARGET_TRUSTED")"
+redis_rps=$(median <<<"${RPS[redis]}")
+echo "redis session:  $(pct "$redis_rps" "$bare_rps")% of bare, $(pct "$redis_rps" "$(median <<<"${RPS[session]}")")% of the cookie session (best vs best: $(pct "$(best <<<"${RPS[redis]}")" "$(best <<<"${RPS[session]}")")%); Sekisho and redis-server share the server core"
 awk -v s="$(median <<<"${RPS[session]}")" -v l="$(median <<<"${RPS[session_log]}")" \
     -v cs="$(median <<<"${CPUREQ[session]}")" -v cl="$(median <<<"${CPUREQ[session_log]}")" \
     'BEGIN { if (s && l) printf "access log on (stderr to /dev/null): %+.1f%% req/s, %+.2f us of server CPU per request\n", 100 * (l - s) / s, cl - cs }'
@@ -382,4 +424,5 @@ srv cpu: user+system CPU of the server process during the run, its share of loop
 included (100% = its core saturated; less means wrk or the machine was the limit). us/req: that
 CPU time per request; cost: us/req relative to the bare server. These two do not depend on how
 fast wrk is.
+redis session: srv cpu and us/req include redis-server's, which runs on the server core too.
 EOT

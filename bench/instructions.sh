@@ -24,7 +24,7 @@ cd "$ROOT"
 
 die() { echo "bench: $*" >&2; exit 1; }
 note() { echo "$*" >&2; }
-for cmd in curl ss awk cargo; do command -v "$cmd" >/dev/null || die "$cmd is required"; done
+for cmd in curl ss awk cargo redis-server; do command -v "$cmd" >/dev/null || die "$cmd is required"; done
 command -v wrk >/dev/null || die "wrk is not installed: apt-get install wrk"
 command -v valgrind >/dev/null || die "valgrind is not installed: apt-get install valgrind"
 if ! [[ $SHORT =~ ^[1-9][0-9]*$ && $LONG =~ ^[1-9][0-9]*$ ]] || (( LONG <= SHORT )); then
@@ -73,7 +73,23 @@ free_port() {
 
 SECRET=$("$BIN" secret)
 COOKIE=$("$MINT" "$SECRET")
-write_config() { # FILE PORT ACCESS_LOG
+
+# A redis-server (not under callgrind: only Sekisho's instructions are counted) and a session
+# minted into it, for the Redis-session case.
+free_port; REDIS_PORT=$PORT; REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+redis-server --port "$PORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize no --dir "$WORK" \
+    >"$WORK/redis.log" 2>&1 &
+PIDS+=("$!")
+for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$REDIS_PORT") 2>/dev/null && break
+    sleep 0.05
+done
+REDIS_COOKIE=$(MINT_REDIS_URL=$REDIS_URL "$MINT" "$SECRET")
+[[ $REDIS_COOKIE == _sekisho=* ]] || die "mint_session stored no session in Redis: $(cat "$WORK/redis.log")"
+
+write_config() { # FILE PORT ACCESS_LOG [REDIS_URL]
+    local store=""
+    if [[ -n ${4:-} ]]; then store="store = \"redis\""$'\n'"redis_url = \"$4\""; fi
     cat >"$1" <<EOF
 listen = "127.0.0.1:$2"
 public_url = "http://127.0.0.1:$2"
@@ -85,6 +101,7 @@ header = "x-forwarded-for"
 trusted_proxies = ["127.0.0.1/32"]
 
 [session]
+$store
 secret = "$SECRET"
 secure = false
 
@@ -94,7 +111,7 @@ EOF
     "$BIN" check --config "$1" >/dev/null || die "generated config $1 is invalid"
 }
 
-# count NAME SECONDS KIND(true|false: sekisho with that access log; bare) HEADERS...
+# count NAME SECONDS KIND(true|false: sekisho with that access log; redis: Redis sessions; bare) HEADERS...
 # Sets REQUESTS and INSTRUCTIONS. Runs in this shell, so the EXIT trap can stop the server.
 count() {
     local name=$1 secs=$2 kind=$3 pid url out cmd args=() h
@@ -102,6 +119,9 @@ count() {
     free_port
     if [[ $kind == bare ]]; then
         cmd=("$BARE" "127.0.0.1:$PORT")
+    elif [[ $kind == redis ]]; then
+        write_config "$WORK/$name.toml" "$PORT" false "$REDIS_URL"
+        cmd=("$BIN" serve --config "$WORK/$name.toml")
     else
         write_config "$WORK/$name.toml" "$PORT" "$kind"
         cmd=("$BIN" serve --config "$WORK/$name.toml")
@@ -138,12 +158,13 @@ per_request() { # NAME KIND HEADERS... -> IR[NAME]
 
 XFF_OTHER="X-Forwarded-For: 192.0.2.9"
 XFF_TRUSTED="X-Forwarded-For: 198.51.100.7"
-note "== callgrind, 1 connection, ${SHORT}s and ${LONG}s per case (about $(( 5 * (SHORT + LONG + 8) ))s in all)"
+note "== callgrind, 1 connection, ${SHORT}s and ${LONG}s per case (about $(( 6 * (SHORT + LONG + 8) ))s in all)"
 per_request bare bare "$XFF_OTHER" "Cookie: $COOKIE"; note "   bare hyper 202: ${IR[bare]}"
 per_request session false "$XFF_OTHER" "Cookie: $COOKIE"; note "   cookie session: ${IR[session]}"
 per_request trusted false "$XFF_TRUSTED"; note "   trusted IP: ${IR[trusted]}"
 per_request nosession false "$XFF_OTHER"; note "   no session: ${IR[nosession]}"
 per_request session_log true "$XFF_OTHER" "Cookie: $COOKIE"; note "   session + access log: ${IR[session_log]}"
+per_request redis redis "$XFF_OTHER" "Cookie: $REDIS_COOKIE"; note "   redis session: ${IR[redis]}"
 
 echo
 printf 'user-space instructions per /oauth2/auth request (callgrind, 1 connection); sekisho %s\n\n' \
@@ -151,6 +172,8 @@ printf 'user-space instructions per /oauth2/auth request (callgrind, 1 connectio
 printf '%-32s %12s %8s\n' case "instr/req" "vs bare"
 printf '%-32s %12s %8s\n' "--------------------------------" "------------" "--------"
 for row in "bare|bare hyper 202 (limit)" "session|sekisho: cookie session" "trusted|sekisho: trusted IP" \
-    "nosession|sekisho: no session (401)" "session_log|sekisho: session + access log"; do
+    "nosession|sekisho: no session (401)" "session_log|sekisho: session + access log" \
+    "redis|sekisho: redis session"; do
     printf '%-32s %12d %7.2fx\n' "${row#*|}" "${IR[${row%%|*}]}" "$(awk -v a="${IR[${row%%|*}]}" -v b="${IR[bare]}" 'BEGIN { print a / b }')"
 done
+awk -v r="${IR[redis]}" -v c="${IR[session]}" 'BEGIN { printf "\nredis session: %.2fx the cookie session'"'"'s instructions (Redis itself not counted)\n", r / c }'

@@ -5,12 +5,17 @@
 //! The session is for `MINT_USER` (default `alice`), with `MINT_EMAIL` (default
 //! `alice@example.com`), comma-separated `MINT_GROUPS` (default `admins,dev`) and
 //! `MINT_LIFETIME_SECS` (default 3600). The cookie name is `_sekisho`.
+//!
+//! With `MINT_REDIS_URL` (`redis://127.0.0.1:6379/0`) the session is stored in that Redis, as
+//! Sekisho's Redis store keeps it (keys behind `MINT_REDIS_KEY_PREFIX`, default `sekisho:`),
+//! and the cookie is its ticket.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
-use sekisho::config::{CookieSettings, Secret};
-use sekisho::session::{CookieStore, Session};
+use sekisho::config::{CookieSettings, RedisConfig, Secret};
+use sekisho::session::{CookieStore, RedisConnection, RedisStore, Session};
 
 fn main() -> ExitCode {
     let Some(secret) = std::env::args()
@@ -37,15 +42,12 @@ fn main() -> ExitCode {
         }
     };
 
-    let store = CookieStore::new(
-        CookieSettings {
-            name: "_sekisho".into(),
-            secure: false,
-            domain: None,
-            path: "/".into(),
-        },
-        &secret,
-    );
+    let settings = CookieSettings {
+        name: "_sekisho".into(),
+        secure: false,
+        domain: None,
+        path: "/".into(),
+    };
     let mut session = Session::new(var("MINT_USER", "alice"), lifetime);
     session.email = Some(var("MINT_EMAIL", "alice@example.com")).filter(|e| !e.is_empty());
     session.groups = var("MINT_GROUPS", "admins,dev")
@@ -53,7 +55,19 @@ fn main() -> ExitCode {
         .filter(|g| !g.is_empty())
         .map(str::to_owned)
         .collect();
-    match store.request_cookie(&session) {
+    let minted = match std::env::var("MINT_REDIS_URL") {
+        Ok(url) => in_redis(
+            &url,
+            &var("MINT_REDIS_KEY_PREFIX", "sekisho:"),
+            settings,
+            &secret,
+            &session,
+        ),
+        Err(_) => CookieStore::new(settings, &secret)
+            .request_cookie(&session)
+            .map_err(|e| e.to_string()),
+    };
+    match minted {
         Ok(cookie) => {
             println!("{cookie}");
             ExitCode::SUCCESS
@@ -63,4 +77,37 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The session stored in the Redis at `url`; its ticket as a `Cookie` header value.
+fn in_redis(
+    url: &str,
+    prefix: &str,
+    settings: CookieSettings,
+    secret: &Secret,
+    session: &Session,
+) -> Result<String, String> {
+    let target = sekisho::config::RedisTarget::Standalone {
+        url: url.to_owned(),
+    };
+    let config = RedisConfig {
+        target,
+        ca_pem: None,
+        key_prefix: prefix.to_owned(),
+        timeout: Duration::from_secs(5),
+        connect_timeout: Duration::from_secs(5),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let connection = Arc::new(RedisConnection::new(&config)?);
+        let lifetime = session.remaining(sekisho::session::unix_now());
+        let store = RedisStore::new(connection, settings, secret, prefix, lifetime);
+        store
+            .request_cookie(session)
+            .await
+            .map_err(|e| e.to_string())
+    })
 }
