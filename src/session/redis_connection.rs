@@ -67,8 +67,8 @@ pub struct RedisConnection {
     /// The current link; `None` until a cluster or a Sentinel master is first reached. Held
     /// only to clone the link out or swap in a new one, never across an await.
     link: RwLock<Option<Link>>,
-    /// `Err(reason)` while Redis is not usable, for `/ready`.
-    status: RwLock<Result<(), String>>,
+    /// `Err(reason)` while Redis is not usable, for `/ready`; `None` before the first check.
+    status: RwLock<Option<Result<(), String>>>,
     /// The master's address last named by the sentinels.
     master: RwLock<Option<String>>,
 }
@@ -91,7 +91,7 @@ impl RedisConnection {
             timeout: config.timeout,
             connect_timeout: config.connect_timeout,
             link: RwLock::new(None),
-            status: RwLock::new(Err("not connected yet".into())),
+            status: RwLock::new(None),
             master: RwLock::new(None),
         };
         if let RedisTarget::Standalone { url } = &config.target {
@@ -141,18 +141,19 @@ impl RedisConnection {
         *self.link.write().unwrap_or_else(|p| p.into_inner()) = Some(link);
     }
 
+    /// Records whether Redis is usable, logging each change (and the first check).
     fn set_status(&self, status: Result<(), String>) {
         let mut current = self.status.write().unwrap_or_else(|p| p.into_inner());
         match (&*current, &status) {
-            (Ok(()), Err(why)) => {
+            (None | Some(Ok(())), Err(why)) => {
                 tracing::error!(redis = %self.target.describe(), reason = %why, "redis unavailable: session requests fail with 503 until it is back");
             }
-            (Err(_), Ok(())) => {
+            (None | Some(Err(_)), Ok(())) => {
                 tracing::info!(redis = %self.target.describe(), kind = self.target.kind(), "redis reachable");
             }
             _ => {}
         }
-        *current = status;
+        *current = Some(status);
     }
 
     /// Runs `cmd`, retrying once on a dropped connection (Redis restarted, or closed an idle
@@ -201,8 +202,8 @@ impl RedisConnection {
 
     fn unavailable_reason(&self) -> SessionError {
         let why = match &*self.status.read().unwrap_or_else(|p| p.into_inner()) {
-            Err(why) => why.clone(),
-            Ok(()) => "not connected".into(),
+            Some(Err(why)) => why.clone(),
+            _ => "not connected".into(),
         };
         SessionError::Unavailable(why)
     }
@@ -425,6 +426,7 @@ impl ReadinessCheck for RedisConnection {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+            .unwrap_or_else(|| Err("not checked yet".into()))
             .map_err(|why| format!("{}: {why}", self.target.describe()))
     }
 }

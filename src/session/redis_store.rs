@@ -282,18 +282,30 @@ impl RedisStore {
             self.prefix,
             URL_SAFE_NO_PAD.encode(&digest[..24])
         );
+        self.set_once(&key, &Ticket::generate().encode(), keep)
+            .await
+    }
+
+    /// `SET key token NX PX ttl`: true when this call set it. The answer to a SET that did
+    /// succeed can be lost with a dropped connection, and the command retried: the token tells
+    /// that the key is ours all the same.
+    async fn set_once(&self, key: &str, token: &str, ttl: Duration) -> Result<bool, SessionError> {
         let set: Option<String> = self
             .redis
             .query(
                 redis::cmd("SET")
-                    .arg(&key)
-                    .arg(1)
+                    .arg(key)
+                    .arg(token)
                     .arg("NX")
                     .arg("PX")
-                    .arg(millis(keep).max(1)),
+                    .arg(millis(ttl).max(1)),
             )
             .await?;
-        Ok(set.is_some())
+        if set.is_some() {
+            return Ok(true);
+        }
+        let holder: Option<String> = self.redis.query(redis::cmd("GET").arg(key)).await?;
+        Ok(holder.as_deref() == Some(token))
     }
 
     /// Takes the refresh lock of the session behind `ticket` for `ttl`; `token` identifies
@@ -304,25 +316,7 @@ impl RedisStore {
         token: &str,
         ttl: Duration,
     ) -> Result<bool, SessionError> {
-        let key = self.key("lock", ticket);
-        let set: Option<String> = self
-            .redis
-            .query(
-                redis::cmd("SET")
-                    .arg(&key)
-                    .arg(token)
-                    .arg("NX")
-                    .arg("PX")
-                    .arg(millis(ttl)),
-            )
-            .await?;
-        if set.is_some() {
-            return Ok(true);
-        }
-        // The answer to a SET that did succeed can be lost with a dropped connection, and the
-        // command retried: then the lock is ours already.
-        let holder: Option<String> = self.redis.query(redis::cmd("GET").arg(&key)).await?;
-        Ok(holder.as_deref() == Some(token))
+        self.set_once(&self.key("lock", ticket), token, ttl).await
     }
 
     pub async fn unlock(&self, ticket: &Ticket, token: &str) -> Result<(), SessionError> {
