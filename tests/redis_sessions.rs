@@ -4,6 +4,7 @@
 //! signs in through it); instance B is asked directly with the browser's cookie.
 //!
 //! Users (the provider's README): alice / alice-password in `/admins`, bob / bob-password.
+//! The SAML case runs the same way with the SAML IdP (`tests/peers/saml`).
 
 mod common;
 
@@ -17,6 +18,8 @@ use common::oidc_stack::{
     ALICE, CLIENT_ID, OidcStack, StackOptions, TRUSTED_CLIENT, start_sekisho,
 };
 use common::redis::{RedisServer, Reply};
+use common::saml_stack::{SamlStack, SamlStackOptions};
+use common::saml_xml::{self, NS_ASSERTION};
 use common::sekisho::Sekisho;
 use serde_json::{Value, json};
 
@@ -532,5 +535,74 @@ async fn a_redis_outage_fails_closed_and_sekisho_recovers_by_itself() {
             .wait_status(addr, "/oauth2/auth", &[("Cookie", &cookie)], 202)
             .await;
         assert_eq!(user(&response), Some("alice"));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// SAML: an IdP-initiated LogoutRequest
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idp_logout_request_ends_the_saml_session_on_both_replicas() {
+    let redis = RedisServer::start();
+    let stack = SamlStack::start(
+        SamlStackOptions::default()
+            .set("session.store", "redis")
+            .set("session.redis_url", redis.url()),
+    )
+    .await;
+    let b = start_sekisho(stack.config.clone(), Vec::new())
+        .await
+        .unwrap_or_else(|e| panic!("instance B did not start: {e}"));
+    let browser = Browser::new();
+    let login = stack
+        .login(&browser, "/app/", common::saml_idp::ALICE)
+        .await;
+    let cookies = browser.session_cookies();
+    assert_eq!(cookies.len(), 1, "{cookies:?}");
+    let cookie = format!("{}={}", cookies[0].name, cookies[0].value);
+    let logs = || {
+        format!(
+            "----- instance A -----\n{}\n----- instance B -----\n{}",
+            stack.sekisho.output().text(),
+            b.output().text()
+        )
+    };
+    for addr in [stack.sekisho.addr(), b.addr()] {
+        let response = auth(addr, &cookie).await;
+        assert_eq!(
+            (response.status, user(&response)),
+            (202, Some("alice")),
+            "{addr}: {response:?}\n{}",
+            logs()
+        );
+    }
+
+    // The IdP's signed LogoutRequest for this NameID and SessionIndex reaches B in a request
+    // without the session cookie: the sessions end by their index, on every replica.
+    let session_index = saml_xml::parse(&login.post.xml())
+        .expect("the assertion is XML")
+        .find(NS_ASSERTION, "AuthnStatement")
+        .and_then(|s| s.attr("SessionIndex"))
+        .expect("the IdP's AuthnStatement has a SessionIndex")
+        .to_owned();
+    let url =
+        url::Url::parse(&stack.idp_logout_request_url(&session_index, Some(&stack.idp.key_pem)))
+            .expect("URL");
+    let path = format!("{}?{}", url.path(), url.query().unwrap_or_default());
+    let slo = Client::new().get(b.addr(), &path, &[]).await;
+    assert_eq!(
+        slo.status,
+        302,
+        "the IdP's LogoutRequest at B: {slo:?}\n{}",
+        logs()
+    );
+    for addr in [stack.sekisho.addr(), b.addr()] {
+        let response = auth(addr, &cookie).await;
+        assert_eq!(
+            response.status,
+            401,
+            "{addr} after the IdP ended the session: {response:?}\n{}",
+            logs()
+        );
     }
 }

@@ -1840,31 +1840,6 @@ async fn sp_initiated_logout_ends_the_idp_session_and_returns_to_rd() {
     );
 }
 
-/// An HTTP-Redirect URL to Sekisho's `/saml/slo` carrying a LogoutRequest as the IdP would
-/// send it for alice's session `session_index`, its query string signed with `key` (PEM;
-/// `None`: unsigned).
-fn idp_logout_request_url(stack: &SamlStack, session_index: &str, key: Option<&str>) -> String {
-    let xml = format!(
-        "<samlp:LogoutRequest xmlns:samlp=\"{NS_PROTOCOL}\" xmlns:saml=\"{NS_ASSERTION}\" \
-         ID=\"_{:032x}\" Version=\"2.0\" IssueInstant=\"{}\" Destination=\"{}\" \
-         NotOnOrAfter=\"{}\"><saml:Issuer>{}</saml:Issuer>\
-         <saml:NameID Format=\"{NAMEID_PERSISTENT}\">{ALICE_NAME_ID}</saml:NameID>\
-         <samlp:SessionIndex>{session_index}</samlp:SessionIndex></samlp:LogoutRequest>",
-        rand::random::<u128>(),
-        saml_xml::xml_time(0),
-        stack.slo_url(),
-        saml_xml::xml_time(300),
-        stack.idp.entity_id,
-    );
-    common::saml_idp::redirect_binding_url(
-        &stack.slo_url(),
-        "SAMLRequest",
-        &xml,
-        Some("relay-state-of-the-idp"),
-        key,
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idp_initiated_logout_clears_the_local_session() {
     let stack = SamlStack::start(SamlStackOptions::default()).await;
@@ -1889,7 +1864,7 @@ async fn idp_initiated_logout_clears_the_local_session() {
             Some(attacker_key.as_str()),
         ),
     ] {
-        let url = idp_logout_request_url(&stack, &session_index, key);
+        let url = stack.idp_logout_request_url(&session_index, key);
         let page = browser.get(&url).await;
         let kept = !browser.session_cookies().is_empty()
             && signed_in_user(&stack, &browser).await.as_deref() == Some("alice");
@@ -2025,7 +2000,7 @@ async fn idp_initiated_logout_clears_the_local_session() {
         .and_then(|s| s.attr("SessionIndex"))
         .expect("SessionIndex")
         .to_owned();
-    let url = idp_logout_request_url(&stack, &session_index, Some(&stack.idp.key_pem));
+    let url = stack.idp_logout_request_url(&session_index, Some(&stack.idp.key_pem));
     let page = browser.get(&url).await;
     assert_eq!(
         page.status,
