@@ -441,9 +441,13 @@ pub(crate) mod tests {
 
     /// A store on the Redis at `url`, with short timeouts.
     pub(crate) fn store(url: &str) -> RedisStore {
+        store_trusting(url, None)
+    }
+
+    fn store_trusting(url: &str, ca_pem: Option<Vec<u8>>) -> RedisStore {
         let config = RedisConfig {
             target: RedisTarget::Standalone { url: url.into() },
-            ca_pem: None,
+            ca_pem,
             key_prefix: "sekisho:".into(),
             timeout: Duration::from_millis(300),
             connect_timeout: Duration::from_millis(300),
@@ -729,5 +733,25 @@ pub(crate) mod tests {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    #[tokio::test]
+    async fn over_tls_with_the_configured_ca_and_not_without() {
+        let server = RedisServer::start_tls();
+        let ca = std::fs::read(server.ca_file()).unwrap();
+        let store = store_trusting(&server.tls_url(), Some(ca));
+        let session = oidc_session("alice", "tls");
+        let cookie = store.request_cookie(&session).await.unwrap();
+        assert_eq!(
+            store.load(&request(&cookie)).await.unwrap(),
+            Loaded::Valid(Arc::new(session))
+        );
+        // The system's roots do not know the test CA: the certificate is really checked.
+        let untrusting = store_trusting(&server.tls_url(), None);
+        let refused = untrusting.load(&request(&cookie)).await;
+        assert!(
+            matches!(refused, Err(SessionError::Unavailable(_))),
+            "{refused:?}"
+        );
     }
 }

@@ -1,7 +1,8 @@
 //! A real `redis-server` (Debian's) for tests: on a free loopback port, no persistence unless
 //! asked, its data in a temporary directory, killed and reaped on drop. It can be stopped and
 //! started again on the same port with its data (an outage), or frozen with SIGSTOP (a hung
-//! Redis). A minimal RESP client reads what Redis holds.
+//! Redis). With [`RedisServer::start_tls`] it also listens with TLS, its certificate issued by a
+//! CA made for the test. A minimal RESP client (plain TCP) reads what Redis holds.
 //!
 //! Standalone (std and tempfile only): the library's own unit tests include it too.
 #![allow(dead_code)]
@@ -18,6 +19,8 @@ const READY_TIMEOUT: Duration = Duration::from_secs(10);
 /// A running `redis-server`. Killed (SIGKILL, by PID) and reaped on drop.
 pub struct RedisServer {
     port: u16,
+    /// The TLS port, when started with TLS.
+    tls_port: Option<u16>,
     dir: tempfile::TempDir,
     child: Option<Child>,
 }
@@ -56,6 +59,16 @@ impl RedisServer {
     /// Starts `redis-server` on a free port of 127.0.0.1 and waits until it answers PING.
     /// Panics, saying how to install it, when the binary is missing.
     pub fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    /// [`Self::start`], listening with TLS too (see [`Self::tls_url`], [`Self::ca_file`]); the
+    /// certificate names 127.0.0.1 and is issued by a CA made for this server. Needs `openssl`.
+    pub fn start_tls() -> Self {
+        Self::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> Self {
         let mut dir = tempfile::Builder::new()
             .prefix("sekisho-redis-")
             .tempdir()
@@ -64,8 +77,12 @@ impl RedisServer {
         // Another process may take the free port before redis binds it: try a few.
         for _ in 0..5 {
             let port = free_port();
+            if tls {
+                make_certificates(dir.path());
+            }
             let mut server = Self {
                 port,
+                tls_port: tls.then(free_port),
                 dir,
                 child: None,
             };
@@ -88,7 +105,20 @@ impl RedisServer {
 
     fn spawn(&mut self) -> Result<(), String> {
         let log = self.dir.path().join("redis.log");
-        let child = Command::new(BINARY)
+        let mut command = Command::new(BINARY);
+        if let Some(tls_port) = self.tls_port {
+            let file = |name: &str| self.dir.path().join(name);
+            command
+                .args(["--tls-port", &tls_port.to_string()])
+                .arg("--tls-cert-file")
+                .arg(file("server.crt"))
+                .arg("--tls-key-file")
+                .arg(file("server.key"))
+                .arg("--tls-ca-cert-file")
+                .arg(file("ca.crt"))
+                .args(["--tls-auth-clients", "no"]);
+        }
+        let child = command
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1", "--protected-mode", "yes"])
             .args(["--save", "", "--appendonly", "no"])
@@ -148,6 +178,17 @@ impl RedisServer {
     /// `redis://127.0.0.1:PORT/0`
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// `rediss://127.0.0.1:TLS_PORT/0`; panics unless started with [`Self::start_tls`].
+    pub fn tls_url(&self) -> String {
+        let port = self.tls_port.expect("started with start_tls");
+        format!("rediss://127.0.0.1:{port}/0")
+    }
+
+    /// The CA certificate (PEM) that issued the server's TLS certificate.
+    pub fn ca_file(&self) -> std::path::PathBuf {
+        self.dir.path().join("ca.crt")
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -259,6 +300,76 @@ fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free loopback port")
+}
+
+/// A CA and a server certificate for 127.0.0.1 it issued, made with the `openssl` command.
+fn make_certificates(dir: &Path) {
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    )
+    .expect("write server.ext");
+    let steps: [&[&str]; 3] = [
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-subj",
+            "/CN=sekisho test redis CA",
+            "-days",
+            "2",
+        ],
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ],
+    ];
+    for args in steps {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("the Redis TLS tests need `openssl` (apt-get install openssl): {e}")
+            });
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 fn read_log(path: &Path) -> String {
