@@ -754,4 +754,94 @@ pub(crate) mod tests {
             "{refused:?}"
         );
     }
+
+    #[tokio::test]
+    async fn through_sentinel_and_across_a_failover() {
+        use crate::session::test_redis::RedisSentinel;
+        let mut master = RedisServer::start();
+        let replica = RedisServer::start();
+        let port = master.port().to_string();
+        replica.command(&["REPLICAOF", "127.0.0.1", &port]);
+        let sentinel = RedisSentinel::start(&master);
+        let config = RedisConfig {
+            target: crate::config::RedisTarget::Sentinel {
+                nodes: vec![crate::config::RedisNode {
+                    host: "127.0.0.1".into(),
+                    port: sentinel_port(&sentinel.url()),
+                }],
+                master: RedisSentinel::MASTER.into(),
+                db: 0,
+                credentials: Default::default(),
+                tls: false,
+            },
+            ca_pem: None,
+            key_prefix: "sekisho:".into(),
+            timeout: Duration::from_millis(300),
+            connect_timeout: Duration::from_millis(300),
+        };
+        let connection = Arc::new(RedisConnection::new(&config).unwrap());
+        let upkeep = connection.spawn_upkeep();
+        let store = RedisStore::new(
+            connection,
+            CookieSettings {
+                name: "_sekisho".into(),
+                secure: true,
+                domain: None,
+                path: "/".into(),
+            },
+            &Secret::parse("redis-store-test-secret-0123456789abcdef").unwrap(),
+            "sekisho:",
+            Duration::from_secs(3600),
+        );
+        let session = oidc_session("alice", "sentinel");
+        let cookie = eventually(|| store.request_cookie(&session)).await;
+        assert!(
+            !master.keys("sekisho:session:*").is_empty(),
+            "written to the master"
+        );
+        // Replicated before the master goes away.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while replica.keys("sekisho:session:*").is_empty() {
+            assert!(std::time::Instant::now() < deadline, "not replicated");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+
+        master.stop();
+        // The sentinel promotes the replica; Sekisho asks it again and follows.
+        let headers = request(&cookie);
+        let loaded = eventually(|| store.load(&headers)).await;
+        assert_eq!(loaded, Loaded::Valid(Arc::new(session.clone())));
+        let after = eventually(|| store.request_cookie(&session)).await;
+        assert!(matches!(
+            store.load(&request(&after)).await.unwrap(),
+            Loaded::Valid(_)
+        ));
+        assert_eq!(replica.command(&["ROLE"]).texts_first(), "master");
+        upkeep.abort();
+    }
+
+    fn sentinel_port(url: &str) -> u16 {
+        url.split(':')
+            .nth(2)
+            .and_then(|p| p.split('/').next())
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    /// Retries `op` for up to 20 s until it succeeds (the master may be moving meanwhile).
+    async fn eventually<T, F, Fut>(op: F) -> T
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, SessionError>>,
+    {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            match op().await {
+                Ok(value) => return value,
+                Err(e) => assert!(std::time::Instant::now() < deadline, "still failing: {e}"),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
 }

@@ -46,6 +46,14 @@ impl Reply {
         }
     }
 
+    /// The first element of an array reply as text (`ROLE` → `master`).
+    pub fn texts_first(&self) -> String {
+        match self {
+            Self::Array(items) if !items.is_empty() => items[0].text(),
+            other => panic!("expected a non-empty array reply, got {other:?}"),
+        }
+    }
+
     /// The elements of an array reply as text.
     pub fn texts(&self) -> Vec<String> {
         match self {
@@ -286,6 +294,83 @@ impl RedisServer {
             Reply::Nil => None,
             other => panic!("GET {key}: {other:?}"),
         }
+    }
+}
+
+/// A Redis Sentinel watching one master as `mymaster` (quorum 1, down after one second).
+pub struct RedisSentinel {
+    port: u16,
+    _dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl RedisSentinel {
+    pub const MASTER: &str = "mymaster";
+
+    pub fn start(master: &RedisServer) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("sekisho-sentinel-")
+            .tempdir()
+            .expect("temporary directory for sentinel");
+        let port = free_port();
+        let config = dir.path().join("sentinel.conf");
+        std::fs::write(
+            &config,
+            format!(
+                "port {port}\nbind 127.0.0.1\ndir {dir}\n\
+                 sentinel monitor {master_name} 127.0.0.1 {master_port} 1\n\
+                 sentinel down-after-milliseconds {master_name} 1000\n\
+                 sentinel failover-timeout {master_name} 5000\n",
+                dir = dir.path().display(),
+                master_name = Self::MASTER,
+                master_port = master.port(),
+            ),
+        )
+        .expect("write sentinel.conf");
+        let child = Command::new(BINARY)
+            .arg(&config)
+            .arg("--sentinel")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server --sentinel");
+        let sentinel = Self {
+            port,
+            _dir: dir,
+            child,
+        };
+        let deadline = Instant::now() + READY_TIMEOUT;
+        let probe = RedisServer {
+            port,
+            tls_port: None,
+            dir: tempfile::tempdir().expect("temporary directory"),
+            child: None,
+        };
+        while !matches!(probe.try_command(&["PING"]), Ok(Reply::Status(ref p)) if p == "PONG") {
+            assert!(
+                Instant::now() < deadline,
+                "the sentinel did not answer on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        sentinel
+    }
+
+    /// `redis+sentinel://127.0.0.1:PORT/mymaster/0`
+    pub fn url(&self) -> String {
+        format!(
+            "redis+sentinel://127.0.0.1:{}/{}/0",
+            self.port,
+            Self::MASTER
+        )
+    }
+}
+
+impl Drop for RedisSentinel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
