@@ -20,7 +20,7 @@ use crate::auth::{DomainRule, Policy};
 use crate::net::{ForwardedHeader, Networks};
 pub use oidc::{ClaimNames, OidcConfig};
 pub use raw::RawConfig;
-pub use redis::{Credentials, RedisConfig, RedisNode, RedisTarget};
+pub use redis::{Credentials, RedisConfig, RedisNode, RedisTarget, parse_url as parse_redis_url};
 pub use saml::{SamlAttributes, SamlConfig, SpSigning};
 pub use upstream::{ProxyConfig, UpstreamConfig};
 

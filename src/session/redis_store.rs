@@ -844,4 +844,78 @@ pub(crate) mod tests {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+
+    #[tokio::test]
+    async fn on_a_cluster() {
+        use crate::session::test_redis::RedisCluster;
+        let cluster = RedisCluster::start();
+        let config = RedisConfig {
+            target: crate::config::parse_redis_url(&cluster.url()).unwrap(),
+            ca_pem: None,
+            key_prefix: "sekisho:".into(),
+            timeout: Duration::from_millis(500),
+            connect_timeout: Duration::from_millis(500),
+        };
+        let connection = Arc::new(RedisConnection::new(&config).unwrap());
+        let upkeep = connection.spawn_upkeep();
+        let store = RedisStore::new(
+            connection,
+            CookieSettings {
+                name: "_sekisho".into(),
+                secure: true,
+                domain: None,
+                path: "/".into(),
+            },
+            &Secret::parse("redis-store-test-secret-0123456789abcdef").unwrap(),
+            "sekisho:",
+            Duration::from_secs(3600),
+        );
+        // Sessions, indexes, locks and one-time keys land in different slots and nodes.
+        let mut cookies = Vec::new();
+        for i in 0..6 {
+            let session = oidc_session("alice", &format!("sid-{}", i % 2));
+            cookies.push(eventually(|| store.request_cookie(&session)).await);
+        }
+        let nodes_with_sessions = cluster
+            .nodes
+            .iter()
+            .filter(|n| !n.keys("sekisho:session:*").is_empty())
+            .count();
+        assert!(nodes_with_sessions > 1, "sessions on one node only");
+        for cookie in &cookies {
+            assert!(matches!(
+                store.load(&request(cookie)).await.unwrap(),
+                Loaded::Valid(_)
+            ));
+        }
+        let ticket = store.ticket(&request(&cookies[0])).unwrap().unwrap();
+        assert!(
+            store
+                .lock(&ticket, "a", Duration::from_secs(5))
+                .await
+                .unwrap()
+        );
+        store.unlock(&ticket, "a").await.unwrap();
+        assert!(
+            store
+                .first_time("logout", "j", Duration::from_secs(5))
+                .await
+                .unwrap()
+        );
+        let handle = store
+            .put_once("login", b"x", Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert!(store.take_once("login", &handle).await.unwrap().is_some());
+        assert_eq!(
+            store
+                .end_sessions(SessionIndex::OidcSession("sid-0"))
+                .await
+                .unwrap(),
+            3
+        );
+        let left = cluster.keys("sekisho:session:*").len();
+        assert_eq!(left, 3, "sid-1's sessions stay");
+        upkeep.abort();
+    }
 }

@@ -21,6 +21,8 @@ pub struct RedisServer {
     port: u16,
     /// The TLS port, when started with TLS.
     tls_port: Option<u16>,
+    /// Whether it is a Redis Cluster node.
+    cluster: bool,
     dir: tempfile::TempDir,
     child: Option<Child>,
 }
@@ -67,16 +69,16 @@ impl RedisServer {
     /// Starts `redis-server` on a free port of 127.0.0.1 and waits until it answers PING.
     /// Panics, saying how to install it, when the binary is missing.
     pub fn start() -> Self {
-        Self::start_with(false)
+        Self::start_with(false, false)
     }
 
     /// [`Self::start`], listening with TLS too (see [`Self::tls_url`], [`Self::ca_file`]); the
     /// certificate names 127.0.0.1 and is issued by a CA made for this server. Needs `openssl`.
     pub fn start_tls() -> Self {
-        Self::start_with(true)
+        Self::start_with(true, false)
     }
 
-    fn start_with(tls: bool) -> Self {
+    fn start_with(tls: bool, cluster: bool) -> Self {
         let mut dir = tempfile::Builder::new()
             .prefix("sekisho-redis-")
             .tempdir()
@@ -91,6 +93,7 @@ impl RedisServer {
             let mut server = Self {
                 port,
                 tls_port: tls.then(free_port),
+                cluster,
                 dir,
                 child: None,
             };
@@ -125,6 +128,9 @@ impl RedisServer {
                 .arg("--tls-ca-cert-file")
                 .arg(file("ca.crt"))
                 .args(["--tls-auth-clients", "no"]);
+        }
+        if self.cluster {
+            command.args(["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"]);
         }
         let child = command
             .args(["--port", &self.port.to_string()])
@@ -297,6 +303,60 @@ impl RedisServer {
     }
 }
 
+/// A Redis Cluster of three primaries (no replicas), its slots spread by `redis-cli`.
+pub struct RedisCluster {
+    pub nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    pub fn start() -> Self {
+        let nodes: Vec<RedisServer> = (0..3)
+            .map(|_| RedisServer::start_with(false, true))
+            .collect();
+        let mut create = Command::new("redis-cli");
+        create.arg("--cluster").arg("create");
+        for node in &nodes {
+            create.arg(format!("127.0.0.1:{}", node.port));
+        }
+        let out = create
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("redis-cli (apt-get install redis-tools): {e}"));
+        assert!(
+            out.status.success(),
+            "redis-cli --cluster create: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let deadline = Instant::now() + READY_TIMEOUT;
+        for node in &nodes {
+            loop {
+                let info = node.command(&["CLUSTER", "INFO"]).text();
+                if info.contains("cluster_state:ok") {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "the cluster is not ok: {info}");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        Self { nodes }
+    }
+
+    /// `redis+cluster://127.0.0.1:P1,127.0.0.1:P2`: two of the three, the third is discovered.
+    pub fn url(&self) -> String {
+        format!(
+            "redis+cluster://127.0.0.1:{},127.0.0.1:{}",
+            self.nodes[0].port, self.nodes[1].port
+        )
+    }
+
+    /// Keys matching `pattern` on every node.
+    pub fn keys(&self, pattern: &str) -> Vec<String> {
+        self.nodes.iter().flat_map(|n| n.keys(pattern)).collect()
+    }
+}
+
 /// A Redis Sentinel watching one master as `mymaster` (quorum 1, down after one second).
 pub struct RedisSentinel {
     port: u16,
@@ -344,6 +404,7 @@ impl RedisSentinel {
         let probe = RedisServer {
             port,
             tls_port: None,
+            cluster: false,
             dir: tempfile::tempdir().expect("temporary directory"),
             child: None,
         };
