@@ -16,6 +16,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use http::{HeaderMap, HeaderValue};
+use quick_cache::sync::Cache;
 use sha2::{Digest, Sha256};
 
 use super::cookies::{CookieWriter, request_cookie, request_cookies};
@@ -28,6 +29,11 @@ use crate::config::{CookieSettings, Secret};
 /// Releases a lock only if it is still ours: a refresh that overran the lock's lifetime must
 /// not release another replica's lock.
 const UNLOCK: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
+
+/// Sessions already decrypted, remembered by ticket and stored bytes: Redis is still asked on
+/// every request (a session deleted there ends at once), but a value that has not changed since
+/// is not decrypted and parsed again, and its identity headers are rendered once. Bounded.
+const VERIFIED_CACHE_ENTRIES: usize = 10_000;
 
 /// Which sessions a logout names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,6 +108,7 @@ pub struct RedisStore {
     index_key: [u8; 32],
     /// How long an index lives after its latest session was added: no session outlives it.
     lifetime: Duration,
+    verified: Cache<Box<[u8]>, Arc<Session>>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -131,6 +138,7 @@ impl RedisStore {
             prefix: prefix.to_owned(),
             index_key,
             lifetime,
+            verified: Cache::new(VERIFIED_CACHE_ENTRIES),
         }
     }
 
@@ -180,16 +188,29 @@ impl RedisStore {
         let Some(sealed) = sealed else {
             return Ok(Loaded::Rejected(Rejection::Unknown));
         };
-        let Some(json) = ticket.open(&key, &sealed) else {
-            return Ok(Loaded::Rejected(Rejection::Undecryptable));
-        };
-        let Ok(session) = serde_json::from_slice::<Session>(&json) else {
-            return Ok(Loaded::Rejected(Rejection::Malformed));
+        // The ticket is part of the name: bytes copied under another ticket's key never match
+        // an entry that was decrypted with this one.
+        let mut name = ticket.encode().into_bytes();
+        name.extend_from_slice(&sealed);
+        let name = name.into_boxed_slice();
+        let session = match self.verified.get(&name) {
+            Some(session) => session,
+            None => {
+                let Some(json) = ticket.open(&key, &sealed) else {
+                    return Ok(Loaded::Rejected(Rejection::Undecryptable));
+                };
+                let Ok(session) = serde_json::from_slice::<Session>(&json) else {
+                    return Ok(Loaded::Rejected(Rejection::Malformed));
+                };
+                let session = Arc::new(session);
+                self.verified.insert(name, session.clone());
+                session
+            }
         };
         if session.is_expired_at(unix_now()) {
             return Ok(Loaded::Rejected(Rejection::Expired));
         }
-        Ok(Loaded::Valid(Arc::new(session)))
+        Ok(Loaded::Valid(session))
     }
 
     /// Stores `session` under `ticket` until it expires, and indexes it. With `existing`, only
@@ -564,6 +585,41 @@ pub(crate) mod tests {
     }
 
     #[tokio::test]
+    async fn a_value_copied_under_another_ticket_does_not_open_even_when_cached() {
+        let server = RedisServer::start();
+        let store = store(&server.url());
+        let cookie = store
+            .request_cookie(&oidc_session("alice", "s"))
+            .await
+            .unwrap();
+        let victim = store.ticket(&request(&cookie)).unwrap().unwrap();
+        assert!(matches!(
+            store.load(&request(&cookie)).await.unwrap(),
+            Loaded::Valid(_)
+        ));
+        let sealed: Vec<u8> = store
+            .redis
+            .query(redis::cmd("GET").arg(store.session_key(&victim)))
+            .await
+            .unwrap();
+        let attacker = Ticket::generate();
+        store
+            .redis
+            .query::<()>(
+                redis::cmd("SET")
+                    .arg(store.session_key(&attacker))
+                    .arg(sealed),
+            )
+            .await
+            .unwrap();
+        let forged = format!("_sekisho={}", attacker.encode());
+        assert_eq!(
+            store.load(&request(&forged)).await.unwrap(),
+            Loaded::Rejected(Rejection::Undecryptable)
+        );
+    }
+
+    #[tokio::test]
     async fn ending_a_provider_session_ends_its_sessions_everywhere() {
         let server = RedisServer::start();
         let store = store(&server.url());
@@ -806,7 +862,7 @@ pub(crate) mod tests {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
 
-        master.stop();
+        master.crash();
         // The sentinel promotes the replica; Sekisho asks it again and follows.
         let headers = request(&cookie);
         let loaded = eventually(|| store.load(&headers)).await;

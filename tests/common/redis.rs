@@ -212,13 +212,29 @@ impl RedisServer {
     /// Writes the data to disk (SAVE) and kills the server: an outage after which
     /// [`Self::restart`] brings back what was stored, as a persistent Redis would.
     pub fn stop(&mut self) {
-        if let Ok(reply) = self.try_command(&["SAVE"]) {
-            assert_eq!(
-                reply,
-                Reply::Status("OK".into()),
-                "SAVE before stopping redis"
-            );
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            match self.try_command(&["SAVE"]) {
+                // A replica's full sync saves in the background; wait for it.
+                Ok(Reply::Error(e)) if e.contains("in progress") && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Ok(reply) => {
+                    assert_eq!(
+                        reply,
+                        Reply::Status("OK".into()),
+                        "SAVE before stopping redis"
+                    );
+                    break;
+                }
+                Err(_) => break,
+            }
         }
+        self.kill();
+    }
+
+    /// Kills the server at once (SIGKILL), as a crash: nothing is saved.
+    pub fn crash(&mut self) {
         self.kill();
     }
 
