@@ -163,15 +163,6 @@ impl RedisConnection {
             .await
     }
 
-    /// [`Self::query`] for a pipeline.
-    pub async fn query_pipeline<T: FromRedisValue>(
-        &self,
-        pipeline: &Pipeline,
-    ) -> Result<T, SessionError> {
-        self.bounded(|mut link| async move { pipeline.query_async::<T>(&mut link).await })
-            .await
-    }
-
     async fn bounded<'a, T, F, Fut>(&'a self, run: F) -> Result<T, SessionError>
     where
         F: Fn(Link) -> Fut,

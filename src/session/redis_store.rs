@@ -457,7 +457,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::config::{RedisConfig, RedisTarget};
     use crate::session::Tokens;
-    use crate::session::test_redis::RedisServer;
+    use crate::session::test_redis::{RedisServer, Reply};
     use http::header::COOKIE;
 
     /// A store on the Redis at `url`, with short timeouts.
@@ -734,6 +734,25 @@ pub(crate) mod tests {
         );
         assert_eq!(store.take_once("login", &handle).await.unwrap(), None);
         assert_eq!(store.take_once("login", "garbage").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_connection_redis_closed_is_replaced_without_failing_a_request() {
+        let server = RedisServer::start();
+        let store = store(&server.url());
+        let cookie = store
+            .request_cookie(&oidc_session("alice", "s"))
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.load(&request(&cookie)).await.unwrap(),
+            Loaded::Valid(_)
+        ));
+        // As Redis does to idle clients (`timeout`), or a proxy in between on a restart.
+        let killed = server.command(&["CLIENT", "KILL", "TYPE", "normal"]);
+        assert!(matches!(killed, Reply::Integer(n) if n >= 1), "{killed:?}");
+        let after = store.load(&request(&cookie)).await;
+        assert!(matches!(after, Ok(Loaded::Valid(_))), "{after:?}");
     }
 
     #[tokio::test]
