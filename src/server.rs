@@ -1,7 +1,9 @@
 //! The listener: accepts connections, records each one's peer address, and drains in-flight
 //! requests on shutdown.
 
+use std::cell::RefCell;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use std::convert::Infallible;
@@ -12,9 +14,8 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tower::{Service, ServiceExt};
+use tower::Service;
 
 use crate::net::PeerAddr;
 
@@ -51,14 +52,12 @@ pub async fn run<S, B>(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = app.clone().map_request(move |req: Request<Incoming>| {
-            let mut req = req.map(Body::new);
-            req.extensions_mut().insert(PeerAddr(peer));
-            req
-        });
         let connection = builder.serve_connection_with_upgrades(
             TokioIo::new(stream),
-            TowerToHyperService::new(service),
+            Connection {
+                app: RefCell::new(app.clone()),
+                peer,
+            },
         );
         let connection = graceful.watch(connection.into_owned());
         tokio::spawn(async move {
@@ -72,6 +71,33 @@ pub async fn run<S, B>(
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("all connections closed"),
         () = tokio::time::sleep(grace) => tracing::warn!(?grace, "grace period over; closing remaining connections"),
+    }
+}
+
+/// The app as one connection sees it: every request is marked with the connection's peer.
+///
+/// hyper-util's `TowerToHyperService` would clone the whole stack and drive `poll_ready`
+/// through every layer for each request; the stack's layers are always ready, so one copy per
+/// connection is called directly.
+struct Connection<S> {
+    app: RefCell<S>,
+    peer: SocketAddr,
+}
+
+impl<S> hyper::service::Service<Request<Incoming>> for Connection<S>
+where
+    S: Service<Request<Body>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn call(&self, req: Request<Incoming>) -> S::Future {
+        let mut req = req.map(Body::new);
+        req.extensions_mut().insert(PeerAddr(self.peer));
+        // Not re-entered: hyper calls a connection's service from that connection's task
+        // only, and the borrow ends when `call` returns the future.
+        self.app.borrow_mut().call(req)
     }
 }
 

@@ -74,10 +74,14 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let mut response = std::task::ready!(this.inner.poll(cx))?;
-        if let (Some(accept_language), Some(page)) = (
-            this.accept_language.take(),
-            response.extensions_mut().remove::<Page>(),
-        ) {
+        let page = match this.accept_language.take() {
+            Some(accept_language) => response
+                .extensions_mut()
+                .remove::<Page>()
+                .map(|page| (accept_language, page)),
+            None => None,
+        };
+        if let Some((accept_language, page)) = page {
             let html = render(&page, Lang::from_accept_language(accept_language.as_ref()));
             let headers = response.headers_mut();
             headers.insert(

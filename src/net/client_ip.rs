@@ -104,7 +104,7 @@ impl ClientIpResolver {
         };
         for line in headers.get_all(name).iter().rev() {
             let Ok(line) = line.to_str() else { return None };
-            if line.trim().is_empty() {
+            if line.trim_ascii().is_empty() {
                 continue;
             }
             let found = if self.header == ForwardedHeader::Forwarded {

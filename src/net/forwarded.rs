@@ -6,7 +6,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// address, returned in canonical form. Anything else (names, `unknown`, obfuscated
 /// identifiers, stray characters) is `None`.
 pub fn parse_node(raw: &str) -> Option<IpAddr> {
-    let s = raw.trim();
+    // Header values are ASCII (`to_str` checked), so ASCII trimming is all there is.
+    let s = raw.trim_ascii();
     if let Some(v4) = plain_ipv4(s.as_bytes()) {
         return Some(IpAddr::V4(v4));
     }

@@ -12,7 +12,31 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
 
 /// A set of networks (CIDRs or single addresses), cheap to clone and to query.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Networks(Arc<[IpNet]>);
+pub struct Networks(Arc<Sets>);
+
+/// The networks as written, and as (network, mask) pairs per family: a lookup runs several
+/// times per request, over lists that can be long (a CDN's published ranges), so it is one
+/// AND and one compare per network.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Sets {
+    nets: Vec<IpNet>,
+    v4: Vec<(u32, u32)>,
+    v6: Vec<(u128, u128)>,
+}
+
+impl Sets {
+    fn new(nets: Vec<IpNet>) -> Self {
+        let mut v4 = Vec::new();
+        let mut v6 = Vec::new();
+        for net in &nets {
+            match net {
+                IpNet::V4(n) => v4.push((n.network().to_bits(), n.netmask().to_bits())),
+                IpNet::V6(n) => v6.push((n.network().to_bits(), n.netmask().to_bits())),
+            }
+        }
+        Self { nets, v4, v6 }
+    }
+}
 
 impl Networks {
     /// Parses every entry; returns the ones that failed, each with its position and reason.
@@ -26,33 +50,42 @@ impl Networks {
             }
         }
         if bad.is_empty() {
-            Ok(Self(nets.into()))
+            Ok(Self(Arc::new(Sets::new(nets))))
         } else {
             Err(bad)
         }
     }
 
     pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = canonical(ip);
-        self.0.iter().any(|net| net.contains(&ip))
+        match canonical(ip) {
+            IpAddr::V4(ip) => {
+                let ip = ip.to_bits();
+                self.0.v4.iter().any(|&(net, mask)| ip & mask == net)
+            }
+            IpAddr::V6(ip) => {
+                let ip = ip.to_bits();
+                self.0.v6.iter().any(|&(net, mask)| ip & mask == net)
+            }
+        }
     }
 
     /// Whether any network of `self` shares an address with any of `other`.
     pub fn overlaps(&self, other: &Networks) -> bool {
-        self.0.iter().any(|a| {
+        self.0.nets.iter().any(|a| {
             other
                 .0
+                .nets
                 .iter()
                 .any(|b| a.contains(&b.network()) || b.contains(&a.network()))
         })
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.nets.is_empty()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &IpNet> {
-        self.0.iter()
+        self.0.nets.iter()
     }
 }
 
@@ -125,6 +158,24 @@ mod tests {
         assert!(office.overlaps(&Networks::parse(&["10.1.2.3"]).unwrap()));
         assert!(Networks::parse(&["10.1.2.3"]).unwrap().overlaps(&office));
         assert!(!office.overlaps(&Networks::parse(&["127.0.0.1", "::1"]).unwrap()));
+    }
+
+    #[test]
+    fn prefix_edges() {
+        let nets = Networks::parse(&["0.0.0.0/0"]).unwrap();
+        assert!(nets.contains(ip("255.255.255.255")));
+        assert!(
+            !nets.contains(ip("::1")),
+            "an IPv4 network holds no IPv6 address"
+        );
+        let nets = Networks::parse(&["192.0.2.128/25", "::/0"]).unwrap();
+        assert!(nets.contains(ip("192.0.2.128")));
+        assert!(nets.contains(ip("192.0.2.255")));
+        assert!(!nets.contains(ip("192.0.2.127")));
+        assert!(nets.contains(ip("2001:db8::1")));
+        let nets = Networks::parse(&["2001:db8::1/128"]).unwrap();
+        assert!(nets.contains(ip("2001:db8::1")));
+        assert!(!nets.contains(ip("2001:db8::2")));
     }
 
     #[test]

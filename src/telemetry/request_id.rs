@@ -18,14 +18,17 @@ pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// every protected request takes.
 #[derive(Clone, Debug)]
 pub struct RequestIdLayer {
-    prefix: u64,
+    /// The prefix in hex, and the dash after it.
+    prefix: [u8; 17],
     next: Arc<AtomicU64>,
 }
 
 impl RequestIdLayer {
     pub fn new() -> Self {
+        let mut prefix = [b'-'; 17];
+        hex(rand::random(), &mut prefix[..16]);
         Self {
-            prefix: rand::random(),
+            prefix,
             next: Arc::new(AtomicU64::new(1)),
         }
     }
@@ -34,8 +37,8 @@ impl RequestIdLayer {
     /// `format!` costs several times more than the rest of this layer.
     fn make(&self) -> HeaderValue {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        let mut id = [b'-'; 33];
-        hex(self.prefix, &mut id[..16]);
+        let mut id = [0; 33];
+        id[..17].copy_from_slice(&self.prefix);
         hex(n, &mut id[17..]);
         HeaderValue::from_bytes(&id).expect("hex digits and a dash are a valid header value")
     }
