@@ -26,6 +26,7 @@ impl HeaderStyle {
 /// The headers that tell an app who the user is.
 #[derive(Clone, Debug)]
 pub struct IdentityHeaders {
+    style: HeaderStyle,
     user: HeaderName,
     email: HeaderName,
     groups: HeaderName,
@@ -65,6 +66,7 @@ impl IdentityHeaders {
         .map(HeaderName::from_static);
         let [user, email, groups, preferred_username, access_token] = names;
         Self {
+            style,
             user,
             email,
             groups,
@@ -84,20 +86,19 @@ impl IdentityHeaders {
 
     /// Writes the session's identity into `headers` (see [`Session::header_values`]).
     pub fn write(&self, session: &Session, headers: &mut HeaderMap) {
-        if headers.is_empty() {
-            // The map is cached on the session by whichever names asked first; other names
-            // (another header style) build theirs the slow way.
-            let cached = session.header_map(|session| {
-                let mut map = HeaderMap::new();
-                self.insert(session, &mut map);
-                map
-            });
-            if cached.keys().all(|key| self.names().contains(&key)) {
-                headers.clone_from(cached);
-                return;
-            }
+        if !headers.is_empty() {
+            self.insert(session, headers);
+            return;
         }
-        self.insert(session, headers);
+        let slot = match self.style {
+            HeaderStyle::AuthRequest => 0,
+            HeaderStyle::Forwarded => 1,
+        };
+        headers.clone_from(session.header_map(slot, |session| {
+            let mut map = HeaderMap::new();
+            self.insert(session, &mut map);
+            map
+        }));
     }
 
     fn insert(&self, session: &Session, headers: &mut HeaderMap) {

@@ -60,7 +60,8 @@ pub struct HeaderValues {
 #[derive(Debug, Default)]
 pub struct RenderedIdentity {
     values: OnceLock<HeaderValues>,
-    headers: OnceLock<HeaderMap>,
+    /// One map per header style (see `IdentityHeaders`), by the style's slot.
+    headers: [OnceLock<HeaderMap>; 2],
 }
 
 impl Clone for RenderedIdentity {
@@ -126,10 +127,11 @@ impl Session {
 }
 
 impl Session {
-    /// The identity as a whole header map, built by `render` on first use. Copying a finished
-    /// map is several times cheaper than hashing each header name into a new one.
-    pub fn header_map(&self, render: impl FnOnce(&Self) -> HeaderMap) -> &HeaderMap {
-        self.rendered.headers.get_or_init(|| render(self))
+    /// The identity as a whole header map for one header style (`slot`), built by `render`
+    /// on first use. Copying a finished map is several times cheaper than hashing each header
+    /// name into a new one.
+    pub fn header_map(&self, slot: usize, render: impl FnOnce(&Self) -> HeaderMap) -> &HeaderMap {
+        self.rendered.headers[slot].get_or_init(|| render(self))
     }
 }
 
