@@ -1,5 +1,9 @@
 //! The one place the order of the request stack is written. Requests pass the layers top to
 //! bottom, responses bottom to top.
+//!
+//! Every layer here is always ready (`poll_ready` never waits): the server calls the stack
+//! without asking first (see `server::Connection`). A layer that applies backpressure would
+//! have to change that.
 
 use std::convert::Infallible;
 use std::future::Future;
