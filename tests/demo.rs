@@ -18,12 +18,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::browser_driver::{DRIVER_DIR, check_driver, chromium};
 use common::ports::free_port;
 use common::process::Process;
 use serde_json::{Value, json};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-const DRIVER_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/browser");
 /// From start to the URL: Cargo checks (or finishes) the build, then five servers start.
 const START_TIMEOUT: Duration = Duration::from_secs(240);
 /// How long the driver may take for one whole sign-in.
@@ -360,29 +360,6 @@ fn signal(sig: &str, pids: &[u32]) {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status();
-}
-
-fn chromium() -> PathBuf {
-    let path = std::env::var_os("CHROMIUM_BINARY")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
-    assert!(
-        path.is_file(),
-        "the demo test needs Chromium at {} (or set CHROMIUM_BINARY): \
-         `apt-get install chromium`, or run ./scripts/test",
-        path.display()
-    );
-    path
-}
-
-fn check_driver() {
-    assert!(
-        Path::new(DRIVER_DIR)
-            .join("node_modules/playwright-core/package.json")
-            .is_file(),
-        "the demo test needs {DRIVER_DIR}/node_modules (playwright-core): \
-         `npm ci --prefix tests/peers/browser`, or run ./scripts/test"
-    );
 }
 
 /// Runs the browser driver: open `page`, click `choose`, sign in as alice with the form's

@@ -19,41 +19,18 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use common::browser_driver::{DRIVER_DIR, check_driver, chromium};
 use common::process::Process;
 use common::saml_idp::ALICE;
 use common::saml_stack::{SamlStack, SamlStackOptions};
 use serde_json::{Value, json};
 
-const DRIVER_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/browser");
 /// How long the driver may take for the whole sign-in.
 const DRIVER_TIMEOUT: Duration = Duration::from_secs(45);
-
-fn chromium() -> PathBuf {
-    let path = std::env::var_os("CHROMIUM_BINARY")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
-    assert!(
-        path.is_file(),
-        "the browser test needs Chromium at {} (or set CHROMIUM_BINARY): \
-         `apt-get install chromium`, or run ./scripts/test",
-        path.display()
-    );
-    path
-}
-
-fn check_driver() {
-    assert!(
-        Path::new(DRIVER_DIR)
-            .join("node_modules/playwright-core/package.json")
-            .is_file(),
-        "the browser test needs {DRIVER_DIR}/node_modules (playwright-core): \
-         `npm ci --prefix tests/peers/browser`, or run ./scripts/test"
-    );
-}
 
 /// The driver's `{"result": ...}` line, after it exits; panics with its output otherwise.
 async fn run_driver(args: &Value, chromium: &Path) -> Value {

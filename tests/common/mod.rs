@@ -11,6 +11,7 @@
 //! - [`session`]: session cookies minted with the library, as a signed-in browser sends them;
 //! - [`oidc_provider`]: a real OpenID provider (npm `oidc-provider`) in Keycloak's layout;
 //! - [`browser_client`]: a scripted browser: cookie jar, redirects, the provider's forms;
+//! - [`browser_driver`]: headless Chromium and its playwright-core driver, or how to install them;
 //! - [`oidc_stack`]: provider + Sekisho + nginx + app wired for the sign-in flow;
 //! - [`saml_idp`]: a real SAML 2.0 IdP (SimpleSAMLphp under `php -S`);
 //! - [`saml_stack`]: IdP + Sekisho + nginx + app wired for the SAML sign-in;
@@ -28,6 +29,7 @@
 
 pub mod app_server;
 pub mod browser_client;
+pub mod browser_driver;
 pub mod http;
 pub mod memory;
 pub mod nginx;
