@@ -6,6 +6,10 @@
 //!
 //! - nginx comma-joins: `proxy_set_header Forwarded "$http_forwarded, for=$remote_addr"`
 //!   (tests/fixtures/nginx/forwarded.conf, a real nginx);
+//! - nginx as its documentation suggests: the client's field kept only if a regex of RFC
+//!   7239's grammar matches it, else replaced by nginx's element. Here nginx's regex and
+//!   Sekisho's parser are compared: every prefix must come out as the attacker's address,
+//!   never a forged one, and unreadable only where Sekisho is the stricter reader;
 //! - a proxy that adds its own header line after the client's (HAProxy's
 //!   `http-request add-header`, Apache's `RequestHeader add`): a client connecting to Sekisho
 //!   from a trusted proxy's address sends both lines;
@@ -196,4 +200,31 @@ async fn a_proxy_adding_its_own_line_is_read_past_any_client_line() {
             .await;
         assert_refused(prefix, &response, &entry, "192.0.2.50");
     }
+}
+
+#[tokio::test]
+async fn nginx_checking_the_grammar_itself_agrees_with_sekisho() {
+    let stack = Stack::start().await;
+
+    let cdn_element = format!("for={TRUSTED_CLIENT}");
+    let (response, entry) = stack
+        .send(CDN, stack.nginx.addr(), "/checked/x", &[&cdn_element])
+        .await;
+    assert_eq!(response.status, 200, "{response:?}\n{entry}");
+    assert_eq!(entry["client_ip"], TRUSTED_CLIENT, "{entry}");
+
+    // Where the two readings differ, Sekisho must be the stricter one: a parameter twice in
+    // one element is beyond a regex, so nginx keeps it and Sekisho reads no client at all.
+    let mut unread = Vec::new();
+    for prefix in [""].iter().chain(HOSTILE) {
+        let forwarded: &[&str] = if prefix.is_empty() { &[] } else { &[prefix] };
+        let (response, entry) = stack
+            .send(ATTACKER, stack.nginx.addr(), "/checked/x", forwarded)
+            .await;
+        assert_refused(prefix, &response, &entry, &ATTACKER.to_string());
+        if entry["client_ip"] == "-" {
+            unread.push(*prefix);
+        }
+    }
+    assert_eq!(unread, ["for=203.0.113.7;for=203.0.113.7"]);
 }
