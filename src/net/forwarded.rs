@@ -592,7 +592,7 @@ mod tests {
         }
 
         proptest! {
-            #![proptest_config(ProptestConfig::with_cases(2000))]
+            #![proptest_config(ProptestConfig::with_cases(1000))]
 
             #[test]
             fn agrees_with_the_reference_reading(lines in prop::collection::vec(any_line(), 1..3)) {
