@@ -549,6 +549,8 @@ mod tests {
                 "[A-Za-z0-9_.-]{1,8}",
                 r#""([ -!#-\[\]-~]|\\[ -~]){0,10}""#,
                 "\"[0-9.:\\[\\]a-f]{0,20}\"",
+                // Separators and escaped quotes inside quotes, where a loose reader splits.
+                r#""([,;= a]|\\[",;\\]){0,8}""#,
             ];
             let pair = prop_oneof![
                 5 => (name, value).prop_map(|(n, v)| format!("{n}={v}")),
