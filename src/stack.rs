@@ -12,16 +12,17 @@ use std::task::{Context, Poll};
 
 use axum::Router;
 use axum::body::Body;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use http::{Method, Request};
 use tower::{Service, ServiceBuilder};
 
 use crate::auth::{Principal, TrustedIpLayer};
 use crate::config::Config;
+use crate::error::Error;
 use crate::handler::{self, AppState, CatchPanicLayer, ErrorPageLayer};
 use crate::net::{ClientIpLayer, ClientIpResolver};
 use crate::telemetry::{ObserveLayer, RequestIdLayer};
-use crate::upstream::Proxy;
+use crate::upstream::{Proxy, ambiguous_host};
 
 /// What the whole stack answers with.
 pub type StackResponse = Response;
@@ -108,6 +109,12 @@ impl Service<Request<Body>> for Dispatch {
     }
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
+        // Every door below routes and decides by one host; a request naming two is refused.
+        if let Some(reason) = ambiguous_host(&req) {
+            return DispatchFuture::Ready {
+                response: Some(Error::BadRequest(reason.into()).into_response()),
+            };
+        }
         let auth = req.uri().path() == "/oauth2/auth"
             && matches!(*req.method(), Method::GET | Method::HEAD);
         if !auth {

@@ -14,7 +14,7 @@ mod skip_auth;
 mod timing;
 mod upgrade;
 
-pub use host::{HostPattern, RequestHost};
+pub use host::{HostPattern, RequestHost, ambiguous_host};
 pub use path::PathReadings;
 pub use proxy::Proxy;
 pub use skip_auth::SkipRule;

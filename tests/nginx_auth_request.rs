@@ -363,3 +363,119 @@ async fn the_auth_endpoint_is_internal_to_nginx() {
     assert_eq!(exchange.response.status, 404, "{:?}", exchange.response);
     assert_eq!(stack.upstream.hits(), 0);
 }
+
+#[tokio::test]
+async fn a_query_written_into_auth_request_is_explained_not_let_through() {
+    let upstream = Upstream::start().await;
+    let sekisho = Sekisho::start(&sekisho_config()).await;
+    let nginx = Nginx::start(
+        Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/nginx/auth-query.conf"
+        )),
+        &[
+            ("SEKISHO", &sekisho.addr().to_string()),
+            ("UPSTREAM", &upstream.addr().to_string()),
+        ],
+    )
+    .await;
+
+    // Even a client let in by address: the decision was never asked properly.
+    let response = Client::from(CDN)
+        .get(nginx.addr(), "/app", &[("X-Forwarded-For", TRUSTED_CLIENT)])
+        .await;
+
+    // nginx answers anything but 2xx, 401 and 403 from an auth subrequest with a 500 and
+    // logs the status it got.
+    assert_eq!(response.status, 500, "{response:?}");
+    assert_eq!(upstream.hits(), 0);
+    let logged = sekisho
+        .output()
+        .wait_for(std::time::Duration::from_secs(5), |line| {
+            line.contains("auth_request with a query in its path")
+        })
+        .await
+        .unwrap_or_else(|| panic!("no explanation logged:\n{}", sekisho.output().text()));
+    assert!(
+        logged.contains("location = /oauth2/auth-x")
+            && logged.contains("proxy_pass http://sekisho/oauth2/auth?allowed_groups=admins;"),
+        "{logged}"
+    );
+    assert!(
+        nginx
+            .error_log()
+            .contains("auth request unexpected status: 400"),
+        "{}",
+        nginx.error_log()
+    );
+
+    // Asked directly, as an administrator would to find out why, the body says the same.
+    let direct = Client::new()
+        .get(sekisho.addr(), "/oauth2/auth%3Fallowed_groups=admins", &[])
+        .await;
+    assert_eq!(direct.status, 400, "{direct:?}");
+    assert!(
+        direct.body.contains("auth_request /oauth2/auth-x;"),
+        "{direct:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_app_gets_its_own_cookies_but_none_of_sekishos() {
+    let stack = Stack::start().await;
+    let session_cookie = session::cookie(
+        SECRET,
+        &session::session("alice", Some("alice@example.com"), &["dev"]),
+    );
+    // A signed-in browser with the app's cookies around Sekisho's session and sign-in attempt.
+    let cookie = format!(
+        "theme=dark; {session_cookie}; _sekisho_login_abc=x; app_session=s1; x_sekisho=mine; _sekishoX=mine"
+    );
+    let exchange = stack.get(BROWSER, "/app", &[("Cookie", &cookie)]).await;
+    assert_eq!(exchange.response.status, 200, "{:?}", exchange.response);
+    assert_decision(
+        &stack.decision(&exchange).await,
+        &BROWSER.to_string(),
+        "session",
+        202,
+    );
+    assert_eq!(
+        echoed_header_all(&exchange.response.body, "Cookie"),
+        ["theme=dark; app_session=s1; x_sekisho=mine; _sekishoX=mine"],
+        "{}",
+        exchange.response.body
+    );
+
+    // Let in by address, with a chunked session in several places, over two Cookie lines.
+    let cases: &[(&[&str], &[&str])] = &[
+        (
+            &["_sekisho_0=a; _sekisho_1=b; a=1", "_sekisho_2=c; b=2"],
+            &["a=1; b=2"],
+        ),
+        (
+            &["_sekisho_0=a; a=1; _sekisho_1=b; b=2; _sekisho_2=c; c=3; _sekisho_3=d"],
+            &["a=1; b=2; c=3;"],
+        ),
+        (&["_sekisho=a; _sekisho_login_q=b"], &[]),
+        (&["a=_sekisho_0=v; _sekisho_0v=1"], &["a=_sekisho_0=v;"]),
+        // More runs than the maps remove: the app gets no cookies rather than Sekisho's.
+        (
+            &[
+                "_sekisho_0=a; a=1; _sekisho_1=b; b=2; _sekisho_2=c; c=3; _sekisho_3=d; d=4; _sekisho_4=e; e=5",
+            ],
+            &[],
+        ),
+    ];
+    for (lines, want) in cases {
+        let mut headers = vec![("X-Forwarded-For", TRUSTED_CLIENT)];
+        headers.extend(lines.iter().map(|l| ("Cookie", *l)));
+        let exchange = stack.get(CDN, "/app", &headers).await;
+        assert_eq!(exchange.response.status, 200, "{:?}", exchange.response);
+        assert_eq!(
+            echoed_header_all(&exchange.response.body, "Cookie"),
+            *want,
+            "{lines:?}: {}",
+            exchange.response.body
+        );
+    }
+}

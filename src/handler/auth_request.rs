@@ -119,3 +119,58 @@ fn accepted(state: &AppState, session: &Session, set_cookie: Vec<HeaderValue>) -
     }
     response
 }
+
+/// nginx's `auth_request /oauth2/auth?allowed_groups=x;` does not send a query: the whole
+/// text is the subrequest's path, which nginx escapes to `/oauth2/auth%3Fallowed_groups=x`.
+/// Answered with how to write it instead of a bare 404. nginx turns any status but 2xx, 401
+/// and 403 into a 500 for the client and logs "auth request unexpected status"; 400 keeps it
+/// failing closed, names a client-side mistake in that log line (a 404 reads as a missing
+/// route), and this body and log line say what to change.
+pub fn query_in_path(path: &str) -> Option<Error> {
+    let rest = path.strip_prefix("/oauth2/auth")?;
+    let query = rest
+        .get(..3)
+        .filter(|escaped| escaped.eq_ignore_ascii_case("%3F"))
+        .map(|_| &rest[3..])?;
+    let fix = format!(
+        "nginx sent `{path}`: `auth_request` takes a location, not a query string. \
+         Add `location = /oauth2/auth-x {{ internal; proxy_pass http://sekisho/oauth2/auth?{query}; }}` \
+         (with the proxy settings of your /oauth2/auth location) and write `auth_request /oauth2/auth-x;`"
+    );
+    tracing::warn!(path, "auth_request with a query in its path; {fix}");
+    Some(Error::BadRequest(fix))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::query_in_path;
+
+    #[test]
+    fn a_query_nginx_escaped_into_the_path_is_explained() {
+        for (path, query) in [
+            ("/oauth2/auth%3Fallowed_groups=x", Some("allowed_groups=x")),
+            (
+                "/oauth2/auth%3fallowed_roles=a%2Cb",
+                Some("allowed_roles=a%2Cb"),
+            ),
+            ("/oauth2/auth%3F", Some("")),
+            ("/oauth2/auth", None),
+            ("/oauth2/auth/x", None),
+            ("/oauth2/authx", None),
+            ("/oauth2/auth%3", None),
+            ("/oauth2/sign_in%3Fx", None),
+        ] {
+            let got = query_in_path(path).map(|e| e.to_string());
+            match query {
+                Some(query) => {
+                    let text = got.unwrap_or_else(|| panic!("{path} not explained"));
+                    assert!(
+                        text.contains(&format!("proxy_pass http://sekisho/oauth2/auth?{query};")),
+                        "{text}"
+                    );
+                }
+                None => assert_eq!(got, None, "{path}"),
+            }
+        }
+    }
+}

@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use http::{StatusCode, header};
+use http::{StatusCode, Uri, header};
 
 use super::AppState;
 use crate::error::Error;
@@ -35,6 +35,6 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-pub async fn not_found() -> Error {
-    Error::NotFound
+pub async fn not_found(uri: Uri) -> Error {
+    super::auth_request::query_in_path(uri.path()).unwrap_or(Error::NotFound)
 }

@@ -102,21 +102,33 @@ impl ClientIpResolver {
                 }
             }
         };
-        for line in headers.get_all(name).iter().rev() {
-            let Ok(line) = line.to_str() else { return None };
-            if line.trim_ascii().is_empty() {
-                continue;
+        if self.header == ForwardedHeader::Forwarded {
+            // The whole field is read before any of it is believed: see `forwarded_for_values`.
+            let mut lines = Vec::new();
+            for line in headers.get_all(name) {
+                lines.push(line.to_str().ok()?);
             }
-            let found = if self.header == ForwardedHeader::Forwarded {
-                forwarded_for_values(line)
-                    .into_iter()
-                    .rev()
-                    .find_map(&mut step)
-            } else {
-                line.rsplit(',').find_map(&mut step)
-            };
-            if let Some(outcome) = found {
+            let values = forwarded_for_values(lines).ok()?;
+            if let Some(outcome) = values.iter().rev().find_map(|v| {
+                // A node has no whitespace (RFC 7239 section 6); the shared parser trims.
+                let v = if v.trim_ascii().len() == v.len() {
+                    v
+                } else {
+                    ""
+                };
+                step(v)
+            }) {
                 return outcome;
+            }
+        } else {
+            for line in headers.get_all(name).iter().rev() {
+                let Ok(line) = line.to_str() else { return None };
+                if line.trim_ascii().is_empty() {
+                    continue;
+                }
+                if let Some(outcome) = line.rsplit(',').find_map(&mut step) {
+                    return outcome;
+                }
             }
         }
         // Every hop was a trusted proxy: the farthest one is the client. No header at all
@@ -394,6 +406,29 @@ mod tests {
             ),
             (&["for=198.51.100.9, for=unknown"], None),
             (&["for=198.51.100.9, proto=https"], None),
+            // nginx's `$http_forwarded, for=...` when the client sent nothing.
+            (&[", for=198.51.100.9"], Some("198.51.100.9")),
+            (
+                &["for=203.0.113.7,, for=198.51.100.9"],
+                Some("198.51.100.9"),
+            ),
+            // A client's unterminated quote must not swallow the element after it.
+            (&[r#"for="203.0.113.7, for=198.51.100.9"#], None),
+            (&[r#"for="203.0.113.7\", for=198.51.100.9"#], None),
+            (&[r#"for="203.0.113.7"#, "for=198.51.100.9"], None),
+            (&[r#"x="\"#, "for=198.51.100.9"], None),
+            // Anything malformed, even left of the client, leaves the chain unread.
+            (&["for=203.0.113.7 ;, for=198.51.100.9"], None),
+            (&["for=203.0.113.7;for=192.0.2.1, for=198.51.100.9"], None),
+            // Duplicate `for=` in the nearest element: which one is the hop?
+            (&["for=198.51.100.9;for=203.0.113.7"], None),
+            (&[r#"for=" 198.51.100.9""#], None),
+            (
+                &[r#"for="198.51.100.9:80";proto=https"#],
+                Some("198.51.100.9"),
+            ),
+            (&[r#"for="\198.51.100.9""#], Some("198.51.100.9")),
+            (&[", ,"], Some("10.0.0.1")),
             (
                 &["for=203.0.113.7", "for=198.51.100.9"],
                 Some("198.51.100.9"),

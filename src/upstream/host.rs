@@ -151,6 +151,28 @@ impl RequestHost {
     }
 }
 
+/// Why a request names its host ambiguously, if it does: more than one `Host` header, or an
+/// absolute-form target (or HTTP/2 `:authority`) whose authority is not its `Host` (RFC 9112
+/// 3.2, RFC 9113 8.3.1). Sekisho, nginx and the app could each pick a different one, so such a
+/// request is refused at every door rather than routed by whichever comes first.
+pub fn ambiguous_host<B>(req: &Request<B>) -> Option<&'static str> {
+    let mut hosts = req.headers().get_all(HOST).iter();
+    let first = hosts.next();
+    if hosts.next().is_some() {
+        return Some("more than one Host header");
+    }
+    match (first, req.uri().authority()) {
+        (Some(host), Some(authority))
+            if !host
+                .as_bytes()
+                .eq_ignore_ascii_case(authority.as_str().as_bytes()) =>
+        {
+            Some("the request target names another host than the Host header")
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,5 +248,35 @@ mod tests {
         assert!(RequestHost::of(&req).is_err());
         let req = Request::builder().body(()).unwrap();
         assert_eq!(RequestHost::of(&req), Ok(None));
+    }
+
+    #[test]
+    fn ambiguous_hosts() {
+        // (target, Host lines, ambiguous)
+        let cases: &[(&str, &[&str], bool)] = &[
+            ("/x", &["a.example.com"], false),
+            ("/x", &[], false),
+            ("http://a.example.com/x", &[], false),
+            ("http://a.example.com/x", &["a.example.com"], false),
+            (
+                "http://A.example.com:8080/x",
+                &["a.EXAMPLE.com:8080"],
+                false,
+            ),
+            ("/x", &["a.example.com", "b.example.com"], true),
+            ("/x", &["a.example.com", "a.example.com"], true),
+            ("http://b.example.com/x", &["a.example.com"], true),
+            ("http://a.example.com:8080/x", &["a.example.com"], true),
+            ("http://a.example.com/x", &["a.example.com:80"], true),
+            ("http://user@a.example.com/x", &["a.example.com"], true),
+        ];
+        for (target, hosts, want) in cases {
+            let mut req = Request::builder().uri(*target);
+            for host in *hosts {
+                req = req.header(HOST, *host);
+            }
+            let req = req.body(()).unwrap();
+            assert_eq!(ambiguous_host(&req).is_some(), *want, "{target} {hosts:?}");
+        }
     }
 }
