@@ -390,6 +390,23 @@ async fn a_location_narrowed_to_admins_admits_alice_and_refuses_bob() {
             &alice_cookie,
             202,
         ),
+        // A query that would narrow nothing (a typo, a repeated key, a value an nginx
+        // variable left empty) is a misconfigured location: refused for everyone, never a
+        // pass for every signed-in user.
+        ("allowed_group=admins", "bob", &bob_cookie, 400),
+        (
+            "allowed_groups=admins&allowed_groups=dev",
+            "bob",
+            &bob_cookie,
+            400,
+        ),
+        ("allowed_groups=", "bob", &bob_cookie, 400),
+        (
+            "allowed_groups=admins&allowed_roles=",
+            "alice",
+            &alice_cookie,
+            400,
+        ),
     ] {
         let response = stack
             .sekisho_get(&format!("/oauth2/auth?{query}"), &[("Cookie", cookie)])

@@ -30,10 +30,13 @@ pub enum AuthReason {
     StoreUnavailable,
     /// A proxied route that needs no session (`skip_auth`).
     SkipAuth,
+    /// The front door asked in a way that cannot be answered safely (an unreadable
+    /// `/oauth2/auth` narrowing query): refused, whoever asked.
+    Misconfigured,
 }
 
 impl AuthReason {
-    pub const ALL: [AuthReason; 12] = [
+    pub const ALL: [AuthReason; 13] = [
         Self::Session,
         Self::Refreshed,
         Self::Bearer,
@@ -46,6 +49,7 @@ impl AuthReason {
         Self::Forbidden,
         Self::StoreUnavailable,
         Self::SkipAuth,
+        Self::Misconfigured,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -62,6 +66,7 @@ impl AuthReason {
             Self::Forbidden => "forbidden",
             Self::StoreUnavailable => "store_unavailable",
             Self::SkipAuth => "skip_auth",
+            Self::Misconfigured => "misconfigured",
         }
     }
 }

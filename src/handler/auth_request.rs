@@ -13,7 +13,11 @@ use crate::session::Session;
 use crate::telemetry::record_auth_decision;
 
 /// Per-location narrowing: `/oauth2/auth?allowed_groups=admins,dev&allowed_roles=editor`.
+/// Only these keys, each at most once and naming at least one entry: a typo, a repeated key or
+/// an empty value (an nginx variable that came out empty) would otherwise narrow nothing, and
+/// a location meant for one group would let in every signed-in user.
 #[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Narrowing {
     allowed_groups: Option<String>,
     allowed_roles: Option<String>,
@@ -61,6 +65,15 @@ pub fn respond(
     authentication: Result<Authentication, Error>,
     query: Option<&str>,
 ) -> Response {
+    let narrowing = match query.map(narrowing).transpose() {
+        Ok(narrowing) => narrowing,
+        Err(why) => {
+            // The location is misconfigured: fail closed, for everyone, and say how.
+            tracing::warn!(reason = %why, "auth_request narrowing query refused");
+            let response = Error::BadRequest(why).into_response();
+            return finish(state, response, AuthReason::Misconfigured);
+        }
+    };
     let (response, reason) = match authentication {
         Ok(Authentication::Allowed {
             principal,
@@ -68,7 +81,7 @@ pub fn respond(
             set_cookie,
         }) => match &principal {
             Principal::TrustedNetwork(_) => (StatusCode::ACCEPTED.into_response(), reason),
-            Principal::User(session) => match authorize(state, session, query) {
+            Principal::User(session) => match authorize(state, session, narrowing.as_ref()) {
                 Ok(()) => (accepted(state, session, set_cookie), reason),
                 Err(why) => {
                     tracing::info!(user = %session.user, reason = %why, "authenticated but not allowed");
@@ -89,18 +102,39 @@ pub fn respond(
     finish(state, response, reason)
 }
 
-fn authorize(state: &AppState, session: &Session, query: Option<&str>) -> Result<(), String> {
+fn authorize(
+    state: &AppState,
+    session: &Session,
+    narrowing: Option<&Policy>,
+) -> Result<(), String> {
     state.policy.check(session).map_err(|d| d.to_string())?;
-    if let Some(query) = query {
-        let narrowing: Narrowing = serde_urlencoded::from_str(query).unwrap_or_default();
-        let local = Policy::from_lists(
-            narrowing.allowed_groups.as_deref(),
-            narrowing.allowed_roles.as_deref(),
-            narrowing.allowed_email_domains.as_deref(),
-        );
+    if let Some(local) = narrowing {
         local.check(session).map_err(|d| d.to_string())?;
     }
     Ok(())
+}
+
+/// The location's narrowing, read strictly (see [`Narrowing`]).
+fn narrowing(query: &str) -> Result<Policy, String> {
+    let narrowing: Narrowing = serde_urlencoded::from_str(query)
+        .map_err(|e| format!("`/oauth2/auth?{query}`: {e}; the keys are allowed_groups, allowed_roles and allowed_email_domains, each once"))?;
+    for (key, value) in [
+        ("allowed_groups", &narrowing.allowed_groups),
+        ("allowed_roles", &narrowing.allowed_roles),
+        ("allowed_email_domains", &narrowing.allowed_email_domains),
+    ] {
+        if value
+            .as_deref()
+            .is_some_and(|v| v.split(',').all(|entry| entry.trim().is_empty()))
+        {
+            return Err(format!("`/oauth2/auth?{query}`: `{key}` names nothing"));
+        }
+    }
+    Ok(Policy::from_lists(
+        narrowing.allowed_groups.as_deref(),
+        narrowing.allowed_roles.as_deref(),
+        narrowing.allowed_email_domains.as_deref(),
+    ))
 }
 
 fn accepted(state: &AppState, session: &Session, set_cookie: Vec<HeaderValue>) -> Response {
@@ -143,7 +177,30 @@ pub fn query_in_path(path: &str) -> Option<Error> {
 
 #[cfg(test)]
 mod tests {
-    use super::query_in_path;
+    use super::{narrowing, query_in_path};
+
+    #[test]
+    fn a_narrowing_query_that_would_narrow_nothing_is_refused() {
+        for query in [
+            "allowed_group=admins",
+            "allowed_groups=admins&allowed_groups=dev",
+            "allowed_groups=",
+            "allowed_groups=,%20,",
+            "allowed_roles=&allowed_groups=admins",
+            "allowed_groups=admins&rd=/x",
+        ] {
+            assert!(narrowing(query).is_err(), "{query} must be refused");
+        }
+        for query in [
+            "",
+            "allowed_groups=admins",
+            "allowed_groups=admins,dev&allowed_roles=editor",
+            "allowed_email_domains=example.com",
+        ] {
+            assert!(narrowing(query).is_ok(), "{query} must be read");
+        }
+        assert!(narrowing("allowed_groups=admins").is_ok_and(|p| !p.is_empty()));
+    }
 
     #[test]
     fn a_query_nginx_escaped_into_the_path_is_explained() {
