@@ -97,7 +97,8 @@ fn authorize(state: &AppState, session: &Session, query: Option<&str>) -> Result
             narrowing.allowed_groups.as_deref(),
             narrowing.allowed_roles.as_deref(),
             narrowing.allowed_email_domains.as_deref(),
-        );
+        )
+        .accepting_unverified_email(state.policy.accepts_unverified_email());
         local.check(session).map_err(|d| d.to_string())?;
     }
     Ok(())
