@@ -133,6 +133,14 @@ async fn an_unverified_address_passes_no_domain_rule_and_apps_are_told() {
         },
     );
 
+    let info = stack.userinfo(&alice).await;
+    problems.check(info.json()["email_verified"] == true, || {
+        format!(
+            "/oauth2/userinfo should say alice's address is verified:\n{}",
+            info.body
+        )
+    });
+
     let mallory = Browser::new();
     let page = sign_in(&stack, &mallory, "/app/", MALLORY).await;
     problems.check(callback_status(&page) == 403, || {
@@ -187,6 +195,11 @@ async fn an_unverified_address_passes_no_domain_rule_and_apps_are_told() {
             &[("X-Auth-Request-Email-Verified", "true")],
         )
         .await;
+    assert_eq!(
+        lenient.userinfo(&mallory).await.json()["email_verified"],
+        false,
+        "/oauth2/userinfo should say mallory's address is unverified"
+    );
     assert_eq!(
         at_app(&spoofed, "X-Auth-Request-Email-Verified"),
         ["false"],
