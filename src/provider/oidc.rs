@@ -352,7 +352,11 @@ impl Oidc {
         let claims = self
             .refreshed_claims(session, new_id_token.as_deref(), &access_token)
             .await
-            .map_err(RefreshError::Ended)?;
+            .map_err(|why| {
+                // Not a routine end: the provider answered with tokens this session may not have.
+                tracing::warn!(user = %session.user, reason = %why, "refreshed tokens refused; ending the session");
+                RefreshError::Ended(why)
+            })?;
         let mut refreshed = session.clone();
         if let Ok(identity) = self.identity(&claims) {
             apply_identity(&mut refreshed, identity);
