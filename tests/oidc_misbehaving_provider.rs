@@ -569,6 +569,22 @@ async fn only_current_access_tokens_open_the_app_as_bearer_tokens() {
             resign(|_| {}, &access_claims),
             true,
         ),
+        (
+            "control: the access token with a nonce, as Keycloak up to 24 issues them".into(),
+            resign(|c| c["nonce"] = json!("n-1"), &access_claims),
+            true,
+        ),
+        (
+            "an unlabelled token with a scope and a nonce".into(),
+            resign(
+                |c| {
+                    c.as_object_mut().unwrap().remove("typ");
+                    c["nonce"] = json!("n-1");
+                },
+                &access_claims,
+            ),
+            false,
+        ),
         ("the ID token (typ ID)".into(), id_token.clone(), false),
         (
             "the ID token without typ and nonce, as a refreshed one from another provider".into(),

@@ -57,9 +57,10 @@ impl TokenKind {
     }
 }
 
-/// Claims that only an ID token carries (`nonce`, the hashes) or only a logout token
-/// (`events`): a token holding one is not an access token.
-const NOT_IN_ACCESS_TOKENS: [&str; 5] = ["nonce", "at_hash", "c_hash", "s_hash", "events"];
+/// Claims that only an ID token carries (the hashes) or only a logout token (`events`): a token
+/// holding one is not an access token. `nonce` is not among them: Keycloak up to version 24
+/// copies it into access tokens, which say what they are with `typ: Bearer`.
+const NOT_IN_ACCESS_TOKENS: [&str; 4] = ["at_hash", "c_hash", "s_hash", "events"];
 
 /// What a JWT must satisfy besides its signature. ID tokens, access tokens and logout tokens
 /// are all checked by [`Keys::verify`] against one of these: one reading of the registered
@@ -304,20 +305,24 @@ fn check_claims(
             {
                 return invalid(format!("not an access token (carries {name})"));
             }
-            // Unlabelled, it must still say it is an access token: an ID token (refreshed
-            // ones carry no nonce) has the same issuer, audience and subject, but never a
-            // scope or a client_id, and never the RFC 9068 header type.
+            // Labelled by the provider (`typ: Bearer`, checked above, or the RFC 9068 header
+            // type), it is what it says. Unlabelled, it must still show it is an access token:
+            // an ID token (refreshed ones carry no nonce) has the same issuer, audience and
+            // subject, but never a scope or a client_id; and a nonce marks an ID token.
             let labelled = typ.is_some()
                 || header_typ.is_some_and(|t| {
                     let t = t.to_ascii_lowercase();
                     t == "at+jwt" || t == "application/at+jwt"
-                })
-                || ["scope", "scp", "client_id"]
-                    .iter()
-                    .any(|n| claims.contains_key(*n));
-            if !labelled {
+                });
+            let looks_like_one = ["scope", "scp", "client_id"]
+                .iter()
+                .any(|n| claims.contains_key(*n))
+                && !claims.contains_key("nonce");
+            if !labelled && !looks_like_one {
                 return invalid(
-                    "not an access token (no typ, at+jwt header, scope or client_id)".into(),
+                    "not an access token (no typ, no at+jwt header, or no scope or client_id \
+                     without a nonce)"
+                        .into(),
                 );
             }
         }
@@ -741,12 +746,29 @@ mod tests {
                 true,
             ),
             (
-                "nonce",
+                "nonce, typ Bearer (Keycloak up to 24)",
                 TokenKind::Access,
                 |c, _| {
                     c.insert("nonce".into(), "n".into());
                 },
+                true,
+            ),
+            (
+                "nonce and scope, unlabelled",
+                TokenKind::Access,
+                |c, _| {
+                    c.remove("typ");
+                    c.insert("nonce".into(), "n".into());
+                },
                 false,
+            ),
+            (
+                "scope, unlabelled",
+                TokenKind::Access,
+                |c, _| {
+                    c.remove("typ");
+                },
+                true,
             ),
             (
                 "at_hash",
