@@ -1,5 +1,8 @@
-//! The provider's signing keys (its JWKS) and verification of JWTs signed with them: access
-//! tokens read for claims, bearer tokens from API clients, logout tokens.
+//! The provider's signing keys (its JWKS) and the one verification every JWT from it goes
+//! through: ID tokens, access tokens (read for claims, or presented by API clients as bearer
+//! tokens) and back-channel logout tokens. The library checks the signature; the registered
+//! claims are read here, once, against one clock and one skew, with the rules that keep one
+//! kind of token from passing for another.
 
 use std::collections::HashMap;
 
