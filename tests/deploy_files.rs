@@ -36,6 +36,7 @@ const IDENTITY_HEADERS: &[&str] = &[
     "X-Auth-Request-Email",
     "X-Auth-Request-Groups",
     "X-Auth-Request-Preferred-Username",
+    "X-Auth-Request-Email-Verified",
 ];
 
 fn path(relative: &str) -> PathBuf {

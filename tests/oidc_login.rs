@@ -1370,7 +1370,9 @@ async fn expired_foreign_or_altered_bearer_tokens_are_refused() {
             },
             ..StackOptions::default()
         }
-        .set("oidc.accept_bearer_tokens", true),
+        .set("oidc.accept_bearer_tokens", true)
+        // The tolerance on every token's times (60 s by default), short enough to see expiry.
+        .set("oidc.clock_skew", "1s"),
     )
     .await;
     // Another provider: same realm name and users, another issuer and other keys.
@@ -1434,8 +1436,8 @@ async fn expired_foreign_or_altered_bearer_tokens_are_refused() {
         .await;
     problems.check(invalid_token(&response), || {
         format!(
-            "access token expired about 1.5 s ago (ttl {TTL} s; a clock-skew leeway above a second would let it \
-             through): /oauth2/auth should answer 401 with WWW-Authenticate: Bearer error=\"invalid_token\", got {response:?}"
+            "access token expired about 1.5 s ago (ttl {TTL} s, clock_skew 1 s; a longer tolerance than \
+             configured would let it through): /oauth2/auth should answer 401 with WWW-Authenticate: Bearer error=\"invalid_token\", got {response:?}"
         )
     });
     problems.assert_none("refused bearer tokens");

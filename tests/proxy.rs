@@ -350,11 +350,13 @@ async fn identity_headers_from_the_client_never_reach_the_app() {
         ("X-Auth-Request-User", "admin"),
         ("X-Auth-Request-Groups", "/admins"),
         ("X-Auth-Request-Email", "admin@example.com"),
+        ("X-Auth-Request-Email-Verified", "true"),
         ("X-Auth-Request-Access-Token", "forged"),
         ("X-Auth-Request_User", "admin"),
         ("X_Auth_Request_Preferred_Username", "admin"),
         ("X-Forwarded-User", "admin"),
         ("X-Forwarded-Groups", "/admins"),
+        ("X_Forwarded_Email_Verified", "true"),
     ];
     let identity = |body: &str| -> Vec<String> {
         received_names(body)
@@ -363,6 +365,7 @@ async fn identity_headers_from_the_client_never_reach_the_app() {
                 n.starts_with("x-auth-request-")
                     || n == "x-forwarded-user"
                     || n == "x-forwarded-groups"
+                    || n == "x-forwarded-email-verified"
             })
             .collect()
     };
@@ -383,12 +386,18 @@ async fn identity_headers_from_the_client_never_reach_the_app() {
         echoed(&response.body, "x-auth-request-preferred-username"),
         "bob"
     );
+    // The minted session does not say its address is verified: the app is told so.
+    assert_eq!(
+        echoed(&response.body, "x-auth-request-email-verified"),
+        "false"
+    );
     let mut names = identity(&response.body);
     names.sort();
     assert_eq!(
         names,
         [
             "x-auth-request-email",
+            "x-auth-request-email-verified",
             "x-auth-request-groups",
             "x-auth-request-preferred-username",
             "x-auth-request-user"

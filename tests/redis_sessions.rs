@@ -420,6 +420,23 @@ async fn forged_or_replayed_logout_tokens_are_refused_and_end_nothing() {
                 c["exp"] = json!(c["iat"].as_u64().unwrap() + 120);
             }),
         ),
+        (
+            "issued ten minutes ahead (iat)",
+            sign(&|c| c["iat"] = json!(c["iat"].as_u64().unwrap() + 600)),
+        ),
+        (
+            "not valid for ten minutes (nbf)",
+            sign(&|c| c["nbf"] = json!(c["iat"].as_u64().unwrap() + 600)),
+        ),
+        (
+            "for another client (azp)",
+            sign(&|c| c["azp"] = json!("other-client")),
+        ),
+        ("typed as an ID token", sign(&|c| c["typ"] = json!("ID"))),
+        (
+            "with the header typ of an access token",
+            provider.sign(&logout_claims(&issuer), "at+jwt"),
+        ),
         ("not a JWT", "garbage".to_owned()),
         ("empty", String::new()),
     ];

@@ -29,6 +29,7 @@ pub struct IdentityHeaders {
     style: HeaderStyle,
     user: HeaderName,
     email: HeaderName,
+    email_verified: HeaderName,
     groups: HeaderName,
     preferred_username: HeaderName,
     access_token: HeaderName,
@@ -36,9 +37,10 @@ pub struct IdentityHeaders {
 
 /// Every identity header name of the `X-Forwarded-*` family; the `X-Auth-Request-*` family is
 /// matched by its prefix.
-const FORWARDED_IDENTITY: [&str; 5] = [
+const FORWARDED_IDENTITY: [&str; 6] = [
     "x-forwarded-user",
     "x-forwarded-email",
+    "x-forwarded-email-verified",
     "x-forwarded-groups",
     "x-forwarded-preferred-username",
     "x-forwarded-access-token",
@@ -57,6 +59,7 @@ impl IdentityHeaders {
             HeaderStyle::AuthRequest => [
                 "x-auth-request-user",
                 "x-auth-request-email",
+                "x-auth-request-email-verified",
                 "x-auth-request-groups",
                 "x-auth-request-preferred-username",
                 "x-auth-request-access-token",
@@ -64,21 +67,30 @@ impl IdentityHeaders {
             HeaderStyle::Forwarded => FORWARDED_IDENTITY,
         }
         .map(HeaderName::from_static);
-        let [user, email, groups, preferred_username, access_token] = names;
+        let [
+            user,
+            email,
+            email_verified,
+            groups,
+            preferred_username,
+            access_token,
+        ] = names;
         Self {
             style,
             user,
             email,
+            email_verified,
             groups,
             preferred_username,
             access_token,
         }
     }
 
-    pub fn names(&self) -> [&HeaderName; 4] {
+    pub fn names(&self) -> [&HeaderName; 5] {
         [
             &self.user,
             &self.email,
+            &self.email_verified,
             &self.groups,
             &self.preferred_username,
         ]
@@ -106,6 +118,7 @@ impl IdentityHeaders {
         let fields = [
             (&self.user, &values.user),
             (&self.email, &values.email),
+            (&self.email_verified, &values.email_verified),
             (&self.groups, &values.groups),
             (&self.preferred_username, &values.preferred_username),
         ];
@@ -165,6 +178,20 @@ mod tests {
         assert_eq!(h["x-auth-request-email"], "alice@example.com");
         assert_eq!(h["x-auth-request-groups"], "/admins,dev");
         assert_eq!(h["x-auth-request-preferred-username"], "alice");
+        assert_eq!(h["x-auth-request-email-verified"], "false");
+        // Sessions are changed as clones: a clone renders its headers anew.
+        let mut s = s.clone();
+        s.email_verified = true;
+        let mut h = HeaderMap::new();
+        IdentityHeaders::new(HeaderStyle::Forwarded).write(&s, &mut h);
+        assert_eq!(h["x-forwarded-email-verified"], "true");
+        let mut h = HeaderMap::new();
+        IdentityHeaders::auth_request()
+            .write(&Session::new("bob", Duration::from_secs(60)), &mut h);
+        assert!(
+            h.get("x-auth-request-email-verified").is_none(),
+            "no address, nothing to verify"
+        );
     }
 
     #[test]
@@ -245,6 +272,8 @@ mod tests {
             "x-forwarded-user",
             "x_forwarded_email",
             "x-forwarded-access-token",
+            "x-forwarded-email-verified",
+            "X_Forwarded_Email_Verified",
             "x-forwarded-for",
             "x-forwarded-proto",
             "accept",

@@ -1,6 +1,10 @@
 //! Who may pass once signed in: groups, roles, email domains. The global policy comes from
 //! `[authorization]`; a location can narrow it further with query parameters on the auth
 //! endpoint (`/oauth2/auth?allowed_groups=admins,dev`).
+//!
+//! An email address counts only when the provider vouches for it (`email_verified`): Keycloak
+//! lets users change their own address, and an unverified `me@our-company.com` would
+//! otherwise pass a domain rule. `oidc.allow_unverified_email` lifts that.
 
 use crate::session::Session;
 
@@ -9,6 +13,8 @@ pub struct Policy {
     groups: Vec<String>,
     roles: Vec<String>,
     email_domains: Vec<String>,
+    /// Whether an address the provider did not verify counts for `email_domains`.
+    accept_unverified_email: bool,
 }
 
 /// Why a signed-in user was refused; shown on the "not allowed" page and logged.
@@ -20,6 +26,8 @@ pub enum Denial {
     Roles(String),
     #[error("email not in the domains {0}")]
     EmailDomain(String),
+    #[error("email not verified by the identity provider (domains {0})")]
+    EmailUnverified(String),
 }
 
 impl Policy {
@@ -43,7 +51,18 @@ impl Policy {
                 .into_iter()
                 .map(|d| d.trim_start_matches('@').to_ascii_lowercase())
                 .collect(),
+            accept_unverified_email: false,
         }
+    }
+
+    /// This policy, counting addresses the provider did not verify when `accept` is true.
+    pub fn accepting_unverified_email(mut self, accept: bool) -> Self {
+        self.accept_unverified_email = accept;
+        self
+    }
+
+    pub fn accepts_unverified_email(&self) -> bool {
+        self.accept_unverified_email
     }
 
     /// A policy from comma-separated query values.
@@ -84,6 +103,9 @@ impl Policy {
             if !domain.is_some_and(|d| self.email_domains.contains(&d)) {
                 return Err(Denial::EmailDomain(self.email_domains.join(", ")));
             }
+            if !session.email_verified && !self.accept_unverified_email {
+                return Err(Denial::EmailUnverified(self.email_domains.join(", ")));
+            }
         }
         Ok(())
     }
@@ -99,6 +121,7 @@ mod tests {
         s.groups = groups.iter().map(|g| g.to_string()).collect();
         s.roles = roles.iter().map(|r| r.to_string()).collect();
         s.email = Some(email.into());
+        s.email_verified = true;
         s
     }
 
@@ -147,5 +170,24 @@ mod tests {
     #[test]
     fn blank_entries_are_ignored() {
         assert!(Policy::from_lists(Some(" , "), Some(""), None).is_empty());
+    }
+
+    #[test]
+    fn only_a_verified_address_counts_unless_told_otherwise() {
+        let mut unverified = user(&[], &[], "mallory@example.com");
+        unverified.email_verified = false;
+        let p = Policy::from_lists(None, None, Some("example.com"));
+        assert_eq!(
+            p.check(&unverified),
+            Err(Denial::EmailUnverified("example.com".into()))
+        );
+        assert!(p.check(&user(&[], &[], "alice@example.com")).is_ok());
+        let lenient = p.accepting_unverified_email(true);
+        assert!(lenient.check(&unverified).is_ok());
+        // Groups and roles do not depend on the address.
+        let groups = Policy::from_lists(Some("admins"), None, None);
+        let mut admin = user(&["/admins"], &[], "x@elsewhere.org");
+        admin.email_verified = false;
+        assert!(groups.check(&admin).is_ok());
     }
 }

@@ -23,7 +23,14 @@ pub struct OidcConfig {
     /// Extra trusted CA certificates (PEM) for a provider with a private CA.
     pub ca_pem: Option<Vec<u8>>,
     pub http_timeout: Duration,
+    /// Tolerance on the times in every token (`exp`, `nbf`, `iat`).
+    pub clock_skew: Duration,
+    /// Let an address the provider marks `email_verified: false` count for email rules.
+    pub allow_unverified_email: bool,
 }
+
+/// More skew than this is a clock to fix, not to tolerate: it would keep expired tokens alive.
+const MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
 
 /// Where the identity is found in the provider's claims.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -92,6 +99,16 @@ pub fn validate(raw: &RawOidc, report: &mut impl FnMut(&str, String)) -> Option<
     let http_timeout = duration(&raw.http_timeout)
         .map_err(|m| report("oidc.http_timeout", m))
         .ok();
+    let clock_skew = duration(&raw.clock_skew)
+        .and_then(|skew| {
+            if skew > MAX_CLOCK_SKEW {
+                Err(format!("`{}` is more than the 5m allowed", raw.clock_skew))
+            } else {
+                Ok(skew)
+            }
+        })
+        .map_err(|m| report("oidc.clock_skew", m))
+        .ok();
     let ca_pem = if raw.ca_file.is_empty() {
         Some(None)
     } else {
@@ -138,5 +155,7 @@ pub fn validate(raw: &RawOidc, report: &mut impl FnMut(&str, String)) -> Option<
         bearer_audiences,
         ca_pem: ca_pem?,
         http_timeout: http_timeout?,
+        clock_skew: clock_skew?,
+        allow_unverified_email: raw.allow_unverified_email,
     })
 }

@@ -179,6 +179,8 @@ pub struct RawOidc {
     pub bearer_audiences: Vec<String>,
     pub ca_file: String,
     pub http_timeout: String,
+    pub clock_skew: String,
+    pub allow_unverified_email: bool,
 }
 
 impl Default for RawOidc {
@@ -202,6 +204,8 @@ impl Default for RawOidc {
             bearer_audiences: Vec::new(),
             ca_file: String::new(),
             http_timeout: "10s".into(),
+            clock_skew: "60s".into(),
+            allow_unverified_email: false,
         }
     }
 }

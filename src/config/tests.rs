@@ -530,3 +530,49 @@ fn a_ca_file_needs_tls() {
     let err = load_env(&text("redis://redis.example.com:6379/0"), &secret).unwrap_err();
     assert_eq!(keys(err), ["session.redis_ca_file"]);
 }
+
+const OIDC: &str = "[oidc]\nissuer_url = 'https://idp.example/realms/demo'\nclient_id = 'sekisho'\nclient_secret = 's'\n";
+
+#[test]
+fn token_checks_have_one_clock_skew() {
+    let env = [("SEKISHO_SESSION__SECRET", SECRET)];
+    let cfg = load_env(OIDC, &env).unwrap();
+    let oidc = cfg.oidc.unwrap();
+    assert_eq!(oidc.clock_skew, Duration::from_secs(60));
+    assert!(!oidc.allow_unverified_email);
+    assert!(!cfg.authorization.accepts_unverified_email());
+    for (skew, ok) in [
+        ("0s", true),
+        ("5m", true),
+        ("301s", false),
+        ("1h", false),
+        ("soon", false),
+    ] {
+        let result = load_env(&format!("{OIDC}clock_skew = '{skew}'\n"), &env);
+        match result {
+            Ok(cfg) => assert!(ok, "{skew} accepted: {:?}", cfg.oidc.unwrap().clock_skew),
+            Err(err) => {
+                assert!(!ok, "{skew} refused");
+                assert_eq!(keys(err), ["oidc.clock_skew"]);
+            }
+        }
+    }
+}
+
+#[test]
+fn unverified_addresses_count_only_when_allowed_everywhere() {
+    let env = [("SEKISHO_SESSION__SECRET", SECRET)];
+    let text = format!(
+        "{OIDC}allow_unverified_email = true\n{}",
+        UPSTREAMS.replace("[[upstream]]", "\n[[upstream]]")
+    );
+    let cfg = load_env(&text, &env).unwrap();
+    assert!(cfg.oidc.unwrap().allow_unverified_email);
+    assert!(cfg.authorization.accepts_unverified_email());
+    assert!(!cfg.upstreams.is_empty());
+    assert!(
+        cfg.upstreams
+            .iter()
+            .all(|u| u.policy.accepts_unverified_email())
+    );
+}

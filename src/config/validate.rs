@@ -127,11 +127,14 @@ pub fn validate(
         }
     }
     let a = &raw.authorization;
+    // Unverified addresses exist only with OpenID providers (SAML has no such notion).
+    let accept_unverified_email = raw.oidc.as_ref().is_some_and(|o| o.allow_unverified_email);
     let authorization = Policy::new(
         a.allowed_groups.clone(),
         a.allowed_roles.clone(),
         a.allowed_email_domains.clone(),
-    );
+    )
+    .accepting_unverified_email(accept_unverified_email);
     // `None` when absent, `Some(None)` when present but invalid.
     let oidc = raw
         .oidc
@@ -146,7 +149,15 @@ pub fn validate(
         &raw.upstream,
         proxy.as_ref().map(|p| p.timeout),
         &mut report,
-    );
+    )
+    .map(|list| {
+        list.into_iter()
+            .map(|mut u| {
+                u.policy = u.policy.accepting_unverified_email(accept_unverified_email);
+                u
+            })
+            .collect::<Vec<_>>()
+    });
 
     Some(Config {
         listen: listen?,

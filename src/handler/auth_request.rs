@@ -65,7 +65,8 @@ pub fn respond(
     authentication: Result<Authentication, Error>,
     query: Option<&str>,
 ) -> Response {
-    let narrowing = match query.map(narrowing).transpose() {
+    let unverified = state.policy.accepts_unverified_email();
+    let narrowing = match query.map(|q| narrowing(q, unverified)).transpose() {
         Ok(narrowing) => narrowing,
         Err(why) => {
             // The location is misconfigured: fail closed, for everyone, and say how.
@@ -115,7 +116,7 @@ fn authorize(
 }
 
 /// The location's narrowing, read strictly (see [`Narrowing`]).
-fn narrowing(query: &str) -> Result<Policy, String> {
+fn narrowing(query: &str, accept_unverified_email: bool) -> Result<Policy, String> {
     let narrowing: Narrowing = serde_urlencoded::from_str(query)
         .map_err(|e| format!("`/oauth2/auth?{query}`: {e}; the keys are allowed_groups, allowed_roles and allowed_email_domains, each once"))?;
     for (key, value) in [
@@ -134,7 +135,8 @@ fn narrowing(query: &str) -> Result<Policy, String> {
         narrowing.allowed_groups.as_deref(),
         narrowing.allowed_roles.as_deref(),
         narrowing.allowed_email_domains.as_deref(),
-    ))
+    )
+    .accepting_unverified_email(accept_unverified_email))
 }
 
 fn accepted(state: &AppState, session: &Session, set_cookie: Vec<HeaderValue>) -> Response {
@@ -189,7 +191,7 @@ mod tests {
             "allowed_roles=&allowed_groups=admins",
             "allowed_groups=admins&rd=/x",
         ] {
-            assert!(narrowing(query).is_err(), "{query} must be refused");
+            assert!(narrowing(query, false).is_err(), "{query} must be refused");
         }
         for query in [
             "",
@@ -197,9 +199,9 @@ mod tests {
             "allowed_groups=admins,dev&allowed_roles=editor",
             "allowed_email_domains=example.com",
         ] {
-            assert!(narrowing(query).is_ok(), "{query} must be read");
+            assert!(narrowing(query, false).is_ok(), "{query} must be read");
         }
-        assert!(narrowing("allowed_groups=admins").is_ok_and(|p| !p.is_empty()));
+        assert!(narrowing("allowed_groups=admins", false).is_ok_and(|p| !p.is_empty()));
     }
 
     #[test]

@@ -12,6 +12,7 @@ use crate::error::Error;
 pub struct UserInfo {
     user: String,
     email: Option<String>,
+    email_verified: bool,
     preferred_username: Option<String>,
     groups: Vec<String>,
     roles: Vec<String>,
@@ -35,6 +36,7 @@ pub async fn userinfo(
         } => Ok(Json(UserInfo {
             user: s.user.clone(),
             email: s.email.clone(),
+            email_verified: s.email_verified,
             preferred_username: s.preferred_username.clone(),
             groups: s.groups.clone(),
             roles: s.roles.clone(),

@@ -9,6 +9,9 @@ use crate::config::ClaimNames;
 pub struct Identity {
     pub user: String,
     pub email: Option<String>,
+    /// Whether the provider vouches for `email` (`email_verified: true`); false when it says
+    /// otherwise or says nothing.
+    pub email_verified: bool,
     pub preferred_username: Option<String>,
     pub groups: Vec<String>,
     pub roles: Vec<String>,
@@ -46,12 +49,23 @@ pub fn identity(claims: &Claims, names: &ClaimNames) -> Result<Identity, String>
     Ok(Identity {
         user,
         email: text(&names.email),
+        email_verified: verified(claims.get("email_verified")),
         preferred_username: text("preferred_username"),
         groups,
         roles,
         subject: text("sub"),
         sid: text("sid"),
     })
+}
+
+/// `email_verified` as a boolean; some providers (Amazon Cognito, older Keycloak mappers)
+/// send the string `"true"`. Anything else is not a promise.
+fn verified(value: Option<&Value>) -> bool {
+    match value {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
+        _ => false,
+    }
 }
 
 fn lookup<'a>(claims: &'a Claims, path: &[String]) -> Option<&'a Value> {
@@ -94,6 +108,7 @@ mod tests {
     fn keycloak_claims() -> Claims {
         json!({
             "sub": "a11ce", "sid": "s1", "preferred_username": "alice", "email": "alice@example.com",
+            "email_verified": true,
             "groups": ["/admins", "/dev/backend"],
             "realm_access": {"roles": ["admin", "offline_access"]},
             "resource_access": {"sekisho": {"roles": ["editor", "admin"]}, "account": {"roles": ["view-profile"]}}
@@ -108,6 +123,7 @@ mod tests {
         let id = identity(&keycloak_claims(), &names(false)).unwrap();
         assert_eq!(id.user, "alice");
         assert_eq!(id.email.as_deref(), Some("alice@example.com"));
+        assert!(id.email_verified);
         assert_eq!(id.groups, vec!["/admins", "/dev/backend"]);
         assert_eq!(id.roles, vec!["admin", "offline_access", "editor"]);
         assert_eq!(id.subject.as_deref(), Some("a11ce"));
@@ -130,8 +146,25 @@ mod tests {
             .clone();
         let id = identity(&claims, &names(false)).unwrap();
         assert_eq!(id.user, "123", "falls back to sub");
+        assert!(!id.email_verified, "no claim is no promise");
         assert_eq!(id.groups, vec!["solo"]);
         assert!(id.roles.is_empty());
         assert!(identity(&Claims::new(), &names(false)).is_err());
+    }
+
+    #[test]
+    fn email_verified_readings() {
+        for (value, expected) in [
+            (json!(true), true),
+            (json!("true"), true),
+            (json!("TRUE"), true),
+            (json!(false), false),
+            (json!("false"), false),
+            (json!(1), false),
+            (json!(null), false),
+        ] {
+            assert_eq!(verified(Some(&value)), expected, "{value}");
+        }
+        assert!(!verified(None));
     }
 }

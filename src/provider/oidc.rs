@@ -5,18 +5,26 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreErrorResponseType};
+use openidconnect::core::{
+    CoreAuthDisplay, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClient,
+    CoreClientAuthMethod, CoreErrorResponseType, CoreGrantType, CoreJsonWebKey,
+    CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm, CoreResponseMode,
+    CoreResponseType, CoreSubjectIdentifierType,
+};
 use openidconnect::reqwest;
 use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
-    EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
-    ProviderMetadataWithLogout, RedirectUrl, RefreshToken, RequestTokenError, Scope, TokenResponse,
+    AdditionalProviderMetadata, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
+    EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, LogoutProviderMetadata, Nonce,
+    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata, RedirectUrl,
+    RefreshToken, RequestTokenError, Scope, TokenResponse,
 };
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use tokio::sync::Mutex as AsyncMutex;
 use url::Url;
 
 use super::claims::{Identity, identity};
-use super::keys::{Claims, Expect, JwtError, Keys};
+use super::keys::{Claims, Expect, JwtError, Keys, TokenKind, at_hash_matches};
 use crate::config::OidcConfig;
 use crate::readiness::ReadinessCheck;
 use crate::session::{LoginAttempt, Session, Tokens, unix_now};
@@ -30,8 +38,31 @@ type Client = CoreClient<
     EndpointMaybeSet,
 >;
 
-/// Clock skew tolerated on token times.
-const LEEWAY_SECS: u64 = 60;
+/// What discovery tells beyond the core metadata: the end-session endpoint, and whether the
+/// provider puts `iss` on every authorization response (RFC 9207).
+type Metadata = ProviderMetadata<
+    LogoutProviderMetadata<IssParameter>,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
+>;
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+struct IssParameter {
+    /// Kept as any JSON value so a malformed one does not fail discovery; only `true` counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    authorization_response_iss_parameter_supported: Option<Value>,
+}
+
+impl AdditionalProviderMetadata for IssParameter {}
 /// An unknown `kid` reloads the JWKS at most this often.
 const JWKS_RELOAD_INTERVAL: Duration = Duration::from_secs(30);
 
@@ -59,6 +90,8 @@ struct Discovered {
     client: Client,
     end_session: Option<Url>,
     keys: Keys,
+    /// The provider promises `iss` on every callback (RFC 9207): one without is refused.
+    callback_iss_required: bool,
 }
 
 pub struct Oidc {
@@ -121,7 +154,7 @@ impl Oidc {
     pub async fn discover(&self) -> Result<(), OidcError> {
         let issuer = IssuerUrl::new(self.issuer.clone())
             .map_err(|e| OidcError::Unavailable(e.to_string()))?;
-        let result = ProviderMetadataWithLogout::discover_async(issuer, &self.http).await;
+        let result = Metadata::discover_async(issuer, &self.http).await;
         let metadata = match result {
             Ok(metadata) => metadata,
             Err(e) => {
@@ -140,6 +173,11 @@ impl Oidc {
             .end_session_endpoint
             .as_ref()
             .map(|u| u.url().clone());
+        let callback_iss_required = metadata
+            .additional_metadata()
+            .additional_metadata
+            .authorization_response_iss_parameter_supported
+            == Some(Value::Bool(true));
         let client = CoreClient::from_provider_metadata(
             metadata,
             ClientId::new(self.config.client_id.clone()),
@@ -152,6 +190,7 @@ impl Oidc {
             client,
             end_session,
             keys,
+            callback_iss_required,
         }));
         tracing::info!(issuer = %self.issuer, "identity provider discovered");
         Ok(())
@@ -221,14 +260,12 @@ impl Oidc {
         Ok(LoginRedirect { url, attempt })
     }
 
-    /// Checks the `iss` the provider put on the callback (RFC 9207), when it did.
+    /// Checks the `iss` the provider put on the callback (RFC 9207): when present it must be
+    /// ours, and when discovery promised it (`authorization_response_iss_parameter_supported`)
+    /// it must be present, so that a response from another provider cannot be mixed in.
     pub fn check_callback_issuer(&self, iss: Option<&str>) -> Result<(), OidcError> {
-        match iss {
-            Some(iss) if iss.trim_end_matches('/') != self.issuer => Err(OidcError::Rejected(
-                format!("callback from issuer `{iss}`, expected `{}`", self.issuer),
-            )),
-            _ => Ok(()),
-        }
+        let required = self.current()?.callback_iss_required;
+        check_iss_parameter(&self.issuer, required, iss)
     }
 
     /// Exchanges the code and verifies the ID token; the signed-in session on success.
@@ -260,18 +297,24 @@ impl Oidc {
             .map_err(|e| token_error("code exchange", e))?;
         let id_token = response
             .id_token()
-            .ok_or_else(|| OidcError::Rejected("token response has no ID token".into()))?;
+            .ok_or_else(|| OidcError::Rejected("token response has no ID token".into()))?
+            .to_string();
         let claims = self
-            .verify_id_token(&discovered, id_token, Some(&nonce))
+            .verify_id_token(&id_token, Some(nonce.secret()))
             .await?;
         let access_token = response.access_token().secret().clone();
-        let merged = self.merge_access_token_claims(&discovered, claims, &access_token);
-        let identity = identity(&merged, &self.config.claims).map_err(OidcError::Rejected)?;
+        if !at_hash_matches(&id_token, &claims, &access_token) {
+            return Err(OidcError::Rejected(
+                "the access token is not the one the ID token names (at_hash)".into(),
+            ));
+        }
+        let merged = self.merge_access_token_claims(claims, &access_token).await;
+        let identity = self.identity(&merged).map_err(OidcError::Rejected)?;
         // The access token is kept only when apps get it: it is the largest part of a cookie
         // session, and Sekisho itself needs only its expiry.
         let tokens = Tokens {
             access_token: self.config.pass_access_token.then_some(access_token),
-            id_token: Some(id_token.to_string()),
+            id_token: Some(id_token),
             refresh_token: response.refresh_token().map(|t| t.secret().clone()),
             access_expires_at: response.expires_in().map(|d| unix_now() + d.as_secs()),
         };
@@ -305,24 +348,22 @@ impl Oidc {
                 other => RefreshError::Transient(crate::error::error_chain(&other)),
             })?;
         let access_token = response.access_token().secret().clone();
-        let mut claims = Claims::new();
-        let mut id_token = old.id_token.clone();
-        if let Some(new_id) = response.id_token() {
-            // A refreshed ID token may omit the nonce; everything else is checked as at login.
-            claims = self
-                .verify_id_token(&discovered, new_id, None)
-                .await
-                .map_err(|e| RefreshError::Ended(e.to_string()))?;
-            id_token = Some(new_id.to_string());
-        }
-        let merged = self.merge_access_token_claims(&discovered, claims, &access_token);
+        let new_id_token = response.id_token().map(ToString::to_string);
+        let claims = self
+            .refreshed_claims(session, new_id_token.as_deref(), &access_token)
+            .await
+            .map_err(|why| {
+                // Not a routine end: the provider answered with tokens this session may not have.
+                tracing::warn!(user = %session.user, reason = %why, "refreshed tokens refused; ending the session");
+                RefreshError::Ended(why)
+            })?;
         let mut refreshed = session.clone();
-        if let Ok(identity) = identity(&merged, &self.config.claims) {
+        if let Ok(identity) = self.identity(&claims) {
             apply_identity(&mut refreshed, identity);
         }
         refreshed.tokens = Some(Tokens {
             access_token: self.config.pass_access_token.then_some(access_token),
-            id_token,
+            id_token: new_id_token.or(old.id_token),
             refresh_token: response
                 .refresh_token()
                 .map(|t| t.secret().clone())
@@ -332,29 +373,69 @@ impl Oidc {
         Ok(refreshed)
     }
 
-    /// The identity of an API client's bearer token, if the realm issued it for us.
-    pub async fn verify_bearer(&self, token: &str) -> Result<Session, OidcError> {
-        let audiences = self.config.bearer_audiences.clone();
-        let expect = Expect {
-            issuer: &self.issuer,
-            audiences: Some(&audiences),
-            leeway_secs: 0,
-            require_exp: true,
-        };
-        let claims = self.verify_jwt(token, &expect).await?;
-        // Only access tokens: an ID token (which travels in logout URLs and so in logs) or a
-        // refresh token carries the same issuer and audience but must not open doors.
-        let typ = claims.get("typ").and_then(serde_json::Value::as_str);
-        if typ.is_some_and(|t| !t.eq_ignore_ascii_case("bearer")) || claims.contains_key("nonce") {
-            return Err(OidcError::Rejected(format!(
-                "not an access token (typ {})",
-                typ.unwrap_or("-")
-            )));
+    /// The claims of a refresh's tokens, once they are shown to be about the user who signed
+    /// in (OpenID Connect Core 12.2): a new ID token must verify and name the same `sub` (its
+    /// `iss` is checked against ours with every token); without one, an access token that
+    /// names anyone else ends the session too, verified or not. Empty claims when nothing
+    /// verifiable came back: the identity then stays as it was.
+    async fn refreshed_claims(
+        &self,
+        session: &Session,
+        id_token: Option<&str>,
+        access_token: &str,
+    ) -> Result<Claims, String> {
+        let subject = session.subject.as_deref().unwrap_or_default();
+        let about = |claims: &Claims| claims.get("sub").and_then(Value::as_str).map(str::to_owned);
+        if let Some(id_token) = id_token {
+            // A refreshed ID token may omit the nonce; everything else is checked as at login.
+            let claims = self
+                .verify_id_token(id_token, None)
+                .await
+                .map_err(|e| e.to_string())?;
+            if about(&claims).as_deref() != Some(subject) {
+                return Err(format!(
+                    "the refreshed ID token is about `{}`, not the signed-in `{subject}`",
+                    about(&claims).unwrap_or_default()
+                ));
+            }
+            if !at_hash_matches(id_token, &claims, access_token) {
+                return Err("the refreshed access token is not the one the ID token names".into());
+            }
+            return Ok(self.merge_access_token_claims(claims, access_token).await);
         }
-        let identity = identity(&claims, &self.config.claims).map_err(OidcError::Rejected)?;
+        // No ID token: read what the access token says, before trusting any of it.
+        if let Some(unverified) = jwt_payload(access_token) {
+            let iss = unverified.get("iss").and_then(Value::as_str);
+            let sub = about(&unverified);
+            if sub.as_deref().is_some_and(|s| s != subject)
+                || iss.is_some_and(|i| i.trim_end_matches('/') != self.issuer)
+            {
+                return Err(format!(
+                    "the refreshed access token is about `{}` of `{}`, not the signed-in `{subject}`",
+                    sub.unwrap_or_default(),
+                    iss.unwrap_or_default()
+                ));
+            }
+        }
+        match self
+            .verify_jwt(access_token, &self.expect(TokenKind::Access, &[], None))
+            .await
+        {
+            Ok(claims) if about(&claims).as_deref() == Some(subject) => Ok(claims),
+            // Opaque, unverifiable, or without a subject: nothing in it is taken.
+            _ => Ok(Claims::new()),
+        }
+    }
+
+    /// The identity of an API client's bearer token, if the realm issued it for us as an
+    /// access token (never an ID or logout token: see [`TokenKind::Access`]).
+    pub async fn verify_bearer(&self, token: &str) -> Result<Session, OidcError> {
+        let expect = self.expect(TokenKind::Access, &self.config.bearer_audiences, None);
+        let claims = self.verify_jwt(token, &expect).await?;
+        let identity = self.identity(&claims).map_err(OidcError::Rejected)?;
         let exp = claims
             .get("exp")
-            .and_then(serde_json::Value::as_u64)
+            .and_then(Value::as_u64)
             .unwrap_or_else(unix_now);
         let mut session = session_for(identity, empty_tokens(), Duration::ZERO);
         session.expires_at = exp;
@@ -362,7 +443,26 @@ impl Oidc {
         Ok(session)
     }
 
-    /// Verifies a JWT against the current keys, reloading them once if the key is unknown.
+    /// What a token of `kind` from this provider must satisfy.
+    pub(super) fn expect<'a>(
+        &'a self,
+        kind: TokenKind,
+        audiences: &'a [String],
+        nonce: Option<&'a str>,
+    ) -> Expect<'a> {
+        Expect {
+            kind,
+            issuer: &self.issuer,
+            client_id: &self.config.client_id,
+            audiences,
+            nonce,
+            clock_skew: self.config.clock_skew.as_secs(),
+        }
+    }
+
+    /// Verifies a JWT against the current keys. A `kid` our JWKS does not hold reloads the
+    /// keys (at most once per interval) and tries again: that is how a key the provider added
+    /// after we started is picked up.
     pub async fn verify_jwt(&self, token: &str, expect: &Expect<'_>) -> Result<Claims, OidcError> {
         let discovered = self.current()?;
         match discovered.keys.verify(token, expect) {
@@ -391,63 +491,51 @@ impl Oidc {
         }
     }
 
+    /// An ID token's claims, checked like every other token (see [`Keys::verify`]); with the
+    /// login attempt's nonce at sign-in.
     async fn verify_id_token(
         &self,
-        discovered: &Discovered,
-        id_token: &openidconnect::core::CoreIdToken,
-        nonce: Option<&Nonce>,
+        id_token: &str,
+        nonce: Option<&str>,
     ) -> Result<Claims, OidcError> {
-        let check = |d: &Discovered| {
-            let verifier = d.client.id_token_verifier();
-            let result = match nonce {
-                Some(nonce) => id_token.claims(&verifier, nonce).map(|_| ()),
-                None => id_token
-                    .claims(&verifier, |_: Option<&Nonce>| Ok(()))
-                    .map(|_| ()),
-            };
-            result.map_err(|e| e.to_string())
-        };
-        if let Err(first) = check(discovered) {
-            if !first.contains("key") && !first.contains("signature") {
-                return Err(OidcError::Rejected(format!("ID token: {first}")));
-            }
-            self.reload_keys().await;
-            let reloaded = self.current()?;
-            check(&reloaded).map_err(|e| OidcError::Rejected(format!("ID token: {e}")))?;
-        }
-        let claims = jwt_payload(&id_token.to_string())
-            .ok_or_else(|| OidcError::Rejected("ID token payload unreadable".into()))?;
-        // openidconnect leaves `azp` to the client: when present it must name us.
-        if let Some(azp) = claims.get("azp").and_then(serde_json::Value::as_str) {
-            if azp != self.config.client_id {
-                return Err(OidcError::Rejected(format!(
-                    "ID token issued to `{azp}`, not to us"
-                )));
-            }
-        }
-        Ok(claims)
+        self.verify_jwt(id_token, &self.expect(TokenKind::Id, &[], nonce))
+            .await
+            .map_err(|e| match e {
+                OidcError::Rejected(why) => OidcError::Rejected(format!("ID token: {why}")),
+                other => other,
+            })
     }
 
     /// Keycloak puts roles in the access token only (by default): add its claims where the
-    /// ID token has none. The access token is used only if it verifies against the realm's keys.
-    fn merge_access_token_claims(
-        &self,
-        discovered: &Discovered,
-        mut claims: Claims,
-        access_token: &str,
-    ) -> Claims {
-        let expect = Expect {
-            issuer: &self.issuer,
-            audiences: None,
-            leeway_secs: LEEWAY_SECS,
-            require_exp: false,
-        };
-        if let Ok(extra) = discovered.keys.verify(access_token, &expect) {
-            for (key, value) in extra {
-                claims.entry(key).or_insert(value);
+    /// ID token has none. They count only when the access token verifies and is bound to the
+    /// ID token's user: same `sub` and `iss` (`at_hash`, when there is one, is checked by the
+    /// caller). Otherwise the ID token's claims stand alone.
+    async fn merge_access_token_claims(&self, mut claims: Claims, access_token: &str) -> Claims {
+        let expect = self.expect(TokenKind::Access, &[], None);
+        let extra = match self.verify_jwt(access_token, &expect).await {
+            Ok(extra) => extra,
+            Err(e) => {
+                tracing::debug!(error = %e, "access token claims not used");
+                return claims;
             }
+        };
+        let bound = ["sub", "iss"]
+            .iter()
+            .all(|name| extra.get(*name).is_some() && extra.get(*name) == claims.get(*name));
+        if !bound {
+            tracing::warn!(
+                "access token is about another user than the ID token; its claims are not used"
+            );
+            return claims;
+        }
+        for (key, value) in extra {
+            claims.entry(key).or_insert(value);
         }
         claims
+    }
+
+    fn identity(&self, claims: &Claims) -> Result<Identity, String> {
+        identity(claims, &self.config.claims)
     }
 
     /// Where to send the browser to end the provider's session, if the provider says.
@@ -492,6 +580,20 @@ fn token_error<RE: std::error::Error + 'static, T: openidconnect::ErrorResponse 
     }
 }
 
+/// RFC 9207: `iss` on the callback, when present, must be `issuer`; when `required` (the
+/// provider advertises it) it must be present.
+fn check_iss_parameter(issuer: &str, required: bool, iss: Option<&str>) -> Result<(), OidcError> {
+    match iss {
+        Some(iss) if iss.trim_end_matches('/') != issuer => Err(OidcError::Rejected(format!(
+            "callback from issuer `{iss}`, expected `{issuer}`"
+        ))),
+        None if required => Err(OidcError::Rejected(
+            "callback without iss, which the provider promises on every response (RFC 9207)".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn jwt_payload(jwt: &str) -> Option<Claims> {
     let payload = jwt.split('.').nth(1)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -520,9 +622,58 @@ fn session_for(identity: Identity, tokens: Tokens, lifetime: Duration) -> Sessio
 fn apply_identity(session: &mut Session, identity: Identity) {
     session.user = identity.user;
     session.email = identity.email;
+    session.email_verified = identity.email_verified;
     session.preferred_username = identity.preferred_username;
     session.groups = identity.groups;
     session.roles = identity.roles;
     session.subject = identity.subject;
     session.idp_session = identity.sid;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ISSUER: &str = "https://idp.example/realms/demo";
+
+    #[test]
+    fn callback_iss_parameter() {
+        let cases = [
+            (false, None, true),
+            (false, Some(ISSUER), true),
+            (false, Some("https://idp.example/realms/demo/"), true),
+            (false, Some("https://evil.example/realms/demo"), false),
+            (true, None, false),
+            (true, Some(ISSUER), true),
+            (true, Some("https://idp.example/realms/other"), false),
+            (true, Some(""), false),
+        ];
+        for (required, iss, ok) in cases {
+            assert_eq!(
+                check_iss_parameter(ISSUER, required, iss).is_ok(),
+                ok,
+                "required {required}, iss {iss:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn discovery_reads_the_iss_promise() {
+        let read = |doc: serde_json::Value| {
+            serde_json::from_value::<IssParameter>(doc)
+                .unwrap()
+                .authorization_response_iss_parameter_supported
+                == Some(Value::Bool(true))
+        };
+        assert!(read(
+            serde_json::json!({"authorization_response_iss_parameter_supported": true})
+        ));
+        assert!(!read(
+            serde_json::json!({"authorization_response_iss_parameter_supported": false})
+        ));
+        assert!(!read(
+            serde_json::json!({"authorization_response_iss_parameter_supported": "yes"})
+        ));
+        assert!(!read(serde_json::json!({})));
+    }
 }

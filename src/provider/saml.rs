@@ -442,6 +442,10 @@ fn session_from(
     );
     session.provider = "saml".into();
     session.email = first(&names.email);
+    // SAML has no `email_verified`: the address is an attribute the IdP signed, taken from the
+    // directory the IdP's administrators keep, so it counts as vouched for. (A deployment whose
+    // IdP lets users type in their own address should not base email rules on it.)
+    session.email_verified = session.email.is_some();
     session.preferred_username = first(&names.user);
     session.groups = attributes
         .get(names.groups.as_str())

@@ -20,6 +20,10 @@ pub struct Session {
     pub user: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// Whether the provider vouches for `email`. Only a verified address counts for email
+    /// rules (unless `oidc.allow_unverified_email`); apps are told in a header either way.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub email_verified: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preferred_username: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -51,6 +55,8 @@ pub struct Session {
 pub struct HeaderValues {
     pub user: Option<HeaderValue>,
     pub email: Option<HeaderValue>,
+    /// `true` or `false`, present when `email` is.
+    pub email_verified: Option<HeaderValue>,
     pub groups: Option<HeaderValue>,
     pub preferred_username: Option<HeaderValue>,
 }
@@ -85,6 +91,7 @@ impl Session {
         Self {
             user: user.into(),
             email: None,
+            email_verified: false,
             preferred_username: None,
             groups: Vec::new(),
             roles: Vec::new(),
@@ -114,6 +121,9 @@ impl Session {
             HeaderValues {
                 user: header_value("user", &self.user),
                 email: self.email.as_deref().and_then(|e| header_value("email", e)),
+                email_verified: self.email.as_ref().map(|_| {
+                    HeaderValue::from_static(if self.email_verified { "true" } else { "false" })
+                }),
                 groups: (!groups.is_empty())
                     .then(|| header_value("groups", &groups.join(",")))
                     .flatten(),

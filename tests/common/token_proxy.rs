@@ -1,9 +1,10 @@
 //! An HTTP forward proxy, in process, that Sekisho is pointed at with `http_proxy`: it passes
 //! every request on to the real OpenID provider unchanged, except that a test can arm it to
-//! alter the next successful authorization-code response of the token endpoint (flip a
-//! signature byte, substitute another client's tokens...). That is how the callback's token
-//! checks are tested against the real provider: the provider still authenticates the user
-//! and issues the code and the tokens; only what reaches Sekisho differs.
+//! alter the next successful authorization-code (or refresh) response of the token endpoint
+//! (flip a signature byte, substitute another client's or another user's tokens...). That is
+//! how the callback's and the refresh's token checks are tested against the real provider:
+//! the provider still authenticates the user and issues the code and the tokens; only what
+//! reaches Sekisho differs, as if the provider misbehaved.
 //!
 //! Loopback targets only; plain http only (no `CONNECT`); one request per connection.
 
@@ -25,7 +26,8 @@ pub type Mutation = Box<dyn FnOnce(Value) -> Value + Send>;
 
 #[derive(Default)]
 struct State {
-    armed: Option<(String, Mutation)>,
+    /// The grant type whose next response to alter, a label, and how.
+    armed: Option<(&'static str, String, Mutation)>,
     applied: Vec<String>,
     seen: Vec<String>,
 }
@@ -65,12 +67,17 @@ impl TokenProxy {
     /// Alters the next successful `grant_type=authorization_code` token response with
     /// `mutation`; `label` names it in [`Self::applied`].
     pub fn arm(&self, label: &str, mutation: impl FnOnce(Value) -> Value + Send + 'static) {
-        self.state().armed = Some((label.to_owned(), Box::new(mutation)));
+        self.state().armed = Some(("authorization_code", label.to_owned(), Box::new(mutation)));
+    }
+
+    /// Alters the next successful `grant_type=refresh_token` token response with `mutation`.
+    pub fn arm_refresh(&self, label: &str, mutation: impl FnOnce(Value) -> Value + Send + 'static) {
+        self.state().armed = Some(("refresh_token", label.to_owned(), Box::new(mutation)));
     }
 
     /// Drops an armed mutation that was not used; returns its label.
     pub fn disarm(&self) -> Option<String> {
-        self.state().armed.take().map(|(label, _)| label)
+        self.state().armed.take().map(|(_, label, _)| label)
     }
 
     /// Labels of the mutations applied so far, in order.
@@ -195,17 +202,22 @@ async fn forward(stream: &mut TcpStream, state: &Mutex<State>) -> Result<String,
 
     let mut response_body = response.body.clone();
     let mut note = String::new();
-    let is_code_exchange = method == "POST"
-        && url.path().ends_with("/protocol/openid-connect/token")
-        && url::form_urlencoded::parse(&body)
-            .any(|(n, v)| n == "grant_type" && v == "authorization_code");
-    if is_code_exchange && response.status == 200 {
-        let armed = state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .armed
-            .take();
-        if let Some((label, mutation)) = armed {
+    let grant = (method == "POST" && url.path().ends_with("/protocol/openid-connect/token"))
+        .then(|| {
+            url::form_urlencoded::parse(&body)
+                .find(|(n, _)| n == "grant_type")
+                .map(|(_, v)| v.into_owned())
+        })
+        .flatten();
+    if let (Some(grant), 200) = (grant, response.status) {
+        let armed = {
+            let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
+            match &state.armed {
+                Some((wanted, _, _)) if *wanted == grant => state.armed.take(),
+                _ => None,
+            }
+        };
+        if let Some((_, label, mutation)) = armed {
             let json: Value = serde_json::from_str(&response.body)
                 .map_err(|e| format!("token response is not JSON ({e}): {}", response.body))?;
             response_body = mutation(json).to_string();
