@@ -28,7 +28,7 @@ use crate::session::{Loaded, RedisStore, Session, Ticket, unix_now};
 const REMEMBERED: usize = 10_000;
 /// How often entries whose sessions have expired are swept out, full or not.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
-/// Remembered refreshes one request follows before giving up (a chain is shortened as it is
+/// Remembered refreshes one request follows before refusing (a chain is shortened as it is
 /// followed, so two or three is the most seen).
 const MAX_HOPS: usize = 8;
 /// How often a replica waiting for another's refresh looks for its result.
@@ -211,7 +211,9 @@ impl Refresher {
                 }
             }
         }
-        Refreshed::Failed("too many refreshes in a row".into())
+        // Not a transient failure (which would let the old session stand): refused, and the
+        // next request starts again from what the walk left remembered.
+        Refreshed::Ended("too many refreshes in a row".into())
     }
 
     /// The flight for `key`, and whether it had already finished (a remembered outcome rather
@@ -650,6 +652,27 @@ mod tests {
             assert!(matches!(outcome, Refreshed::New(_)), "{outcome:?}");
             assert_eq!(provider.presented().len(), expected);
         }
+    }
+
+    #[tokio::test]
+    async fn a_chain_too_long_to_follow_is_refused_not_passed() {
+        let refresher = Refresher::default();
+        let provider = Provider::default();
+        // Remembered refreshes rt-0 -> rt-1 -> ... each already due, longer than one request
+        // follows.
+        let mut current = signed_in();
+        let first = current.clone();
+        for n in 1..=MAX_HOPS + 2 {
+            let mut next = (*current).clone();
+            next.tokens.as_mut().unwrap().refresh_token = Some(format!("rt-{n}"));
+            let next = Arc::new(next);
+            let (flight, _) = refresher.flight(key_of(&current).unwrap(), current.expires_at);
+            flight.set(Refreshed::New(next.clone())).unwrap();
+            current = next;
+        }
+        let outcome = refresh(&refresher, &provider, &first, LATER).await;
+        assert!(matches!(outcome, Refreshed::Ended(_)), "{outcome:?}");
+        assert!(provider.presented().is_empty());
     }
 
     #[tokio::test]
