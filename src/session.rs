@@ -24,6 +24,9 @@ pub use ticket::Ticket;
 
 #[cfg(test)]
 mod conformance;
+/// A Redis store with short timeouts, for tests elsewhere in the crate.
+#[cfg(test)]
+pub(crate) use redis_store::tests::store as test_redis_store;
 /// A real `redis-server` for the Redis store's tests (shared with the end-to-end tests).
 #[cfg(test)]
 #[path = "../tests/common/redis.rs"]

@@ -1188,6 +1188,131 @@ async fn concurrent_requests_due_for_refresh_refresh_once() {
     );
 }
 
+/// `GET path` through nginx with exactly `cookie`, as a client that never stores the cookies
+/// it is sent back (nginx in front of it without `Set-Cookie` forwarding behaves so).
+async fn replay(stack: &OidcStack, path: &str, cookie: &str) -> Response {
+    common::http::Client::new()
+        .get(stack.nginx.addr(), path, &[("Cookie", cookie)])
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_cookie_lasts_only_as_long_as_the_refreshed_tokens_and_the_provider_session() {
+    // Access tokens live 8 s and are due 4 s before they expire: 3 to 4 s after issue (the
+    // expiry is kept in whole seconds), so never during the sign-in itself.
+    const TTL: u64 = 8;
+    const DUE_AFTER: Duration = Duration::from_millis(4_500);
+    let stack = OidcStack::start(
+        StackOptions {
+            provider: OidcOptions {
+                access_token_ttl: TTL,
+                ..OidcOptions::default()
+            },
+            ..StackOptions::default()
+        }
+        .set("oidc.refresh_before_expiry", "4s"),
+    )
+    .await;
+    let provider = stack.provider();
+    let browser = Browser::new();
+    stack.login(&browser, "/app/", ALICE).await;
+    let signed_in = Instant::now();
+    // The cookie of the sign-in, replayed as it is from now on.
+    let first = browser
+        .cookie_header(&stack.url("/app/"))
+        .expect("the browser has a session cookie");
+    let refreshes = || provider.token_requests("refresh_token");
+    let context = |what: &str, response: &Response| {
+        format!(
+            "{what}: {} {:?}\nprovider counters: {}\n{}",
+            response.status,
+            response.header("location"),
+            provider.counters(),
+            stack.sekisho_log_excerpt("refresh")
+        )
+    };
+
+    // Due: the first refresh, with the sign-in's refresh token.
+    tokio::time::sleep_until((signed_in + DUE_AFTER).into()).await;
+    let response = replay(&stack, "/app/first-refresh", &first).await;
+    let refreshed = Instant::now();
+    assert_eq!(response.status, 200, "{}", context("due", &response));
+    assert_eq!(refreshes(), 1, "{}", context("due", &response));
+    // The same cookie again, while the refreshed tokens are fresh: the remembered refresh
+    // spares a second use of the rotated refresh token.
+    let response = replay(&stack, "/app/remembered", &first).await;
+    assert_eq!(response.status, 200, "{}", context("remembered", &response));
+    assert_eq!(
+        refreshes(),
+        1,
+        "the old cookie right after the refresh must not refresh again: {}",
+        context("remembered", &response)
+    );
+
+    // The refreshed tokens are due in turn: the old cookie no longer rides on them; it is
+    // refreshed again, with the NEWEST refresh token (the old one would be refused).
+    tokio::time::sleep_until((refreshed + DUE_AFTER).into()).await;
+    let response = replay(&stack, "/app/second-refresh", &first).await;
+    let refreshed = Instant::now();
+    assert_eq!(response.status, 200, "{}", context("due again", &response));
+    assert_eq!(
+        (refreshes(), provider.token_errors("refresh_token")),
+        (2, 0),
+        "once the refreshed tokens are due, the old cookie must lead to a new refresh with the \
+         newest refresh token, not to the remembered result: {}",
+        context("due again", &response)
+    );
+
+    // The user signs out at the provider itself: the login's refresh tokens die there.
+    let confirm = browser.navigate(&provider.endpoint("logout")).await;
+    let form = confirm.logout_form().unwrap_or_else(|| {
+        panic!(
+            "the provider should ask to confirm the logout:\n{}",
+            confirm.describe()
+        )
+    });
+    browser
+        .submit_until(&form, &[("logout", "yes")], |_| false)
+        .await;
+    assert_eq!(
+        provider.counters()["logout"],
+        1,
+        "the provider session ended"
+    );
+
+    // When the newest tokens are due, their refresh is refused, and the old cookie with it:
+    // nginx sends the client to sign in instead of to the app.
+    tokio::time::sleep_until((refreshed + DUE_AFTER).into()).await;
+    for attempt in 0..3 {
+        let response = replay(&stack, "/app/after-logout", &first).await;
+        let what = format!("after the provider's logout, attempt {attempt}");
+        assert_eq!(response.status, 302, "{}", context(&what, &response));
+        assert!(
+            response
+                .header("location")
+                .is_some_and(|l| l.contains(&stack.authorization_path())),
+            "{}",
+            context(&what, &response)
+        );
+    }
+    assert_eq!(
+        (refreshes(), provider.token_errors("refresh_token")),
+        (3, 1),
+        "one refused refresh, remembered: the dead token is not presented again: {}",
+        provider.counters()
+    );
+    let uses = provider.refresh_token_uses();
+    assert!(
+        uses.len() == 3 && uses.iter().all(|&n| n == 1),
+        "each refresh token is presented to the provider at most once: {uses:?}"
+    );
+    assert_eq!(
+        provider.token_requests("authorization_code"),
+        1,
+        "one sign-in only"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Sign-out
 

@@ -260,6 +260,71 @@ async fn concurrent_requests_on_two_replicas_during_a_refresh_refresh_once() {
     assert_eq!(provider.token_requests("refresh_token"), 1);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_the_provider_refuses_ends_the_session_on_every_replica() {
+    // Due 3 to 4 s after issue; no back-channel logout: the provider's end is learnt from the
+    // refused refresh alone.
+    const TTL: u64 = 8;
+    let r = Replicas::start(
+        StackOptions {
+            provider: OidcOptions {
+                access_token_ttl: TTL,
+                ..OidcOptions::default()
+            },
+            ..StackOptions::default()
+        }
+        .set("oidc.refresh_before_expiry", "4s"),
+    )
+    .await;
+    let provider = r.stack.provider();
+    let (browser, cookie) = r.sign_in().await;
+    let signed_in = Instant::now();
+
+    // The user signs out at the provider itself: the login's refresh token dies there.
+    let confirm = browser.navigate(&provider.endpoint("logout")).await;
+    let form = confirm.logout_form().unwrap_or_else(|| {
+        panic!(
+            "the provider should ask to confirm the logout:\n{}",
+            confirm.describe()
+        )
+    });
+    browser
+        .submit_until(&form, &[("logout", "yes")], |_| false)
+        .await;
+    assert_eq!(
+        provider.counters()["logout"],
+        1,
+        "the provider session ended"
+    );
+
+    tokio::time::sleep_until((signed_in + Duration::from_millis(4_500)).into()).await;
+    for (name, addr) in [("A", r.a()), ("B", r.b.addr()), ("A", r.a())] {
+        let response = auth(addr, &cookie).await;
+        assert_eq!(
+            response.status,
+            401,
+            "instance {name}, due for refresh after the provider's logout: {response:?}\n\
+             provider counters: {}\n{}",
+            provider.counters(),
+            r.logs()
+        );
+    }
+    let counters = provider.counters();
+    assert_eq!(
+        (
+            counters["token"]["refresh_token"].as_u64().unwrap_or(0),
+            counters["token_errors"]["refresh_token"]
+                .as_u64()
+                .unwrap_or(0)
+        ),
+        (1, 1),
+        "ONE refused refresh ends the session on every replica: the other replica must not \
+         present the dead refresh token again: {counters}\n{}",
+        r.logs()
+    );
+    assert_eq!(provider.refresh_token_uses(), [1]);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Back-channel logout
 

@@ -4,7 +4,7 @@ use std::time::Duration;
 use http::header::AUTHORIZATION;
 use http::{Extensions, HeaderMap, HeaderValue};
 
-use super::refresh::{Refreshed, Refresher};
+use super::refresh::{Refreshed, Refresher, access_due};
 use super::{AuthReason, Principal};
 use crate::error::Error;
 use crate::provider::Oidc;
@@ -122,9 +122,8 @@ impl Authenticator {
         let oidc = self.oidc.as_deref()?;
         let tokens = session.tokens.as_ref()?;
         tokens.refresh_token.as_ref()?;
-        let expires = tokens.access_expires_at?;
         let margin = oidc.config().refresh_before_expiry;
-        (session.provider == "oidc" && unix_now() + margin.as_secs() >= expires).then_some(oidc)
+        (session.provider == "oidc" && access_due(session, margin, unix_now())).then_some(oidc)
     }
 
     async fn refresh(

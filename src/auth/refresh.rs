@@ -1,19 +1,36 @@
-//! Token refresh, once per session however many requests notice it is due: once per process
-//! (single flight keyed by the refresh token), and with Redis once across replicas (a short
-//! lock in Redis; the others wait for the refreshed session to appear there).
+//! Token refresh, once per refresh token however many requests notice it is due: once per
+//! process (single flight keyed by the refresh token), and with Redis once across replicas (a
+//! short lock in Redis; the others wait for the refreshed session to appear there).
+//!
+//! A finished refresh is remembered, so that a request still carrying the session from before
+//! it (a browser's parallel requests, a client that never stores the new cookie, such as nginx
+//! without `Set-Cookie` forwarding) gets the refreshed session instead of spending the refresh
+//! token a second time: the provider has rotated it away, refuses it, and may end the whole
+//! login for the reuse. What is remembered spares that second use and never extends a session:
+//! it is handed out only while its own access token is not due for refresh. Once it is, the
+//! request refreshes it in turn with the newest tokens (single flight on their refresh token),
+//! so a chain of old cookies follows the chain of refreshes, each refresh token is spent once,
+//! and when the provider refuses the newest one, every older cookie is refused with it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
 use crate::provider::{Oidc, RefreshError};
-use crate::session::{Loaded, RedisStore, Session, Ticket};
+use crate::session::{Loaded, RedisStore, Session, Ticket, unix_now};
 
-/// How long a finished refresh is remembered, so requests still carrying the old cookie get
-/// the refreshed session instead of spending a refresh token the provider has rotated away.
-const REMEMBER: Duration = Duration::from_secs(300);
+/// Spent refresh tokens remembered at most (with the session each was refreshed into, a few
+/// kilobytes). When full, the oldest eighth is forgotten: one of those presented again goes to
+/// the provider, which refuses a rotated token, so the old cookie is refused (never accepted).
+const REMEMBERED: usize = 10_000;
+/// How often entries whose sessions have expired are swept out, full or not.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+/// Remembered refreshes one request follows before refusing (a chain is shortened as it is
+/// followed, so two or three is the most seen).
+const MAX_HOPS: usize = 8;
 /// How often a replica waiting for another's refresh looks for its result.
 const POLL: Duration = Duration::from_millis(25);
 
@@ -28,12 +45,84 @@ pub enum Refreshed {
     StoreFailed(String),
 }
 
-type Flight = Arc<OnceCell<Refreshed>>;
+/// Whether the access token of `session` is due for refresh at `now`: `margin` or less before
+/// it expires. A session without an access token expiry is never due.
+pub fn access_due(session: &Session, margin: Duration, now: u64) -> bool {
+    session
+        .tokens
+        .as_ref()
+        .and_then(|t| t.access_expires_at)
+        .is_some_and(|expires| now.saturating_add(margin.as_secs()) >= expires)
+}
 
-/// Single-flight refreshes keyed by the refresh token being spent.
+/// Whether a session someone else refreshed may be used as it is: neither it nor its access
+/// token due. Otherwise it is refreshed in turn.
+fn usable(session: &Session, margin: Duration, now: u64) -> bool {
+    !session.is_expired_at(now) && !access_due(session, margin, now)
+}
+
+type Flight = Arc<OnceCell<Refreshed>>;
+/// SHA-256 of a refresh token: fixed size, and spent tokens are not kept in the clear.
+type Key = [u8; 32];
+
+fn key_of(session: &Session) -> Option<Key> {
+    let token = session.tokens.as_ref()?.refresh_token.as_ref()?;
+    Some(Sha256::digest(token.as_bytes()).into())
+}
+
+struct Entry {
+    flight: Flight,
+    /// Unix seconds. The session that carried the token expires then; no cookie carrying it
+    /// can be presented afterwards, so the entry has no use.
+    keep_until: u64,
+    /// When the entry was made or last pointed at a newer outcome; the oldest go first.
+    since: Instant,
+}
+
 #[derive(Default)]
+struct Memory {
+    entries: HashMap<Key, Entry>,
+    swept: Option<Instant>,
+}
+
+impl Memory {
+    /// Sweeps out what has expired, and when still full forgets the oldest eighth (at least
+    /// one), so one more entry fits within `capacity`.
+    fn make_room(&mut self, now: u64, capacity: usize) {
+        let full = self.entries.len() >= capacity;
+        if full || self.swept.is_none_or(|at| at.elapsed() >= SWEEP_EVERY) {
+            self.entries.retain(|_, e| e.keep_until > now);
+            self.swept = Some(Instant::now());
+        }
+        if self.entries.len() < capacity {
+            return;
+        }
+        let mut ages: Vec<(Instant, Key)> =
+            self.entries.iter().map(|(k, e)| (e.since, *k)).collect();
+        let forget = (capacity / 8)
+            .max(self.entries.len() + 1 - capacity)
+            .min(ages.len());
+        if forget == 0 {
+            return;
+        }
+        ages.select_nth_unstable(forget - 1);
+        for (_, key) in &ages[..forget] {
+            self.entries.remove(key);
+        }
+    }
+}
+
+/// Single-flight refreshes keyed by the refresh token being spent, and the memory of those
+/// finished.
 pub struct Refresher {
-    flights: Mutex<HashMap<String, (Instant, Flight)>>,
+    memory: Mutex<Memory>,
+    capacity: usize,
+}
+
+impl Default for Refresher {
+    fn default() -> Self {
+        Self::with_capacity(REMEMBERED)
+    }
 }
 
 impl std::fmt::Debug for Refresher {
@@ -43,9 +132,20 @@ impl std::fmt::Debug for Refresher {
 }
 
 impl Refresher {
+    fn with_capacity(capacity: usize) -> Self {
+        Self {
+            memory: Mutex::default(),
+            capacity: capacity.max(1),
+        }
+    }
+
     /// Refreshes a session that lives in the browser's cookie.
-    pub async fn refresh(&self, oidc: &Oidc, session: &Session) -> Refreshed {
-        self.once(session, || ask_provider(oidc, session)).await
+    pub async fn refresh(&self, oidc: &Oidc, session: &Arc<Session>) -> Refreshed {
+        let margin = oidc.config().refresh_before_expiry;
+        self.follow(session.clone(), margin, |s| async move {
+            ask_provider(oidc, &s).await
+        })
+        .await
     }
 
     /// Refreshes a session that lives in Redis behind `ticket`, coordinated with every other
@@ -53,45 +153,129 @@ impl Refresher {
     pub async fn refresh_shared(
         &self,
         oidc: &Oidc,
-        session: &Session,
+        session: &Arc<Session>,
         redis: &RedisStore,
         ticket: &Ticket,
     ) -> Refreshed {
-        self.once(session, || coordinate(oidc, session, redis, ticket))
-            .await
+        let timing = Timing {
+            margin: oidc.config().refresh_before_expiry,
+            http_timeout: oidc.config().http_timeout,
+        };
+        let ask = |s: Arc<Session>| async move { ask_provider(oidc, &s).await };
+        self.follow(session.clone(), timing.margin, |s| {
+            coordinate(ask, timing, s, redis, ticket)
+        })
+        .await
     }
 
-    async fn once<F, Fut>(&self, session: &Session, run: F) -> Refreshed
+    /// Refreshes `session` with `run`, once per refresh token. A refresh found finished is
+    /// used only while its result is [`usable`]; past that the result is refreshed in turn.
+    async fn follow<F, Fut>(&self, session: Arc<Session>, margin: Duration, run: F) -> Refreshed
     where
-        F: FnOnce() -> Fut,
+        F: Fn(Arc<Session>) -> Fut,
         Fut: Future<Output = Refreshed>,
     {
-        let Some(key) = session
-            .tokens
-            .as_ref()
-            .and_then(|t| t.refresh_token.clone())
-        else {
-            return Refreshed::Ended("no refresh token".into());
-        };
-        let flight = {
-            // Held only to find or create the flight; never across an await.
-            let mut flights = self.flights.lock().unwrap_or_else(|p| p.into_inner());
-            flights.retain(|_, (started, _)| started.elapsed() < REMEMBER);
-            flights
-                .entry(key.clone())
-                .or_insert_with(|| (Instant::now(), Flight::default()))
-                .1
-                .clone()
-        };
-        let outcome = flight.get_or_init(run).await.clone();
-        if matches!(outcome, Refreshed::Failed(_) | Refreshed::StoreFailed(_)) {
-            // A transient failure must not stick: the next request may try again.
-            self.flights
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&key);
+        let mut current = session;
+        // Entries passed through on the way to the newest outcome.
+        let mut passed: Vec<(Key, Flight)> = Vec::new();
+        for _ in 0..MAX_HOPS {
+            if current.is_expired_at(unix_now()) {
+                return Refreshed::Ended("the session expired".into());
+            }
+            let Some(key) = key_of(&current) else {
+                let outcome = Refreshed::Ended("no refresh token".into());
+                self.settle(&passed, &outcome);
+                return outcome;
+            };
+            let (flight, remembered) = self.flight(key, current.expires_at);
+            let outcome = flight.get_or_init(|| run(current.clone())).await.clone();
+            match &outcome {
+                Refreshed::New(next) if remembered && !usable(next, margin, unix_now()) => {
+                    if key_of(next) == Some(key) {
+                        // A provider that does not rotate refresh tokens: the same one is
+                        // spent anew, in a new flight.
+                        self.forget(&key, &flight);
+                    } else {
+                        passed.push((key, flight));
+                    }
+                    current = next.clone();
+                }
+                Refreshed::Failed(_) | Refreshed::StoreFailed(_) => {
+                    // A transient failure must not stick: the next request may try again.
+                    self.forget(&key, &flight);
+                    return outcome;
+                }
+                Refreshed::New(_) | Refreshed::Ended(_) => {
+                    self.settle(&passed, &outcome);
+                    return outcome;
+                }
+            }
         }
-        outcome
+        // Not a transient failure (which would let the old session stand): refused, and the
+        // next request starts again from what the walk left remembered.
+        Refreshed::Ended("too many refreshes in a row".into())
+    }
+
+    /// The flight for `key`, and whether it had already finished (a remembered outcome rather
+    /// than one this request waits for). The lock is held only here, never across an await.
+    fn flight(&self, key: Key, keep_until: u64) -> (Flight, bool) {
+        let mut memory = self.memory.lock().unwrap_or_else(|p| p.into_inner());
+        let now = unix_now();
+        if let Some(entry) = memory.entries.get(&key)
+            && entry.keep_until > now
+        {
+            return (entry.flight.clone(), entry.flight.initialized());
+        }
+        memory.make_room(now, self.capacity);
+        let flight = Flight::default();
+        memory.entries.insert(
+            key,
+            Entry {
+                flight: flight.clone(),
+                keep_until,
+                since: Instant::now(),
+            },
+        );
+        (flight, false)
+    }
+
+    /// Drops the entry for `key` if it still is `flight`.
+    fn forget(&self, key: &Key, flight: &Flight) {
+        let mut memory = self.memory.lock().unwrap_or_else(|p| p.into_inner());
+        if memory
+            .entries
+            .get(key)
+            .is_some_and(|e| Arc::ptr_eq(&e.flight, flight))
+        {
+            memory.entries.remove(key);
+        }
+    }
+
+    /// Points the entries passed through at the newest outcome, so the next request with an
+    /// old cookie goes there at once, and one whose chain the provider ended is refused even
+    /// if the entries in between are forgotten.
+    fn settle(&self, passed: &[(Key, Flight)], outcome: &Refreshed) {
+        if passed.is_empty() {
+            return;
+        }
+        let mut memory = self.memory.lock().unwrap_or_else(|p| p.into_inner());
+        for (key, flight) in passed {
+            if let Some(entry) = memory.entries.get_mut(key)
+                && Arc::ptr_eq(&entry.flight, flight)
+            {
+                entry.flight = Arc::new(OnceCell::new_with(Some(outcome.clone())));
+                entry.since = Instant::now();
+            }
+        }
+    }
+
+    #[cfg(test)]
+    fn remembered(&self) -> usize {
+        self.memory
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entries
+            .len()
     }
 }
 
@@ -112,26 +296,39 @@ async fn ask_provider(oidc: &Oidc, session: &Session) -> Refreshed {
     }
 }
 
+#[derive(Clone, Copy)]
+struct Timing {
+    /// `oidc.refresh_before_expiry`
+    margin: Duration,
+    /// `oidc.http_timeout`: how long the provider may take to answer.
+    http_timeout: Duration,
+}
+
 /// One replica refreshes: the one that takes the session's lock. The others wait for the
 /// refreshed session to appear under the same ticket and use it; none spends the refresh
 /// token a second time (the provider rotates it, and a second use ends the whole login).
-async fn coordinate(
-    oidc: &Oidc,
-    current: &Session,
+async fn coordinate<A, Fut>(
+    ask: A,
+    timing: Timing,
+    current: Arc<Session>,
     redis: &RedisStore,
     ticket: &Ticket,
-) -> Refreshed {
+) -> Refreshed
+where
+    A: Fn(Arc<Session>) -> Fut,
+    Fut: Future<Output = Refreshed>,
+{
     // The lock outlives the provider's slowest answer; waiting replicas give up a little
     // later, keeping the old session, which is still valid (refresh starts before expiry).
-    let http_timeout = oidc.config().http_timeout;
-    let lock_ttl = http_timeout + Duration::from_secs(5);
-    let deadline = Instant::now() + http_timeout + Duration::from_secs(1);
+    let lock_ttl = timing.http_timeout + Duration::from_secs(5);
+    let deadline = Instant::now() + timing.http_timeout + Duration::from_secs(1);
     let token = Ticket::generate().encode();
+    let mut current = current;
     loop {
         match redis.lock(ticket, &token, lock_ttl).await {
             Err(e) => return Refreshed::StoreFailed(e.to_string()),
             Ok(true) => {
-                let outcome = refresh_locked(oidc, current, redis, ticket).await;
+                let outcome = refresh_locked(&ask, timing.margin, &current, redis, ticket).await;
                 if let Err(e) = redis.unlock(ticket, &token).await {
                     // It expires by itself; the others only wait a little longer.
                     tracing::warn!(error = %e, "refresh lock not released");
@@ -141,9 +338,17 @@ async fn coordinate(
             Ok(false) => {}
         }
         tokio::time::sleep(POLL).await;
-        if let Some(outcome) = changed(redis, ticket, current).await {
-            tracing::debug!(user = %current.user, "session refreshed by another replica");
-            return outcome;
+        match changed(redis, ticket, &current).await {
+            Some(Refreshed::New(stored)) if !usable(&stored, timing.margin, unix_now()) => {
+                // Refreshed meanwhile, and due again already: the next refresh spends the
+                // stored (newest) refresh token, never the one this request came with.
+                current = stored;
+            }
+            Some(outcome) => {
+                tracing::debug!(user = %current.user, "session refreshed by another replica");
+                return outcome;
+            }
+            None => {}
         }
         if Instant::now() >= deadline {
             return Refreshed::Failed("another replica's refresh did not finish in time".into());
@@ -151,23 +356,39 @@ async fn coordinate(
     }
 }
 
-async fn refresh_locked(
-    oidc: &Oidc,
-    current: &Session,
+async fn refresh_locked<A, Fut>(
+    ask: &A,
+    margin: Duration,
+    current: &Arc<Session>,
     redis: &RedisStore,
     ticket: &Ticket,
-) -> Refreshed {
-    // Another replica may have refreshed between this request's read and the lock.
-    if let Some(outcome) = changed(redis, ticket, current).await {
-        return outcome;
-    }
-    let outcome = ask_provider(oidc, current).await;
-    if let Refreshed::New(new) = &outcome {
-        match redis.replace(ticket, new).await {
+) -> Refreshed
+where
+    A: Fn(Arc<Session>) -> Fut,
+    Fut: Future<Output = Refreshed>,
+{
+    // Another replica may have refreshed between this request's read and the lock; what it
+    // stored is used as it is only while not due itself, else refreshed with its own tokens.
+    let current = match changed(redis, ticket, current).await {
+        Some(Refreshed::New(stored)) if !usable(&stored, margin, unix_now()) => stored,
+        Some(outcome) => return outcome,
+        None => current.clone(),
+    };
+    let outcome = ask(current).await;
+    match &outcome {
+        Refreshed::New(new) => match redis.replace(ticket, new).await {
             Ok(true) => {}
             Ok(false) => return Refreshed::Ended("the session ended during the refresh".into()),
             Err(e) => return Refreshed::StoreFailed(e.to_string()),
+        },
+        Refreshed::Ended(_) => {
+            // Ended for every replica: none may spend the refused token again, nor accept the
+            // session until it expires.
+            if let Err(e) = redis.delete(ticket).await {
+                tracing::warn!(error = %e, "session the provider ended not deleted from redis");
+            }
         }
+        Refreshed::Failed(_) | Refreshed::StoreFailed(_) => {}
     }
     outcome
 }
@@ -181,5 +402,421 @@ async fn changed(redis: &RedisStore, ticket: &Ticket, current: &Session) -> Opti
         }
         Ok(Loaded::Valid(_)) => None,
         Ok(_) => Some(Refreshed::Ended("the session was ended".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    use super::*;
+    use crate::session::Tokens;
+    use crate::session::test_redis::RedisServer;
+
+    /// Issued access tokens last this long.
+    const TTL: u64 = 100;
+    /// A margin under which a session refreshed just now is not due.
+    const NOW: Duration = Duration::from_secs(10);
+    /// A margin under which every session is due: as if its access token's life had passed.
+    const LATER: Duration = Duration::from_secs(1_000);
+
+    /// A provider that rotates refresh tokens (`rt-1`, `rt-2`...) and records every refresh
+    /// token presented to it.
+    #[derive(Default)]
+    struct Provider {
+        presented: Mutex<Vec<String>>,
+        issued: AtomicU64,
+        refused: Mutex<HashSet<String>>,
+        keeps_refresh_token: AtomicBool,
+        unreachable: AtomicBool,
+    }
+
+    impl Provider {
+        async fn refresh(&self, session: Arc<Session>) -> Refreshed {
+            // Long enough for concurrent requests to find the flight in progress.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let spent = session
+                .tokens
+                .as_ref()
+                .unwrap()
+                .refresh_token
+                .clone()
+                .unwrap();
+            self.presented.lock().unwrap().push(spent.clone());
+            if self.unreachable.load(Ordering::SeqCst) {
+                return Refreshed::Failed("connection refused".into());
+            }
+            if self.refused.lock().unwrap().contains(&spent) {
+                return Refreshed::Ended("invalid_grant".into());
+            }
+            let n = self.issued.fetch_add(1, Ordering::SeqCst) + 1;
+            let mut next = (*session).clone();
+            next.tokens = Some(Tokens {
+                access_token: Some(format!("at-{n}")),
+                id_token: None,
+                refresh_token: Some(if self.keeps_refresh_token.load(Ordering::SeqCst) {
+                    spent
+                } else {
+                    format!("rt-{n}")
+                }),
+                access_expires_at: Some(unix_now() + TTL),
+            });
+            Refreshed::New(Arc::new(next))
+        }
+
+        fn presented(&self) -> Vec<String> {
+            self.presented.lock().unwrap().clone()
+        }
+
+        fn refuse(&self, token: &str) {
+            self.refused.lock().unwrap().insert(token.into());
+        }
+    }
+
+    fn signed_in() -> Arc<Session> {
+        let mut s = Session::new("alice", Duration::from_secs(3_600));
+        s.provider = "oidc".into();
+        s.tokens = Some(Tokens {
+            access_token: Some("at-0".into()),
+            id_token: None,
+            refresh_token: Some("rt-0".into()),
+            access_expires_at: Some(unix_now() + 5),
+        });
+        Arc::new(s)
+    }
+
+    fn refresh_token(outcome: &Refreshed) -> String {
+        match outcome {
+            Refreshed::New(s) => s.tokens.as_ref().unwrap().refresh_token.clone().unwrap(),
+            other => panic!("expected a refreshed session, got {other:?}"),
+        }
+    }
+
+    async fn refresh(
+        refresher: &Refresher,
+        provider: &Provider,
+        session: &Arc<Session>,
+        margin: Duration,
+    ) -> Refreshed {
+        refresher
+            .follow(session.clone(), margin, |s| provider.refresh(s))
+            .await
+    }
+
+    #[tokio::test]
+    async fn concurrent_requests_refresh_once() {
+        let refresher = Arc::new(Refresher::default());
+        let provider = Arc::new(Provider::default());
+        let session = signed_in();
+        let mut requests = tokio::task::JoinSet::new();
+        for _ in 0..20 {
+            let (refresher, provider, session) =
+                (refresher.clone(), provider.clone(), session.clone());
+            requests.spawn(async move {
+                refresh_token(&refresh(&refresher, &provider, &session, NOW).await)
+            });
+        }
+        let tokens = requests.join_all().await;
+        assert!(tokens.iter().all(|t| t == "rt-1"), "{tokens:?}");
+        assert_eq!(provider.presented(), ["rt-0"]);
+    }
+
+    #[tokio::test]
+    async fn a_remembered_refresh_is_handed_out_only_until_it_is_due_itself() {
+        let refresher = Refresher::default();
+        let provider = Provider::default();
+        let old = signed_in();
+        let first = refresh(&refresher, &provider, &old, NOW).await;
+        assert_eq!(refresh_token(&first), "rt-1");
+        // The old cookie again, while the refreshed tokens are fresh: the same result, and
+        // the provider is not asked.
+        let again = refresh(&refresher, &provider, &old, NOW).await;
+        match (&first, &again) {
+            (Refreshed::New(a), Refreshed::New(b)) => assert!(Arc::ptr_eq(a, b)),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(provider.presented(), ["rt-0"]);
+        // Once the refreshed tokens are due, the old cookie does not ride on them: they are
+        // refreshed in turn, with the newest refresh token.
+        let later = refresh(&refresher, &provider, &old, LATER).await;
+        assert_eq!(refresh_token(&later), "rt-2");
+        assert_eq!(provider.presented(), ["rt-0", "rt-1"]);
+        let later = refresh(&refresher, &provider, &old, LATER).await;
+        assert_eq!(refresh_token(&later), "rt-3");
+        assert_eq!(provider.presented(), ["rt-0", "rt-1", "rt-2"]);
+    }
+
+    #[tokio::test]
+    async fn old_cookies_follow_the_chain_of_refreshes_and_spend_each_token_once() {
+        let refresher = Refresher::default();
+        let provider = Provider::default();
+        let s0 = signed_in();
+        let Refreshed::New(s1) = refresh(&refresher, &provider, &s0, NOW).await else {
+            panic!("first refresh")
+        };
+        // The holder of the refreshed cookie refreshes when it is due.
+        let Refreshed::New(s2) = refresh(&refresher, &provider, &s1, LATER).await else {
+            panic!("second refresh")
+        };
+        assert_eq!(provider.presented(), ["rt-0", "rt-1"]);
+        // Cookies of every age, several times each, concurrently too: each leads to the
+        // newest tokens, and no refresh token reaches the provider twice.
+        for round in 0..3 {
+            let mut requests = Vec::new();
+            for s in [&s0, &s1, &s2, &s0, &s1] {
+                requests.push(refresh(&refresher, &provider, s, LATER));
+            }
+            for outcome in tokio_join_all(requests).await {
+                assert!(
+                    matches!(outcome, Refreshed::New(_)),
+                    "round {round}: {outcome:?}"
+                );
+            }
+        }
+        let presented = provider.presented();
+        let distinct: HashSet<&String> = presented.iter().collect();
+        assert_eq!(
+            distinct.len(),
+            presented.len(),
+            "a refresh token was presented twice: {presented:?}"
+        );
+    }
+
+    /// Runs `futures` concurrently on this task, in order.
+    async fn tokio_join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+        let mut futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
+        let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+        std::future::poll_fn(|cx| {
+            let mut pending = false;
+            for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
+                if output.is_none() {
+                    match future.as_mut().poll(cx) {
+                        std::task::Poll::Ready(o) => *output = Some(o),
+                        std::task::Poll::Pending => pending = true,
+                    }
+                }
+            }
+            if pending {
+                std::task::Poll::Pending
+            } else {
+                std::task::Poll::Ready(())
+            }
+        })
+        .await;
+        outputs.into_iter().map(Option::unwrap).collect()
+    }
+
+    #[tokio::test]
+    async fn when_the_provider_ends_the_newest_refresh_every_older_cookie_is_refused() {
+        let refresher = Refresher::default();
+        let provider = Provider::default();
+        let s0 = signed_in();
+        let Refreshed::New(s1) = refresh(&refresher, &provider, &s0, NOW).await else {
+            panic!("first refresh")
+        };
+        // The user signs out at the provider: the newest refresh token is refused.
+        provider.refuse("rt-1");
+        for s in [&s0, &s1, &s0] {
+            let outcome = refresh(&refresher, &provider, s, LATER).await;
+            assert!(matches!(outcome, Refreshed::Ended(_)), "{outcome:?}");
+        }
+        assert_eq!(provider.presented(), ["rt-0", "rt-1"]);
+        // The old token's entry was pointed at the end itself: forgetting the newer one
+        // does not bring the provider a dead token again.
+        refresher.forget(
+            &key_of(&s1).unwrap(),
+            &refresher.flight(key_of(&s1).unwrap(), 0).0,
+        );
+        let outcome = refresh(&refresher, &provider, &s0, LATER).await;
+        assert!(matches!(outcome, Refreshed::Ended(_)), "{outcome:?}");
+        assert_eq!(provider.presented(), ["rt-0", "rt-1"]);
+    }
+
+    #[tokio::test]
+    async fn a_provider_that_keeps_the_refresh_token_is_asked_again_once_due() {
+        let refresher = Refresher::default();
+        let provider = Provider::default();
+        provider.keeps_refresh_token.store(true, Ordering::SeqCst);
+        let s0 = signed_in();
+        let Refreshed::New(s1) = refresh(&refresher, &provider, &s0, NOW).await else {
+            panic!("first refresh")
+        };
+        assert!(matches!(
+            refresh(&refresher, &provider, &s1, NOW).await,
+            Refreshed::New(s) if Arc::ptr_eq(&s, &s1)
+        ));
+        assert_eq!(provider.presented().len(), 1);
+        for expected in 2..=3 {
+            let outcome = refresh(&refresher, &provider, &s1, LATER).await;
+            assert!(matches!(outcome, Refreshed::New(_)), "{outcome:?}");
+            assert_eq!(provider.presented().len(), expected);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_chain_too_long_to_follow_is_refused_not_passed() {
+        let refresher = Refresher::default();
+        let provider = Provider::default();
+        // Remembered refreshes rt-0 -> rt-1 -> ... each already due, longer than one request
+        // follows.
+        let mut current = signed_in();
+        let first = current.clone();
+        for n in 1..=MAX_HOPS + 2 {
+            let mut next = (*current).clone();
+            next.tokens.as_mut().unwrap().refresh_token = Some(format!("rt-{n}"));
+            let next = Arc::new(next);
+            let (flight, _) = refresher.flight(key_of(&current).unwrap(), current.expires_at);
+            flight.set(Refreshed::New(next.clone())).unwrap();
+            current = next;
+        }
+        let outcome = refresh(&refresher, &provider, &first, LATER).await;
+        assert!(matches!(outcome, Refreshed::Ended(_)), "{outcome:?}");
+        assert!(provider.presented().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_transient_failure_is_not_remembered() {
+        let refresher = Refresher::default();
+        let provider = Provider::default();
+        let s0 = signed_in();
+        provider.unreachable.store(true, Ordering::SeqCst);
+        let outcome = refresh(&refresher, &provider, &s0, NOW).await;
+        assert!(matches!(outcome, Refreshed::Failed(_)), "{outcome:?}");
+        provider.unreachable.store(false, Ordering::SeqCst);
+        assert_eq!(
+            refresh_token(&refresh(&refresher, &provider, &s0, NOW).await),
+            "rt-1"
+        );
+        assert_eq!(provider.presented(), ["rt-0", "rt-0"]);
+    }
+
+    #[tokio::test]
+    async fn the_memory_is_bounded_and_keeps_the_newest() {
+        let refresher = Refresher::with_capacity(16);
+        let provider = Provider::default();
+        let mut sessions = Vec::new();
+        for i in 0..100 {
+            let mut s = (*signed_in()).clone();
+            s.tokens.as_mut().unwrap().refresh_token = Some(format!("own-{i}"));
+            let s = Arc::new(s);
+            refresh(&refresher, &provider, &s, NOW).await;
+            assert!(refresher.remembered() <= 16, "{}", refresher.remembered());
+            sessions.push(s);
+        }
+        assert_eq!(provider.presented().len(), 100);
+        // The newest are still remembered: no second use of their tokens.
+        refresh(&refresher, &provider, &sessions[99], NOW).await;
+        assert_eq!(provider.presented().len(), 100);
+    }
+
+    #[test]
+    fn entries_go_when_the_session_that_carried_the_token_expires() {
+        let now = unix_now();
+        let mut memory = Memory::default();
+        for (i, keep_until) in [now - 1, now, now + 1, now + 3_600].into_iter().enumerate() {
+            memory.entries.insert(
+                [i as u8; 32],
+                Entry {
+                    flight: Flight::default(),
+                    keep_until,
+                    since: Instant::now(),
+                },
+            );
+        }
+        memory.make_room(now, 100);
+        let mut kept: Vec<u64> = memory.entries.values().map(|e| e.keep_until).collect();
+        kept.sort_unstable();
+        assert_eq!(kept, [now + 1, now + 3_600]);
+    }
+
+    #[test]
+    fn due_means_within_the_margin_of_the_access_tokens_expiry() {
+        let now = unix_now();
+        let mut s = (*signed_in()).clone();
+        let margin = Duration::from_secs(60);
+        for (expires, due) in [
+            (None, false),
+            (Some(now + 61), false),
+            (Some(now + 60), true),
+            (Some(now - 5), true),
+        ] {
+            s.tokens.as_mut().unwrap().access_expires_at = expires;
+            assert_eq!(access_due(&s, margin, now), due, "{expires:?}");
+            assert_eq!(usable(&s, margin, now), !due, "{expires:?}");
+        }
+        s.tokens.as_mut().unwrap().access_expires_at = Some(now + 3_600);
+        s.expires_at = now;
+        assert!(
+            !usable(&s, margin, now),
+            "an expired session is never usable"
+        );
+    }
+
+    // With sessions in Redis
+
+    const TIMING: Timing = Timing {
+        margin: NOW,
+        http_timeout: Duration::from_secs(2),
+    };
+
+    async fn stored(redis: &RedisStore, session: &Session) -> Ticket {
+        let cookie = redis.request_cookie(session).await.unwrap();
+        let mut headers = http::HeaderMap::new();
+        headers.insert(http::header::COOKIE, cookie.parse().unwrap());
+        redis.ticket(&headers).unwrap().unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_session_the_provider_ended_is_deleted_from_redis() {
+        let server = RedisServer::start();
+        let redis = crate::session::test_redis_store(&server.url());
+        let provider = Provider::default();
+        let s0 = signed_in();
+        let ticket = stored(&redis, &s0).await;
+        provider.refuse("rt-0");
+        let outcome =
+            coordinate(|s| provider.refresh(s), TIMING, s0.clone(), &redis, &ticket).await;
+        assert!(matches!(outcome, Refreshed::Ended(_)), "{outcome:?}");
+        // Every replica now finds no session, instead of spending the refused token again.
+        assert!(matches!(
+            redis.read(&ticket).await.unwrap(),
+            Loaded::Rejected(_)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_stored_session_due_itself_is_refreshed_with_its_own_tokens() {
+        let server = RedisServer::start();
+        let redis = crate::session::test_redis_store(&server.url());
+        let provider = Provider::default();
+        let s0 = signed_in();
+        let ticket = stored(&redis, &s0).await;
+        // Another replica refreshed meanwhile, into tokens already due.
+        let mut other = (*s0).clone();
+        other.tokens = Some(Tokens {
+            access_token: Some("at-other".into()),
+            id_token: None,
+            refresh_token: Some("rt-other".into()),
+            access_expires_at: Some(unix_now()),
+        });
+        assert!(redis.replace(&ticket, &other).await.unwrap());
+        let outcome =
+            coordinate(|s| provider.refresh(s), TIMING, s0.clone(), &redis, &ticket).await;
+        assert_eq!(refresh_token(&outcome), "rt-1");
+        assert_eq!(
+            provider.presented(),
+            ["rt-other"],
+            "only the newest token is spent"
+        );
+        let Loaded::Valid(now_stored) = redis.read(&ticket).await.unwrap() else {
+            panic!("the refreshed session is stored")
+        };
+        assert_eq!(refresh_token(&Refreshed::New(now_stored)), "rt-1");
+        // A stored session that is not due is used as it is.
+        let outcome =
+            coordinate(|s| provider.refresh(s), TIMING, s0.clone(), &redis, &ticket).await;
+        assert_eq!(refresh_token(&outcome), "rt-1");
+        assert_eq!(provider.presented(), ["rt-other"]);
     }
 }

@@ -263,7 +263,8 @@ impl RedisStore {
         self.write(ticket, session, true).await
     }
 
-    async fn delete(&self, ticket: &Ticket) -> Result<(), SessionError> {
+    /// Deletes the session behind `ticket`: every copy of its cookie stops working.
+    pub async fn delete(&self, ticket: &Ticket) -> Result<(), SessionError> {
         self.redis
             .query::<()>(redis::cmd("DEL").arg(self.session_key(ticket)))
             .await

@@ -243,7 +243,8 @@ impl OidcProvider {
     /// "refresh_token": n}, "token_errors": {...}, "authorization": n,
     /// "login_success": n, "login_failure": n, "userinfo": n,
     /// "introspection": n, "revocation": n, "jwks": n, "discovery": n,
-    /// "logout": n, "backchannel_logout": {"success": n, "error": n}}`.
+    /// "logout": n, "backchannel_logout": {"success": n, "error": n},
+    /// "refresh_tokens": {"<fingerprint>": n}}`.
     pub fn counters(&self) -> Value {
         self.admin("GET", "/test/counters", None)
     }
@@ -259,6 +260,20 @@ impl OidcProvider {
         self.counters()["token_errors"][grant_type]
             .as_u64()
             .unwrap_or(0)
+    }
+
+    /// How many times each refresh token was presented at the token endpoint,
+    /// largest first (one number per distinct token). A rotated refresh token
+    /// presented twice shows as a 2: the provider refused it and revoked the
+    /// whole login.
+    pub fn refresh_token_uses(&self) -> Vec<u64> {
+        let counters = self.counters();
+        let mut uses: Vec<u64> = counters["refresh_tokens"]
+            .as_object()
+            .map(|m| m.values().filter_map(Value::as_u64).collect())
+            .unwrap_or_default();
+        uses.sort_unstable_by(|a, b| b.cmp(a));
+        uses
     }
 
     pub fn reset_counters(&self) {

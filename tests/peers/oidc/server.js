@@ -205,6 +205,7 @@ function freshCounters() {
   return {
     token: {}, // every request that reached the token endpoint, by grant_type
     token_errors: {}, // those of them that failed, by grant_type
+    refresh_tokens: {}, // how often each refresh token was presented, by a fingerprint of it
     authorization: 0,
     login_success: 0,
     login_failure: 0,
@@ -741,6 +742,10 @@ async function routesBeforeProvider(ctx, next) {
     const grantType = ctx.oidc?.params?.grant_type ?? 'unknown';
     bump(counters.token, grantType);
     if (ctx.status !== 200) bump(counters.token_errors, grantType);
+    const presented = ctx.oidc?.params?.refresh_token;
+    if (grantType === 'refresh_token' && presented) {
+      bump(counters.refresh_tokens, crypto.createHash('sha256').update(presented).digest('base64url').slice(0, 16));
+    }
     if (ctx.status === 200 && ctx.body && typeof ctx.body === 'object' && ctx.body.access_token) {
       const { RefreshToken: rt, AccessToken: at } = ctx.oidc.entities;
       const body = { ...ctx.body };
