@@ -2128,6 +2128,25 @@ async fn logout_messages_are_refused_unless_verified_addressed_to_us_fresh_and_n
         |request: &LogoutRequestForge| query(request).signed(&idp_key, RSA_SHA256, "sha256");
     let genuine = signed(&request());
     let other_request = request();
+    // A LogoutResponse from the IdP to `destination`, issued `age` seconds from now.
+    let logout_response = |destination: &str, age: i64| {
+        format!(
+            "<samlp:LogoutResponse xmlns:samlp=\"{NS_PROTOCOL}\" xmlns:saml=\"{NS_ASSERTION}\" \
+             ID=\"_{:032x}\" Version=\"2.0\" IssueInstant=\"{}\" Destination=\"{destination}\" \
+             InResponseTo=\"_0123456789abcdef0123456789abcdef\"><saml:Issuer>{}</saml:Issuer>\
+             <samlp:Status><samlp:StatusCode Value=\"urn:oasis:names:tc:SAML:2.0:status:Success\"/>\
+             </samlp:Status></samlp:LogoutResponse>",
+            rand::random::<u128>(),
+            saml_xml::xml_time(age),
+            stack.idp.entity_id
+        )
+    };
+    let signed_response = |destination: &str, age: i64| {
+        RedirectQuery::message("SAMLResponse", &logout_response(destination, age))
+            .relay_state("/app/bye")
+            .signed(&idp_key, RSA_SHA256, "sha256")
+            .url(&slo)
+    };
     let mut problems = Problems::default();
 
     let repeat = |name: &str| {
@@ -2160,7 +2179,9 @@ async fn logout_messages_are_refused_unless_verified_addressed_to_us_fresh_and_n
                 .clone()
                 .replace(
                     "SAMLRequest",
-                    query(&other_request).get("SAMLRequest").expect("SAMLRequest"),
+                    query(&other_request)
+                        .get("SAMLRequest")
+                        .expect("SAMLRequest"),
                 )
                 .url(&slo),
             &["does not verify"],
@@ -2170,7 +2191,11 @@ async fn logout_messages_are_refused_unless_verified_addressed_to_us_fresh_and_n
             signed(&elsewhere).url(&slo),
             &["destination"],
         ),
-        ("no Destination", signed(&nowhere).url(&slo), &["destination"]),
+        (
+            "no Destination",
+            signed(&nowhere).url(&slo),
+            &["destination"],
+        ),
         (
             "IssueInstant 10 min ago",
             signed(&stale).url(&slo),
@@ -2208,14 +2233,18 @@ async fn logout_messages_are_refused_unless_verified_addressed_to_us_fresh_and_n
         ),
         (
             "an unsigned LogoutResponse",
-            RedirectQuery::message(
-                "SAMLResponse",
-                &format!(
-                    "<samlp:LogoutResponse xmlns:samlp=\"{NS_PROTOCOL}\" ID=\"_r\" Version=\"2.0\"/>"
-                ),
-            )
-            .url(&slo),
+            RedirectQuery::message("SAMLResponse", &logout_response(&slo, 0)).url(&slo),
             &["not signed"],
+        ),
+        (
+            "a LogoutResponse to another Destination",
+            signed_response(&stack.url("/other/slo"), 0),
+            &["destination"],
+        ),
+        (
+            "a LogoutResponse issued 10 min ago",
+            signed_response(&slo, -600),
+            &["too old"],
         ),
         (
             "SAMLResponse repeated",
@@ -2231,7 +2260,35 @@ async fn logout_messages_are_refused_unless_verified_addressed_to_us_fresh_and_n
     }
     problems.assert_none("logout messages at /saml/slo");
 
-    // Control: the genuine request ends the session, once.
+    // Controls: a fresh LogoutResponse signed by the IdP is followed to its RelayState, once.
+    let returned = signed_response(&slo, 0);
+    let page = browser.get(&returned).await;
+    assert_eq!(
+        (
+            page.status,
+            page.header("location")
+                .and_then(|l| page.url.join(l).ok())
+                .map(String::from)
+        ),
+        (302, Some(stack.url("/app/bye"))),
+        "control: the IdP-signed LogoutResponse should redirect to its RelayState:\n{}\n{}",
+        page.describe(),
+        stack.sekisho_log_excerpt("slo")
+    );
+    stack.login(&browser, "/app/", ALICE).await;
+    let mut problems = Problems::default();
+    check_slo_refused(
+        &stack,
+        &browser,
+        "the same LogoutResponse again",
+        &returned,
+        &["replay"],
+        &mut problems,
+    )
+    .await;
+    problems.assert_none("a replayed LogoutResponse");
+
+    // The genuine request ends the session, once.
     let page = browser.get(&genuine.url(&slo)).await;
     assert_eq!(
         page.status,

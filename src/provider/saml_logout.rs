@@ -229,7 +229,8 @@ impl Saml {
         if envelope.destination != Some(self.urls().slo.as_str()) {
             return Err(rejected(format!(
                 "Destination {:?} is not our SLO endpoint {}",
-                envelope.destination, self.urls().slo
+                envelope.destination,
+                self.urls().slo
             )));
         }
         let issued = envelope

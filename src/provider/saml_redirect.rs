@@ -455,6 +455,57 @@ mod tests {
     }
 
     #[test]
+    fn ecdsa_signatures_verify_as_der_or_as_xml_dsig_r_and_s() {
+        use openssl::ec::{EcGroup, EcKey};
+        use openssl::nid::Nid;
+        let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+        let key = PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap();
+        let mut name = openssl::x509::X509NameBuilder::new().unwrap();
+        name.append_entry_by_text("CN", "idp").unwrap();
+        let name = name.build();
+        let mut cert = openssl::x509::X509Builder::new().unwrap();
+        cert.set_subject_name(&name).unwrap();
+        cert.set_issuer_name(&name).unwrap();
+        cert.set_pubkey(&key).unwrap();
+        cert.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        cert.set_not_after(&openssl::asn1::Asn1Time::days_from_now(1).unwrap())
+            .unwrap();
+        cert.sign(&key, MessageDigest::sha256()).unwrap();
+        let cert = CertificateDer::from(cert.build().to_der().unwrap());
+        let octets = format!(
+            "SAMLRequest={}&SigAlg={}",
+            message("<x/>"),
+            encode("http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256")
+        );
+        let der = Signer::new(MessageDigest::sha256(), &key)
+            .unwrap()
+            .sign_oneshot_to_vec(octets.as_bytes())
+            .unwrap();
+        let parsed = EcdsaSig::from_der(&der).unwrap();
+        let mut raw = parsed.r().to_vec_padded(32).unwrap();
+        raw.extend(parsed.s().to_vec_padded(32).unwrap());
+        for signature in [der, raw] {
+            let query = format!(
+                "{octets}&Signature={}",
+                encode(&STANDARD.encode(&signature))
+            );
+            Redirect::parse(&query)
+                .unwrap()
+                .verify(std::slice::from_ref(&cert), false)
+                .unwrap();
+        }
+        // The right key with an RSA SigAlg is refused.
+        let rsa = octets.replace("ecdsa-sha256", "rsa-sha256");
+        assert!(
+            Redirect::parse(&format!("{rsa}&Signature=AAAA"))
+                .unwrap()
+                .verify(&[cert], false)
+                .is_err()
+        );
+    }
+
+    #[test]
     fn undecodable_messages_are_refused() {
         for query in ["SAMLRequest=%%%", "SAMLRequest=bm90IGRlZmxhdGU%3D"] {
             assert!(Redirect::parse(query).unwrap().xml().is_err(), "{query}");
