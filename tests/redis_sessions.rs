@@ -734,3 +734,35 @@ async fn a_signed_idp_logout_request_cannot_carry_another_users_request() {
         stack.sekisho_log_excerpt("slo")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idp_logout_request_with_a_session_index_ends_only_that_idp_session() {
+    use common::saml_idp::ALICE;
+
+    let redis = RedisServer::start();
+    let stack = SamlStack::start(
+        SamlStackOptions::default()
+            .set("session.store", "redis")
+            .set("session.redis_url", redis.url()),
+    )
+    .await;
+    // alice signs in from two browsers: two IdP sessions, two SessionIndexes.
+    let (first, second) = (Browser::new(), Browser::new());
+    let login = stack.login(&first, "/app/", ALICE).await;
+    stack.login(&second, "/app/", ALICE).await;
+    let session_index = saml_xml::parse(&login.post.xml())
+        .expect("the assertion is XML")
+        .find(NS_ASSERTION, "AuthnStatement")
+        .and_then(|s| s.attr("SessionIndex"))
+        .expect("the IdP's AuthnStatement has a SessionIndex")
+        .to_owned();
+    let url = stack.idp_logout_request_url(&session_index, Some(&stack.idp.key_pem));
+    let page = Browser::new().get(&url).await;
+    assert_eq!(
+        (page.status, saml_users(&stack, &first, &second).await),
+        (302, (None, Some("alice".into()))),
+        "the IdP's LogoutRequest for the first browser's SessionIndex ends that session only:\n{}\n{}",
+        page.describe(),
+        stack.sekisho_log_excerpt("slo")
+    );
+}
