@@ -123,10 +123,7 @@ impl Saml {
             (Kind::Response, "LogoutResponse") => self.logout_returned(&sp, &xml, &redirect),
             (kind, root) => Err(rejected(format!(
                 "a {} carrying a {root}",
-                match kind {
-                    Kind::Request => "SAMLRequest",
-                    Kind::Response => "SAMLResponse",
-                }
+                kind.parameter()
             ))),
         }
     }

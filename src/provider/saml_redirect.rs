@@ -34,7 +34,8 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn parameter(self) -> &'static str {
+    /// The query parameter that carries this kind of message.
+    pub fn parameter(self) -> &'static str {
         match self {
             Self::Request => "SAMLRequest",
             Self::Response => "SAMLResponse",
