@@ -2,8 +2,8 @@
 //! arrived. samael's `UrlVerifier` is not used: it collects the query into a map (so with a
 //! repeated `SAMLRequest` it verifies the last while a reader of the first acts on another
 //! message), re-encodes the values before verifying (the binding signs them as sent), indexes
-//! `SigAlg` and `Signature` without checking they are there, and panics on any algorithm but
-//! rsa-sha256 and ecdsa-sha256. Here a repeated SAML parameter refuses the query, the signed
+//! `SigAlg` and `Signature` without checking they are there (a panic), knows only rsa-sha256 and
+//! ecdsa-sha256, and panics on sha256-rsa-MGF1, which it parses but cannot verify. Here a repeated SAML parameter refuses the query, the signed
 //! octet string is built from the raw values (SAML bindings 3.4.4.1), and the message handed on
 //! is decoded from the very value that was verified.
 
