@@ -6,6 +6,7 @@ mod logout_token;
 mod oidc;
 mod saml;
 mod saml_logout;
+mod saml_redirect;
 mod saml_shape;
 
 pub use claims::{Identity, identity};
@@ -15,4 +16,4 @@ pub use saml::{
     MetadataFetchError, Saml, SamlError, SamlLogin, SamlSignIn, SpUrls, check_idp_metadata,
     preflight_metadata,
 };
-pub use saml_logout::IdpLogout;
+pub use saml_logout::{IdpLogout, LogoutReturned, OnceId, SloMessage};

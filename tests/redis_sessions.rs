@@ -688,3 +688,163 @@ async fn an_idp_logout_request_ends_the_saml_session_on_both_replicas() {
         );
     }
 }
+
+/// bob's session in another browser, and whether `/oauth2/auth` still says alice for alice's.
+async fn saml_users(
+    stack: &SamlStack,
+    alice: &Browser,
+    bob: &Browser,
+) -> (Option<String>, Option<String>) {
+    let user = |response: Response| {
+        (response.status == 202).then(|| {
+            response
+                .header("x-auth-request-user")
+                .unwrap_or_default()
+                .to_owned()
+        })
+    };
+    (user(stack.auth(alice).await), user(stack.auth(bob).await))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_idp_logout_request_cannot_carry_another_users_request() {
+    use common::saml_forge::{LogoutRequestForge, RedirectQuery};
+    use common::saml_idp::{ALICE, BOB, BOB_NAME_ID};
+
+    let redis = RedisServer::start();
+    let stack = SamlStack::start(
+        SamlStackOptions::default()
+            .set("session.store", "redis")
+            .set("session.redis_url", redis.url()),
+    )
+    .await;
+    let (alice, bob) = (Browser::new(), Browser::new());
+    stack.login(&alice, "/app/", ALICE).await;
+    stack.login(&bob, "/app/", BOB).await;
+    assert_eq!(
+        saml_users(&stack, &alice, &bob).await,
+        (Some("alice".into()), Some("bob".into()))
+    );
+
+    // alice ends her session at the IdP, which sends her browser to /saml/slo with its signed
+    // LogoutRequest for her. She keeps the URL instead of following it.
+    let return_to = stack.url("/logged-out");
+    let out = alice
+        .navigate_until(&stack.idp.idp_initiated_logout_url(&return_to), |url| {
+            url.path() == "/saml/slo"
+        })
+        .await;
+    let genuine = out
+        .next
+        .as_ref()
+        .filter(|u| u.path() == "/saml/slo")
+        .unwrap_or_else(|| {
+            panic!(
+                "the IdP should send alice's browser to /saml/slo with its LogoutRequest:\n{}\n{}",
+                out.describe(),
+                stack.idp.log_summary()
+            )
+        })
+        .to_string();
+    let genuine = RedirectQuery::of_url(&genuine);
+    assert!(
+        genuine.get("Signature").is_some(),
+        "the IdP signs its LogoutRequest: {genuine:?}"
+    );
+    // Her own request for bob's NameID, unsigned: every session of bob's would end.
+    let for_bob = LogoutRequestForge::new(&stack.idp.entity_id, &stack.slo_url(), BOB_NAME_ID);
+    let for_bob = RedirectQuery::message("SAMLRequest", &for_bob.xml());
+    let bobs = for_bob.get("SAMLRequest").expect("SAMLRequest").to_owned();
+    let slo = stack.slo_url();
+    let before_genuine = |name: &str| {
+        let mut query = genuine.clone();
+        query.0.insert(0, (name.to_owned(), bobs.clone()));
+        query.url(&slo)
+    };
+    let cases = [
+        (
+            "bob's SAMLRequest before the signed one",
+            before_genuine("SAMLRequest"),
+        ),
+        (
+            "bob's SAMLRequest after the signed one",
+            genuine.clone().with("SAMLRequest", &bobs).url(&slo),
+        ),
+        (
+            "bob's request as SAML%52equest before the signed one",
+            before_genuine("SAML%52equest"),
+        ),
+        (
+            "bob's SAMLRequest in place of the signed one",
+            genuine.clone().replace("SAMLRequest", &bobs).url(&slo),
+        ),
+    ];
+    let mut problems = Vec::new();
+    for (case, url) in &cases {
+        let page = alice.get(url).await;
+        let users = saml_users(&stack, &alice, &bob).await;
+        if page.status != 400 || users != (Some("alice".into()), Some("bob".into())) {
+            problems.push(format!(
+                "{case}: /saml/slo answered {} (want 400); signed in now (alice's, bob's browser): {users:?}\n{}",
+                page.status,
+                page.describe()
+            ));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "{}\n{}",
+        problems.join("\n\n"),
+        stack.sekisho_log_excerpt("slo")
+    );
+
+    // Control: the IdP's request as sent ends alice's session and only hers, once.
+    let page = alice.get(&genuine.url(&slo)).await;
+    assert_eq!(
+        (page.status, saml_users(&stack, &alice, &bob).await),
+        (302, (None, Some("bob".into()))),
+        "the IdP's LogoutRequest as sent ends alice's session, not bob's:\n{}\n{}",
+        page.describe(),
+        stack.sekisho_log_excerpt("slo")
+    );
+    let again = Browser::new().get(&genuine.url(&slo)).await;
+    assert_eq!(
+        again.status,
+        400,
+        "the same LogoutRequest a second time is a replay:\n{}\n{}",
+        again.describe(),
+        stack.sekisho_log_excerpt("slo")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idp_logout_request_with_a_session_index_ends_only_that_idp_session() {
+    use common::saml_idp::ALICE;
+
+    let redis = RedisServer::start();
+    let stack = SamlStack::start(
+        SamlStackOptions::default()
+            .set("session.store", "redis")
+            .set("session.redis_url", redis.url()),
+    )
+    .await;
+    // alice signs in from two browsers: two IdP sessions, two SessionIndexes.
+    let (first, second) = (Browser::new(), Browser::new());
+    let login = stack.login(&first, "/app/", ALICE).await;
+    stack.login(&second, "/app/", ALICE).await;
+    let session_index = saml_xml::parse(&login.post.xml())
+        .expect("the assertion is XML")
+        .find(NS_ASSERTION, "AuthnStatement")
+        .and_then(|s| s.attr("SessionIndex"))
+        .expect("the IdP's AuthnStatement has a SessionIndex")
+        .to_owned();
+    let url = stack.idp_logout_request_url(&session_index, Some(&stack.idp.key_pem));
+    let page = Browser::new().get(&url).await;
+    assert_eq!(
+        (page.status, saml_users(&stack, &first, &second).await),
+        (302, (None, Some("alice".into()))),
+        "the IdP's LogoutRequest for the first browser's SessionIndex ends that session only:\n{}\n{}",
+        page.describe(),
+        stack.sekisho_log_excerpt("slo")
+    );
+}

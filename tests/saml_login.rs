@@ -24,12 +24,12 @@ use common::browser_client::{Browser, Page, is_session_cookie};
 use common::oidc_provider::{OidcOptions, OidcProvider};
 use common::process::Process;
 use common::saml_forge::{
-    self, KeyPair, element, element_range, forged_assertion, remove_attribute, replace_all,
-    replace_once, resign, set_attribute, strip_signatures,
+    self, KeyPair, LogoutRequestForge, RedirectQuery, element, element_range, forged_assertion,
+    remove_attribute, replace_all, replace_once, resign, set_attribute, strip_signatures,
 };
 use common::saml_idp::{
     ALICE, ALICE_NAME_ID, BINDING_POST, BINDING_REDIRECT, BOB, NAMEID_PERSISTENT, RSA_SHA1,
-    SamlIdpOptions, SignWhat, SpRegistration,
+    RSA_SHA256, SamlIdpOptions, SignWhat, SpRegistration,
 };
 use common::saml_stack::{
     ACCEPT_HTML, AcsAnswer, AcsPost, Metadata, SamlStack, SamlStackOptions, file_in, sekisho_config,
@@ -983,6 +983,24 @@ async fn responses_re_signed_after_a_semantic_edit_are_refused() {
         &mut problems,
     )
     .await;
+    let (browser, _, answer) = post_forged(&stack, |xml| {
+        let ours = element(xml, "saml:AudienceRestriction").to_owned();
+        let both = format!(
+            "<saml:AudienceRestriction><saml:Audience>{other_sp}/saml/metadata</saml:Audience><saml:Audience>{}</saml:Audience></saml:AudienceRestriction>",
+            stack.sp_entity_id()
+        );
+        resign(&replace_once(xml, &ours, &format!("{ours}{both}")), &idp_key)
+    })
+    .await;
+    check_accepted(
+        &stack,
+        "control: a second AudienceRestriction naming another SP and us",
+        "alice",
+        &browser,
+        &answer,
+        &mut problems,
+    )
+    .await;
     std::mem::take(&mut problems)
         .assert_none("the re-signing controls (the cases below would prove nothing)");
 
@@ -1058,6 +1076,36 @@ async fn responses_re_signed_after_a_semantic_edit_are_refused() {
                     &format!("<saml:Audience>{sp_entity_id}</saml:Audience>"),
                     &format!("<saml:Audience>{other_sp}/saml/metadata</saml:Audience>"),
                 )
+            }),
+        ),
+        (
+            "(f) no AudienceRestriction (the SSO profile requires one)",
+            &["audiencerestriction"],
+            Box::new(|xml: &str| {
+                let restriction = element(xml, "saml:AudienceRestriction").to_owned();
+                replace_once(xml, &restriction, "")
+            }),
+        ),
+        (
+            "(f) a second AudienceRestriction naming only another SP",
+            &["audiencerestriction", "audience"],
+            Box::new(move |xml: &str| {
+                let ours = element(xml, "saml:AudienceRestriction").to_owned();
+                let theirs = format!(
+                    "<saml:AudienceRestriction><saml:Audience>{other_sp}/saml/metadata</saml:Audience></saml:AudienceRestriction>"
+                );
+                replace_once(xml, &ours, &format!("{ours}{theirs}"))
+            }),
+        ),
+        (
+            "(f) a first AudienceRestriction naming only another SP, then ours",
+            &["audiencerestriction", "audience"],
+            Box::new(move |xml: &str| {
+                let ours = element(xml, "saml:AudienceRestriction").to_owned();
+                let theirs = format!(
+                    "<saml:AudienceRestriction><saml:Audience>{other_sp}/saml/metadata</saml:Audience></saml:AudienceRestriction>"
+                );
+                replace_once(xml, &ours, &format!("{theirs}{ours}"))
             }),
         ),
         (
@@ -2012,6 +2060,258 @@ async fn idp_initiated_logout_clears_the_local_session() {
     stack
         .assert_no_session(&browser, "after a LogoutRequest signed with the IdP's key")
         .await;
+}
+
+/// GETs `url` at `/saml/slo` with `browser` and checks it is refused: 400 (never 5xx or a
+/// redirect), alice still signed in, and a log line naming the failed check (one of
+/// `keywords`, case-insensitive).
+async fn check_slo_refused(
+    stack: &SamlStack,
+    browser: &Browser,
+    case: &str,
+    url: &str,
+    keywords: &[&str],
+    problems: &mut Problems,
+) {
+    let before = stack.sekisho.output().lines().len();
+    let page = browser.get(url).await;
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let log = loop {
+        let lines = stack.sekisho.output().lines().split_off(before);
+        let done = lines
+            .iter()
+            .any(|l| l.contains("sekisho::access") && l.contains("/saml/slo"));
+        if done || Instant::now() >= deadline {
+            break lines;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let reasons: String = log
+        .iter()
+        .filter(|l| !l.contains("sekisho::access"))
+        .map(|l| l.to_lowercase())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let user = signed_in_user(stack, browser).await;
+    problems.check(page.status == 400 && user.as_deref() == Some("alice"), || {
+        format!(
+            "{case}: /saml/slo should answer 400 and leave alice's session alone; answered {} and /oauth2/auth says {user:?}\n{}{}\n{}",
+            page.status,
+            page.describe(),
+            browser.describe_cookies(),
+            log.join("\n")
+        )
+    });
+    problems.check(
+        reasons.contains("refused") && keywords.iter().any(|k| reasons.contains(k)),
+        || {
+            format!(
+                "{case}: the log should say the logout message was refused and why (one of {keywords:?}):\n{}",
+                log.join("\n")
+            )
+        },
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_messages_are_refused_unless_verified_addressed_to_us_fresh_and_new() {
+    let stack = SamlStack::start(SamlStackOptions::default()).await;
+    let browser = Browser::new();
+    stack.login(&browser, "/app/", ALICE).await;
+    let idp_key = stack.idp.key_pem.clone();
+    let slo = stack.slo_url();
+    let request = || LogoutRequestForge::new(&stack.idp.entity_id, &slo, ALICE_NAME_ID);
+    let query = |request: &LogoutRequestForge| {
+        RedirectQuery::message("SAMLRequest", &request.xml()).relay_state("idp-relay")
+    };
+    let signed =
+        |request: &LogoutRequestForge| query(request).signed(&idp_key, RSA_SHA256, "sha256");
+    let genuine = signed(&request());
+    let other_request = request();
+    // A LogoutResponse from the IdP to `destination`, issued `age` seconds from now.
+    let logout_response = |destination: &str, age: i64| {
+        format!(
+            "<samlp:LogoutResponse xmlns:samlp=\"{NS_PROTOCOL}\" xmlns:saml=\"{NS_ASSERTION}\" \
+             ID=\"_{:032x}\" Version=\"2.0\" IssueInstant=\"{}\" Destination=\"{destination}\" \
+             InResponseTo=\"_0123456789abcdef0123456789abcdef\"><saml:Issuer>{}</saml:Issuer>\
+             <samlp:Status><samlp:StatusCode Value=\"urn:oasis:names:tc:SAML:2.0:status:Success\"/>\
+             </samlp:Status></samlp:LogoutResponse>",
+            rand::random::<u128>(),
+            saml_xml::xml_time(age),
+            stack.idp.entity_id
+        )
+    };
+    let signed_response = |destination: &str, age: i64| {
+        RedirectQuery::message("SAMLResponse", &logout_response(destination, age))
+            .relay_state("/app/bye")
+            .signed(&idp_key, RSA_SHA256, "sha256")
+            .url(&slo)
+    };
+    let mut problems = Problems::default();
+
+    let repeat = |name: &str| {
+        let value = genuine.get(name).expect("parameter").to_owned();
+        genuine.clone().with(name, &value).url(&slo)
+    };
+    let mut stale = request();
+    stale.issue_instant = saml_xml::xml_time(-600);
+    let mut ahead = request();
+    ahead.issue_instant = saml_xml::xml_time(600);
+    let mut elsewhere = request();
+    elsewhere.destination = Some(stack.url("/other/slo"));
+    let mut nowhere = request();
+    nowhere.destination = None;
+    let mut other_issuer = request();
+    other_issuer.issuer = "http://127.0.0.1:1/simplesaml/saml2/idp/metadata.php".into();
+    let cases: Vec<(&str, String, &[&str])> = vec![
+        ("SAMLRequest repeated", repeat("SAMLRequest"), &["repeats"]),
+        ("RelayState repeated", repeat("RelayState"), &["repeats"]),
+        ("SigAlg repeated", repeat("SigAlg"), &["repeats"]),
+        ("Signature repeated", repeat("Signature"), &["repeats"]),
+        (
+            "a SAMLResponse next to the SAMLRequest",
+            genuine.clone().with("SAMLResponse", "x").url(&slo),
+            &["both"],
+        ),
+        (
+            "the SAMLRequest swapped for another under the same signature",
+            genuine
+                .clone()
+                .replace(
+                    "SAMLRequest",
+                    query(&other_request)
+                        .get("SAMLRequest")
+                        .expect("SAMLRequest"),
+                )
+                .url(&slo),
+            &["does not verify"],
+        ),
+        (
+            "Destination of another endpoint",
+            signed(&elsewhere).url(&slo),
+            &["destination"],
+        ),
+        (
+            "no Destination",
+            signed(&nowhere).url(&slo),
+            &["destination"],
+        ),
+        (
+            "IssueInstant 10 min ago",
+            signed(&stale).url(&slo),
+            &["too old"],
+        ),
+        (
+            "IssueInstant 10 min ahead",
+            signed(&ahead).url(&slo),
+            &["future"],
+        ),
+        (
+            "Issuer of another IdP",
+            signed(&other_issuer).url(&slo),
+            &["not our idp"],
+        ),
+        ("unsigned", query(&request()).url(&slo), &["not signed"]),
+        (
+            "no SigAlg",
+            signed(&request()).without("SigAlg").url(&slo),
+            &["no sigalg"],
+        ),
+        (
+            "an unknown SigAlg",
+            query(&request())
+                .signed(&idp_key, "urn:sekisho:test:no-such-algorithm", "sha256")
+                .url(&slo),
+            &["unknown sigalg"],
+        ),
+        (
+            "rsa-sha1",
+            query(&request())
+                .signed(&idp_key, RSA_SHA1, "sha1")
+                .url(&slo),
+            &["sha-1"],
+        ),
+        (
+            "an unsigned LogoutResponse",
+            RedirectQuery::message("SAMLResponse", &logout_response(&slo, 0)).url(&slo),
+            &["not signed"],
+        ),
+        (
+            "a LogoutResponse to another Destination",
+            signed_response(&stack.url("/other/slo"), 0),
+            &["destination"],
+        ),
+        (
+            "a LogoutResponse issued 10 min ago",
+            signed_response(&slo, -600),
+            &["too old"],
+        ),
+        (
+            "SAMLResponse repeated",
+            RedirectQuery::default()
+                .with("SAMLResponse", "a")
+                .with("SAMLResponse", "b")
+                .url(&slo),
+            &["repeats"],
+        ),
+    ];
+    for (case, url, keywords) in &cases {
+        check_slo_refused(&stack, &browser, case, url, keywords, &mut problems).await;
+    }
+    problems.assert_none("logout messages at /saml/slo");
+
+    // Controls: a fresh LogoutResponse signed by the IdP is followed to its RelayState, once.
+    let returned = signed_response(&slo, 0);
+    let page = browser.get(&returned).await;
+    assert_eq!(
+        (
+            page.status,
+            page.header("location")
+                .and_then(|l| page.url.join(l).ok())
+                .map(String::from)
+        ),
+        (302, Some(stack.url("/app/bye"))),
+        "control: the IdP-signed LogoutResponse should redirect to its RelayState:\n{}\n{}",
+        page.describe(),
+        stack.sekisho_log_excerpt("slo")
+    );
+    stack.login(&browser, "/app/", ALICE).await;
+    let mut problems = Problems::default();
+    check_slo_refused(
+        &stack,
+        &browser,
+        "the same LogoutResponse again",
+        &returned,
+        &["replay"],
+        &mut problems,
+    )
+    .await;
+    problems.assert_none("a replayed LogoutResponse");
+
+    // The genuine request ends the session, once.
+    let page = browser.get(&genuine.url(&slo)).await;
+    assert_eq!(
+        page.status,
+        302,
+        "control: the IdP-signed LogoutRequest should be answered with a redirect to the IdP:\n{}\n{}",
+        page.describe(),
+        stack.sekisho_log_excerpt("slo")
+    );
+    stack
+        .assert_no_session(&browser, "after the IdP-signed LogoutRequest")
+        .await;
+    stack.login(&browser, "/app/", ALICE).await;
+    let mut problems = Problems::default();
+    check_slo_refused(
+        &stack,
+        &browser,
+        "the same LogoutRequest again",
+        &genuine.url(&slo),
+        &["replay"],
+        &mut problems,
+    )
+    .await;
+    problems.assert_none("a replayed LogoutRequest");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use super::AppState;
 use super::start::{StartParams, begin, login_state_error, saml_error};
 use crate::error::Error;
+use crate::provider::{SamlError, SloMessage};
 use crate::session::{LoginStateError, SessionIndex, SessionStore};
 
 /// `GET /saml/login?rd=URL`: `/oauth2/start` with the SAML provider chosen.
@@ -130,59 +131,84 @@ pub async fn metadata(State(state): State<AppState>) -> Result<Response, Error> 
 }
 
 /// `GET /saml/slo`: the IdP's LogoutResponse ending a sign-out that began here, or an
-/// IdP-initiated LogoutRequest (signed by the IdP), which ends this browser's session and is
-/// answered with a LogoutResponse.
-pub async fn slo(
-    State(state): State<AppState>,
-    uri: Uri,
-    headers: HeaderMap,
+/// IdP-initiated LogoutRequest, which ends this browser's session (and, with Redis, every session
+/// of that IdP session) and is answered with a LogoutResponse. Either is acted on only once
+/// verified (see `Saml::slo_message`) and seen for the first time; a refusal is a 400 with the
+/// reason and ends nothing.
+pub async fn slo(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
+    match single_logout(&state, &uri, &headers).await {
+        Ok(response) => response,
+        Err(error) => {
+            tracing::warn!(error = %error, "SAML logout message refused");
+            error.into_response()
+        }
+    }
+}
+
+async fn single_logout(
+    state: &AppState,
+    uri: &Uri,
+    headers: &HeaderMap,
 ) -> Result<Response, Error> {
     let saml = state.saml.as_ref().ok_or(Error::NoProvider)?;
-    let query = uri.query().unwrap_or_default();
-    let param = |key: &str| {
-        url::form_urlencoded::parse(query.as_bytes())
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.into_owned())
-    };
+    let message = saml
+        .slo_message(uri.query().unwrap_or_default())
+        .map_err(|e| match e {
+            SamlError::Rejected(why) => Error::BadRequest(why),
+            SamlError::Unavailable(why) => Error::ProviderUnavailable(why),
+        })?;
+    let once = message.once();
+    let first_use = state
+        .replay
+        .first_time("saml-logout", &once.id, once.remember_for)
+        .await
+        .map_err(Error::SessionStore)?;
+    if !first_use {
+        return Err(Error::BadRequest(format!(
+            "logout message {} was already used (replay)",
+            once.id
+        )));
+    }
     let cleared = state
         .authenticator
         .store
-        .clear(&headers)
+        .clear(headers)
         .await
         .map_err(Error::SessionStore)?;
-    if param("SAMLResponse").is_some() {
-        let rd = state
-            .redirects
-            .target_or_root(&param("RelayState").unwrap_or_default());
-        return super::found(&rd, cleared);
-    }
-    if param("SAMLRequest").is_some() {
-        let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or_default();
-        let logout = saml.idp_logout(path_and_query).map_err(|e| {
-            tracing::warn!(error = %e, "IdP LogoutRequest refused");
-            saml_error(e)
-        })?;
-        tracing::info!(name_id = ?logout.name_id, session_index = ?logout.session_index, "IdP ended the session");
-        if let (Some(redis), Some(name_id)) =
-            (state.authenticator.store.redis(), logout.name_id.as_deref())
-        {
-            // Every replica's sessions of this IdP session end, not only this browser's.
-            let index = match logout.session_index.as_deref() {
-                Some(session_index) => SessionIndex::SamlSession {
+    let logout = match message {
+        SloMessage::Response(returned) => {
+            if !returned.success {
+                tracing::warn!(status = %returned.status, "the IdP did not end its session");
+            }
+            let rd = state.redirects.target_or_root(&returned.relay_state);
+            return super::found(&rd, cleared);
+        }
+        SloMessage::Request(logout) => logout,
+    };
+    tracing::info!(name_id = ?logout.name_id, session_indexes = ?logout.session_indexes, "IdP ended the session");
+    if let (Some(redis), Some(name_id)) =
+        (state.authenticator.store.redis(), logout.name_id.as_deref())
+    {
+        // Every replica's sessions of this IdP session end, not only this browser's.
+        let indexes: Vec<SessionIndex<'_>> = if logout.session_indexes.is_empty() {
+            vec![SessionIndex::SamlSubject(name_id)]
+        } else {
+            logout
+                .session_indexes
+                .iter()
+                .map(|session_index| SessionIndex::SamlSession {
                     name_id,
                     session_index,
-                },
-                None => SessionIndex::SamlSubject(name_id),
-            };
+                })
+                .collect()
+        };
+        for index in indexes {
             let ended = redis
                 .end_sessions(index)
                 .await
                 .map_err(Error::SessionStore)?;
             tracing::info!(ended, "sessions of the IdP session ended");
         }
-        return super::found(logout.respond_to.as_str(), cleared);
     }
-    Err(Error::BadRequest(
-        "neither SAMLRequest nor SAMLResponse".into(),
-    ))
+    super::found(logout.respond_to.as_str(), cleared)
 }

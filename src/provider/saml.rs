@@ -13,7 +13,7 @@ use std::time::Duration;
 use openssl::pkey::{PKey, Private};
 use samael::crypto::{AllowedSignatureAlgorithm, CertificateDer};
 use samael::metadata::{EntityDescriptor, HTTP_REDIRECT_BINDING};
-use samael::schema::Assertion;
+use samael::schema::{Assertion, AudienceRestriction};
 use samael::service_provider::{ServiceProvider, ServiceProviderBuilder};
 use samael::traits::ToXml;
 use url::Url;
@@ -75,6 +75,9 @@ pub fn check_idp_metadata(xml: &str) -> Result<EntityDescriptor, String> {
     }
     Ok(descriptor)
 }
+
+/// How long a SAML message may take from the IdP to us through the browser.
+const DELIVERY_DELAY: Duration = Duration::from_secs(90);
 
 pub struct Saml {
     pub(super) config: SamlConfig,
@@ -147,6 +150,12 @@ impl Saml {
         builder
     }
 
+    /// How old a message's IssueInstant may be when it arrives: it travels through the
+    /// browser, and clocks differ by up to `clock_skew`.
+    pub(super) fn max_issue_delay(&self) -> Duration {
+        self.config.clock_skew + DELIVERY_DELAY
+    }
+
     pub fn allows_idp_initiated(&self) -> bool {
         self.config.allow_idp_initiated
     }
@@ -173,6 +182,8 @@ impl Saml {
             ]
         });
         let skew = chrono::Duration::from_std(self.config.clock_skew).unwrap_or_default();
+        let max_issue_delay =
+            chrono::Duration::from_std(self.max_issue_delay()).unwrap_or_default();
         let sp = self
             .sp_builder()
             .entity_id(self.config.sp_entity_id.clone())
@@ -183,7 +194,7 @@ impl Saml {
             .authn_name_id_format(self.config.name_id_format.clone())
             .allow_idp_initiated(self.config.allow_idp_initiated)
             .max_clock_skew(skew)
-            .max_issue_delay(skew + chrono::Duration::seconds(90))
+            .max_issue_delay(max_issue_delay)
             .allowed_signature_algorithms(algorithms)
             .build()
             .map_err(|e| e.to_string())?;
@@ -298,6 +309,7 @@ impl Saml {
                 SamlError::Rejected(reason)
             }
         })?;
+        check_audience(&assertion, &self.config.sp_entity_id).map_err(SamlError::Rejected)?;
         let keep_until = assertion
             .conditions
             .as_ref()
@@ -464,6 +476,31 @@ fn session_from(
     Ok(session)
 }
 
+/// The SSO profile requires an AudienceRestriction naming us, and several restrictions must
+/// each name us (an assertion is valid only if all its conditions hold). samael checks the
+/// audience only when a restriction is present and accepts it when any one of several names
+/// us: both gaps are closed here.
+fn check_audience(assertion: &Assertion, entity_id: &str) -> Result<(), String> {
+    let restrictions = assertion
+        .conditions
+        .as_ref()
+        .and_then(|c| c.audience_restrictions.as_deref())
+        .unwrap_or_default();
+    if restrictions.is_empty() {
+        return Err(format!(
+            "the assertion has no AudienceRestriction (it must name {entity_id})"
+        ));
+    }
+    let names_us = |r: &&AudienceRestriction| r.audience.iter().any(|a| a.trim() == entity_id);
+    if let Some(other) = restrictions.iter().find(|r| !names_us(r)) {
+        return Err(format!(
+            "an AudienceRestriction of the assertion does not name {entity_id} (its audiences: {:?})",
+            other.audience
+        ));
+    }
+    Ok(())
+}
+
 fn uses_sha1(xml: &str) -> bool {
     xml.contains("xmldsig#rsa-sha1")
         || xml.contains("xmldsig#sha1")
@@ -473,6 +510,64 @@ fn uses_sha1(xml: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_audience_restriction_must_name_us() {
+        const US: &str = "https://sp.example.com/saml/metadata";
+        let assertion = |conditions: &str| {
+            format!(
+                r#"<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_a" Version="2.0" IssueInstant="2024-01-01T00:00:00Z"><saml:Issuer>https://idp.example.com</saml:Issuer>{conditions}</saml:Assertion>"#
+            )
+        };
+        let restriction = |audiences: &[&str]| {
+            let inner: String = audiences
+                .iter()
+                .map(|a| format!("<saml:Audience>{a}</saml:Audience>"))
+                .collect();
+            format!("<saml:AudienceRestriction>{inner}</saml:AudienceRestriction>")
+        };
+        let conditions = |inner: &str| format!("<saml:Conditions>{inner}</saml:Conditions>");
+        let other = "https://other.example.com";
+        let cases = [
+            ("no Conditions", String::new(), false),
+            ("no AudienceRestriction", conditions(""), false),
+            ("us", conditions(&restriction(&[US])), true),
+            ("another SP", conditions(&restriction(&[other])), false),
+            (
+                "us or another, in one",
+                conditions(&restriction(&[other, US])),
+                true,
+            ),
+            (
+                "us and us",
+                conditions(&(restriction(&[US]) + &restriction(&[other, US]))),
+                true,
+            ),
+            (
+                "us, then only another",
+                conditions(&(restriction(&[US]) + &restriction(&[other]))),
+                false,
+            ),
+            (
+                "only another, then us",
+                conditions(&(restriction(&[other]) + &restriction(&[US]))),
+                false,
+            ),
+            (
+                "us, OneTimeUse, only another",
+                conditions(&(restriction(&[US]) + "<saml:OneTimeUse/>" + &restriction(&[other]))),
+                false,
+            ),
+        ];
+        for (case, conditions, accepted) in cases {
+            let xml = assertion(&conditions);
+            let checked = xml
+                .parse::<Assertion>()
+                .map_err(|e| e.to_string())
+                .and_then(|a| check_audience(&a, US));
+            assert_eq!(checked.is_ok(), accepted, "{case}: {checked:?}\n{xml}");
+        }
+    }
 
     #[test]
     fn metadata_without_signing_certificate_is_refused() {

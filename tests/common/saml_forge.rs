@@ -9,6 +9,11 @@
 //! edited stays byte for byte what the IdP signed. Signing is `xmlsec1 --sign` (Debian package
 //! `xmlsec1`): exclusive c14n, enveloped, rsa-sha256, the certificate in `ds:KeyInfo`, as the
 //! IdP signs.
+//!
+//! Logout messages for `/saml/slo` travel over the HTTP-Redirect binding, where the signature is
+//! over the query string: [`LogoutRequestForge`] writes a LogoutRequest as the IdP would, and
+//! [`RedirectQuery`] holds the raw parameters so a test can sign them (`openssl dgst`, any
+//! digest), then repeat, reorder, drop or swap them.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -412,4 +417,145 @@ pub fn verify(xml: &str, cert_path: &Path, id: &str) -> Result<(), String> {
 
 fn path_str(path: &Path) -> &str {
     path.to_str().expect("UTF-8 temporary path")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Logout messages over the HTTP-Redirect binding.
+
+/// A LogoutRequest as the IdP sends one (SimpleSAMLphp's prefixes); every field the SP
+/// checks can be set.
+#[derive(Clone, Debug)]
+pub struct LogoutRequestForge {
+    pub id: String,
+    pub issue_instant: String,
+    pub destination: Option<String>,
+    pub issuer: String,
+    pub name_id: String,
+    pub session_index: Option<String>,
+}
+
+impl LogoutRequestForge {
+    /// For `name_id` (persistent), from `issuer` to `destination`, issued now, a fresh ID.
+    pub fn new(issuer: &str, destination: &str, name_id: &str) -> Self {
+        Self {
+            id: format!("_{:032x}", rand::random::<u128>()),
+            issue_instant: saml_xml::xml_time(0),
+            destination: Some(destination.to_owned()),
+            issuer: issuer.to_owned(),
+            name_id: name_id.to_owned(),
+            session_index: None,
+        }
+    }
+
+    pub fn xml(&self) -> String {
+        use super::saml_idp::{NAMEID_PERSISTENT, xml_escape};
+        let destination = self
+            .destination
+            .as_deref()
+            .map(|d| format!(" Destination=\"{}\"", xml_escape(d)))
+            .unwrap_or_default();
+        let session_index = self
+            .session_index
+            .as_deref()
+            .map(|s| format!("<samlp:SessionIndex>{}</samlp:SessionIndex>", xml_escape(s)))
+            .unwrap_or_default();
+        format!(
+            "<samlp:LogoutRequest xmlns:samlp=\"{NS_PROTOCOL}\" xmlns:saml=\"{NS_ASSERTION}\" \
+             ID=\"{}\" Version=\"2.0\" IssueInstant=\"{}\"{destination}>\
+             <saml:Issuer>{}</saml:Issuer>\
+             <saml:NameID Format=\"{NAMEID_PERSISTENT}\">{}</saml:NameID>{session_index}\
+             </samlp:LogoutRequest>",
+            xml_escape(&self.id),
+            xml_escape(&self.issue_instant),
+            xml_escape(&self.issuer),
+            xml_escape(&self.name_id),
+        )
+    }
+}
+
+/// The query string of an HTTP-Redirect message: (name, raw percent-encoded value) pairs in
+/// the order they are sent, so a test can repeat, reorder, drop or swap them after signing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RedirectQuery(pub Vec<(String, String)>);
+
+impl RedirectQuery {
+    /// `param` (`SAMLRequest`, `SAMLResponse`) carrying `xml`: DEFLATE, base64, URL-encoded.
+    pub fn message(param: &str, xml: &str) -> Self {
+        use super::saml_idp::{base64_encode, deflate_stored, url_encode};
+        Self(vec![(
+            param.to_owned(),
+            url_encode(&base64_encode(&deflate_stored(xml.as_bytes()))),
+        )])
+    }
+
+    /// The raw pairs of a URL's query (`...?a=1&b=2`, or the query alone), as received.
+    pub fn of_url(url: &str) -> Self {
+        let query = url.split_once('?').map_or(url, |(_, q)| q);
+        Self(
+            query
+                .split('&')
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                    (k.to_owned(), v.to_owned())
+                })
+                .collect(),
+        )
+    }
+
+    /// Appends `name=raw` (`raw` is sent as is).
+    pub fn with(mut self, name: &str, raw: &str) -> Self {
+        self.0.push((name.to_owned(), raw.to_owned()));
+        self
+    }
+
+    /// Appends a RelayState, URL-encoded.
+    pub fn relay_state(self, relay_state: &str) -> Self {
+        let raw = super::saml_idp::url_encode(relay_state);
+        self.with("RelayState", &raw)
+    }
+
+    /// The first raw value of `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Without any `name`.
+    pub fn without(mut self, name: &str) -> Self {
+        self.0.retain(|(k, _)| k != name);
+        self
+    }
+
+    /// Every `name`'s value replaced by `raw`.
+    pub fn replace(mut self, name: &str, raw: &str) -> Self {
+        for (k, v) in &mut self.0 {
+            if k == name {
+                *v = raw.to_owned();
+            }
+        }
+        self
+    }
+
+    /// Appends `SigAlg=sig_alg` and a `Signature` made with the RSA key `key_pem` and `digest`
+    /// over `SAMLRequest=..[&RelayState=..]&SigAlg=..` from the values already here (SAML
+    /// bindings 3.4.4.1). The digest need not match `sig_alg`: that is for the tests to decide.
+    pub fn signed(self, key_pem: &str, sig_alg: &str, digest: &str) -> Self {
+        use super::saml_idp::{base64_encode, openssl_sign, url_encode};
+        let with_alg = self.with("SigAlg", &url_encode(sig_alg));
+        let octets: Vec<String> = ["SAMLRequest", "SAMLResponse", "RelayState", "SigAlg"]
+            .into_iter()
+            .filter_map(|name| with_alg.get(name).map(|v| format!("{name}={v}")))
+            .collect();
+        let signature = openssl_sign(key_pem, digest, octets.join("&").as_bytes());
+        with_alg.with("Signature", &url_encode(&base64_encode(&signature)))
+    }
+
+    /// `endpoint?query`.
+    pub fn url(&self, endpoint: &str) -> String {
+        let query: Vec<String> = self.0.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        format!("{endpoint}?{}", query.join("&"))
+    }
 }

@@ -933,7 +933,7 @@ pub fn redirect_binding_url(
     }
     if let Some(key) = sign_key_pem {
         query.push_str(&format!("&SigAlg={}", url_encode(RSA_SHA256)));
-        let signature = openssl_sign(key, query.as_bytes());
+        let signature = openssl_sign(key, "sha256", query.as_bytes());
         query.push_str(&format!(
             "&Signature={}",
             url_encode(&base64_encode(&signature))
@@ -1139,12 +1139,15 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn openssl_sign(key_pem: &str, data: &[u8]) -> Vec<u8> {
+/// `data` signed with the RSA key `key_pem` and `digest` (`sha256`, `sha1`...), by `openssl dgst`.
+pub fn openssl_sign(key_pem: &str, digest: &str, data: &[u8]) -> Vec<u8> {
     let dir = tempfile::tempdir().expect("temporary directory");
     let key = dir.path().join("key.pem");
     std::fs::write(&key, key_pem).expect("write key");
     let mut child = Command::new("openssl")
-        .args(["dgst", "-sha256", "-sign"])
+        .arg("dgst")
+        .arg(format!("-{digest}"))
+        .arg("-sign")
         .arg(&key)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -1406,7 +1409,7 @@ fn remove_elements(xml: &str, tag: &str, pred: impl Fn(&str) -> bool) -> String 
     out
 }
 
-fn xml_escape(s: &str) -> String {
+pub fn xml_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -1439,7 +1442,7 @@ fn now_xml() -> String {
 }
 
 /// Raw DEFLATE (RFC 1951) made of stored blocks: what `gzinflate` and every inflater accept.
-fn deflate_stored(data: &[u8]) -> Vec<u8> {
+pub fn deflate_stored(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len() + 5 * (data.len() / 65_535 + 1));
     let mut chunks = data.chunks(65_535).peekable();
     if chunks.peek().is_none() {

@@ -203,27 +203,18 @@ impl SamlStack {
     /// would send it for alice's session `session_index`, its query string signed with `key`
     /// (PEM; `None`: unsigned).
     pub fn idp_logout_request_url(&self, session_index: &str, key: Option<&str>) -> String {
-        use super::saml_idp::{ALICE_NAME_ID, NAMEID_PERSISTENT};
-        use super::saml_xml::{NS_ASSERTION, NS_PROTOCOL};
-        let xml = format!(
-            "<samlp:LogoutRequest xmlns:samlp=\"{NS_PROTOCOL}\" xmlns:saml=\"{NS_ASSERTION}\" \
-             ID=\"_{:032x}\" Version=\"2.0\" IssueInstant=\"{}\" Destination=\"{}\" \
-             NotOnOrAfter=\"{}\"><saml:Issuer>{}</saml:Issuer>\
-             <saml:NameID Format=\"{NAMEID_PERSISTENT}\">{ALICE_NAME_ID}</saml:NameID>\
-             <samlp:SessionIndex>{session_index}</samlp:SessionIndex></samlp:LogoutRequest>",
-            rand::random::<u128>(),
-            saml_xml::xml_time(0),
-            self.slo_url(),
-            saml_xml::xml_time(300),
-            self.idp.entity_id,
-        );
-        super::saml_idp::redirect_binding_url(
-            &self.slo_url(),
-            "SAMLRequest",
-            &xml,
-            Some("relay-state-of-the-idp"),
-            key,
-        )
+        use super::saml_forge::{LogoutRequestForge, RedirectQuery};
+        use super::saml_idp::{ALICE_NAME_ID, RSA_SHA256};
+        let mut request =
+            LogoutRequestForge::new(&self.idp.entity_id, &self.slo_url(), ALICE_NAME_ID);
+        request.session_index = Some(session_index.to_owned());
+        let query = RedirectQuery::message("SAMLRequest", &request.xml())
+            .relay_state("relay-state-of-the-idp");
+        match key {
+            Some(key) => query.signed(key, RSA_SHA256, "sha256"),
+            None => query,
+        }
+        .url(&self.slo_url())
     }
 
     pub fn slo_url(&self) -> String {
