@@ -119,9 +119,10 @@ fn serve(config: Config) -> anyhow::Result<()> {
             return Err(anyhow::Error::new(sekisho::config::ConfigError::Invalid(problems)));
         }
         let app = sekisho::app(&config);
+        let shutdown = sekisho::server::shutdown_signal();
         tracing::info!(listen = %listener.local_addr()?, public_url = %config.public_url, version = env!("CARGO_PKG_VERSION"), "sekisho started");
         let upkeep = sekisho::telemetry::Metrics::install().spawn_upkeep();
-        sekisho::server::run(listener, app, sekisho::server::shutdown_signal(), config.shutdown_timeout).await;
+        sekisho::server::run(listener, app, shutdown, config.shutdown_timeout).await;
         upkeep.abort();
         Ok(())
     })
