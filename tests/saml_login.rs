@@ -28,8 +28,8 @@ use common::saml_forge::{
     remove_attribute, replace_all, replace_once, resign, set_attribute, strip_signatures,
 };
 use common::saml_idp::{
-    ALICE, ALICE_NAME_ID, BINDING_POST, BINDING_REDIRECT, BOB, NAMEID_PERSISTENT, RSA_SHA1,
-    RSA_SHA256, SamlIdpOptions, SignWhat, SpRegistration,
+    ALICE, ALICE_NAME_ID, BINDING_POST, BINDING_REDIRECT, BOB, BOB_NAME_ID, NAMEID_PERSISTENT,
+    RSA_SHA1, RSA_SHA256, SamlIdpOptions, SignWhat, SpRegistration,
 };
 use common::saml_stack::{
     ACCEPT_HTML, AcsAnswer, AcsPost, Metadata, SamlStack, SamlStackOptions, file_in, sekisho_config,
@@ -2048,6 +2048,20 @@ async fn idp_initiated_logout_clears_the_local_session() {
         .and_then(|s| s.attr("SessionIndex"))
         .expect("SessionIndex")
         .to_owned();
+    // A genuine LogoutRequest for someone else, planted in alice's browser (a link, an
+    // image), is answered but leaves alice's session alone.
+    let for_bob =
+        stack.idp_logout_request_url_naming(BOB_NAME_ID, &session_index, Some(&stack.idp.key_pem));
+    let page = browser.get(&for_bob).await;
+    let kept = !browser.session_cookies().is_empty()
+        && signed_in_user(&stack, &browser).await.as_deref() == Some("alice");
+    assert!(
+        page.status == 302 && kept,
+        "bob's signed LogoutRequest in alice's browser should be answered (302) and leave alice signed in:\n{}{}\n{}",
+        page.describe(),
+        browser.describe_cookies(),
+        stack.sekisho_log_excerpt("slo")
+    );
     let url = stack.idp_logout_request_url(&session_index, Some(&stack.idp.key_pem));
     let page = browser.get(&url).await;
     assert_eq!(

@@ -11,7 +11,7 @@ use super::AppState;
 use super::start::{StartParams, begin, login_state_error, saml_error};
 use crate::error::Error;
 use crate::provider::{SamlError, SloMessage};
-use crate::session::{LoginStateError, SessionIndex, SessionStore};
+use crate::session::{Loaded, LoginStateError, SessionIndex, SessionStore};
 
 /// `GET /saml/login?rd=URL`: `/oauth2/start` with the SAML provider chosen.
 pub async fn login(
@@ -169,14 +169,10 @@ async fn single_logout(
             once.id
         )));
     }
-    let cleared = state
-        .authenticator
-        .store
-        .clear(headers)
-        .await
-        .map_err(Error::SessionStore)?;
     let logout = match message {
         SloMessage::Response(returned) => {
+            // The return leg of a sign-out this browser started.
+            let cleared = clear(state, headers).await?;
             if !returned.success {
                 tracing::warn!(status = %returned.status, "the IdP did not end its session");
             }
@@ -186,6 +182,21 @@ async fn single_logout(
         SloMessage::Request(logout) => logout,
     };
     tracing::info!(name_id = ?logout.name_id, session_indexes = ?logout.session_indexes, "IdP ended the session");
+    // The browser that brings the request ends its own session only if it is the one named: a
+    // genuine LogoutRequest for someone else, planted in this browser, must not sign it out.
+    let cleared = match state
+        .authenticator
+        .store
+        .load(headers)
+        .await
+        .map_err(Error::SessionStore)?
+    {
+        Loaded::Valid(session) if !logout.names(&session) => {
+            tracing::warn!(user = %session.user, "IdP logout for another user left this browser's session alone");
+            Vec::new()
+        }
+        _ => clear(state, headers).await?,
+    };
     if let (Some(redis), Some(name_id)) =
         (state.authenticator.store.redis(), logout.name_id.as_deref())
     {
@@ -211,4 +222,13 @@ async fn single_logout(
         }
     }
     super::found(logout.respond_to.as_str(), cleared)
+}
+
+async fn clear(state: &AppState, headers: &HeaderMap) -> Result<Vec<HeaderValue>, Error> {
+    state
+        .authenticator
+        .store
+        .clear(headers)
+        .await
+        .map_err(Error::SessionStore)
 }

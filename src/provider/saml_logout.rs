@@ -23,6 +23,7 @@ use url::Url;
 
 use super::saml::{Saml, SamlError};
 use super::saml_redirect::{Kind, Redirect};
+use crate::session::Session;
 
 const PROTOCOL: &[u8] = b"urn:oasis:names:tc:SAML:2.0:protocol";
 const SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
@@ -63,6 +64,24 @@ pub struct IdpLogout {
     /// Where to send the browser with our LogoutResponse.
     pub respond_to: Url,
     pub once: OnceId,
+}
+
+impl IdpLogout {
+    /// Whether this request ends `session`: a SAML session of the same NameID and, when the
+    /// request names IdP sessions, of one of them. A request without a NameID names whoever
+    /// brings it: ending a session is the safe side.
+    pub fn names(&self, session: &Session) -> bool {
+        let Some(name_id) = &self.name_id else {
+            return true;
+        };
+        session.provider == "saml"
+            && session.subject.as_deref() == Some(name_id.as_str())
+            && (self.session_indexes.is_empty()
+                || session
+                    .idp_session
+                    .as_ref()
+                    .is_some_and(|index| self.session_indexes.contains(index)))
+    }
 }
 
 /// The IdP's LogoutResponse, checked.
@@ -370,6 +389,30 @@ fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_idp_logout_names_only_its_own_sessions() {
+        let logout = |name_id: Option<&str>, indexes: &[&str]| IdpLogout {
+            name_id: name_id.map(str::to_owned),
+            session_indexes: indexes.iter().map(|i| i.to_string()).collect(),
+            respond_to: Url::parse("https://idp.example.com/slo").unwrap(),
+            once: OnceId {
+                id: "_x".into(),
+                remember_for: Duration::from_secs(1),
+            },
+        };
+        let mut alice = Session::new("alice", Duration::from_secs(60));
+        alice.provider = "saml".into();
+        alice.subject = Some("alice-id".into());
+        alice.idp_session = Some("s1".into());
+        assert!(logout(Some("alice-id"), &[]).names(&alice));
+        assert!(logout(Some("alice-id"), &["s0", "s1"]).names(&alice));
+        assert!(logout(None, &[]).names(&alice));
+        assert!(!logout(Some("bob-id"), &[]).names(&alice));
+        assert!(!logout(Some("alice-id"), &["s2"]).names(&alice));
+        alice.provider = "oidc".into();
+        assert!(!logout(Some("alice-id"), &[]).names(&alice));
+    }
 
     #[test]
     fn redirect_binding_round_trip() {

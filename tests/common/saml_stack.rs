@@ -203,10 +203,19 @@ impl SamlStack {
     /// would send it for alice's session `session_index`, its query string signed with `key`
     /// (PEM; `None`: unsigned).
     pub fn idp_logout_request_url(&self, session_index: &str, key: Option<&str>) -> String {
+        self.idp_logout_request_url_naming(super::saml_idp::ALICE_NAME_ID, session_index, key)
+    }
+
+    /// The same, for the user with `name_id`.
+    pub fn idp_logout_request_url_naming(
+        &self,
+        name_id: &str,
+        session_index: &str,
+        key: Option<&str>,
+    ) -> String {
         use super::saml_forge::{LogoutRequestForge, RedirectQuery};
-        use super::saml_idp::{ALICE_NAME_ID, RSA_SHA256};
-        let mut request =
-            LogoutRequestForge::new(&self.idp.entity_id, &self.slo_url(), ALICE_NAME_ID);
+        use super::saml_idp::RSA_SHA256;
+        let mut request = LogoutRequestForge::new(&self.idp.entity_id, &self.slo_url(), name_id);
         request.session_index = Some(session_index.to_owned());
         let query = RedirectQuery::message("SAMLRequest", &request.xml())
             .relay_state("relay-state-of-the-idp");
