@@ -23,8 +23,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-/// How long `start` waits for the provider's ready line.
-const READY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long `start` waits for the provider's ready line. Node loads oidc-provider in about a
+/// second; a test binary starting a dozen of them at once on a loaded two-core machine has
+/// been seen to need more than ten.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One registered client (a Keycloak "confidential" client).
 #[derive(Clone, Debug)]
