@@ -1,0 +1,117 @@
+//! Real app servers that answer with the route they matched and their reading of the path, so a
+//! test can see which resource each would serve for a hostile path:
+//!
+//! - [`nginx_app`]: nginx as the app's own server (`tests/fixtures/nginx-route-echo.conf`),
+//!   answering `route=NAME\nuri=$uri`;
+//! - [`ExpressApp`]: an Express app (`tests/peers/express`), answering
+//!   `{"route": NAME, "path": ...}`.
+//!
+//! Both have the routes `api` (`/api/v4/`), `hooks` (`/hooks/`), `admin` (`/admin/`) and
+//! `other` (everything else).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+use super::STARTUP_TIMEOUT;
+use super::nginx::Nginx;
+use super::process::Process;
+
+/// Which route of an app answered, and how that app read the path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resolved {
+    pub route: String,
+    pub path: String,
+}
+
+impl Resolved {
+    /// The answer of either app, or `None` when `body` is not one (Sekisho's own answer,
+    /// an error page).
+    pub fn from_body(body: &str) -> Option<Self> {
+        if let Some(rest) = body.strip_prefix("route=") {
+            let (route, uri) = rest.split_once("\nuri=")?;
+            return Some(Self {
+                route: route.to_owned(),
+                path: uri.strip_suffix('\n').unwrap_or(uri).to_owned(),
+            });
+        }
+        let json: Value = serde_json::from_str(body).ok()?;
+        Some(Self {
+            route: json["route"].as_str()?.to_owned(),
+            path: json["path"].as_str()?.to_owned(),
+        })
+    }
+}
+
+/// nginx serving the routes itself, with its default `merge_slashes on`.
+pub async fn nginx_app() -> Nginx {
+    let template =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/nginx-route-echo.conf");
+    Nginx::start(&template, &[]).await
+}
+
+/// `node tests/peers/express/server.js`. Killed and reaped on drop.
+#[derive(Debug)]
+pub struct ExpressApp {
+    process: Process,
+    port: u16,
+}
+
+impl ExpressApp {
+    /// Starts the app and waits for the line naming its port. Panics, saying how to install
+    /// them, when Node.js or the peer's node_modules are missing.
+    pub async fn start() -> Self {
+        let dir = peer_dir();
+        check_prerequisites(&dir);
+        let mut command = Command::new("node");
+        command.arg(dir.join("server.js")).current_dir(&dir);
+        let mut process = Process::spawn("express", command);
+        let line = process
+            .wait_for_line("its port", STARTUP_TIMEOUT, |line| {
+                line.starts_with("listening on ")
+            })
+            .await;
+        let port = line["listening on ".len()..]
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("no port in the Express app's line {line:?}"));
+        Self { process, port }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
+    }
+}
+
+fn peer_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/express")
+}
+
+fn check_prerequisites(dir: &Path) {
+    let how = "install Node.js 20 or newer with npm (`apt-get install nodejs npm`), then \
+               `npm ci --prefix tests/peers/express` (or just run ./scripts/test)";
+    let node = Command::new("node")
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        node,
+        "the skip_auth differential test needs Node.js (`node`) on PATH: {how}"
+    );
+    assert!(
+        dir.join("node_modules/express/package.json").is_file(),
+        "the skip_auth differential test needs {}/node_modules: {how}",
+        dir.display()
+    );
+}
