@@ -1,12 +1,13 @@
 //! `skip_auth`, checked against the servers behind Sekisho. Hostile paths, built from the
 //! pieces servers read differently (`/`, `//`, `.`, `..`, `%2e`, `%2f`, `%5c`, `\`, `;x`, case,
 //! double encoding), are sent without a session through Sekisho's proxy to real nginx (as the
-//! app's own server, `merge_slashes on` as by default) and to a real Express app. Where Sekisho
+//! app's own server, `merge_slashes on` as by default), to a real Express app and to a real
+//! werkzeug app (Flask's routing and server). Where Sekisho
 //! does not skip sign-in it answers 401; where it does, the app answers with the route it
 //! matched and its reading of the path, and that must be a route the rule is for: for nginx,
 //! also a path (`$uri`) the rule matches.
 //!
-//! Every path is also asked of both servers directly; the paths they route differently are
+//! Every path is also asked of each server directly; the paths they route differently are
 //! printed (`cargo test --test skip_auth_differential -- --nocapture`).
 
 mod common;
@@ -15,7 +16,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use common::http::{Client, Response};
-use common::route_echo::{ExpressApp, Resolved, nginx_app};
+use common::route_echo::{FrameworkApp, Resolved, nginx_app};
 use common::sekisho::Sekisho;
 use regex::Regex;
 
@@ -85,8 +86,16 @@ fn hostile_paths() -> Vec<String> {
     paths
 }
 
-fn config(nginx: SocketAddr, express: &str) -> String {
-    let rules = format!("skip_auth = [{API_RULE:?}, {HOOKS_RULE:?}]");
+/// Sekisho in front of each server, on its own host name, with the same rules.
+fn config(servers: &[(&str, &str, SocketAddr)]) -> String {
+    let upstreams: String = servers
+        .iter()
+        .map(|(_, host, addr)| {
+            format!(
+                "[[upstream]]\nhost = \"{host}\"\nurl = \"http://{addr}\"\nskip_auth = [{API_RULE:?}, {HOOKS_RULE:?}]\n\n"
+            )
+        })
+        .collect();
     format!(
         r#"
 public_url = "http://127.0.0.1/"
@@ -95,16 +104,7 @@ public_url = "http://127.0.0.1/"
 secret = "{SECRET}"
 secure = false
 
-[[upstream]]
-host = "nginx.test"
-url = "http://{nginx}"
-{rules}
-
-[[upstream]]
-host = "express.test"
-url = "{express}"
-{rules}
-"#
+{upstreams}"#
     )
 }
 
@@ -148,9 +148,14 @@ async fn send(addr: SocketAddr, host: &str, method: &str, path: &str) -> Outcome
 #[tokio::test]
 async fn sekisho_skips_sign_in_only_where_every_server_serves_a_public_route() {
     let nginx = nginx_app().await;
-    let express = ExpressApp::start().await;
-    let sekisho = Sekisho::start(&config(nginx.addr(), &express.url())).await;
-    let express_addr: SocketAddr = ([127, 0, 0, 1], express.port()).into();
+    let express = FrameworkApp::express().await;
+    let werkzeug = FrameworkApp::werkzeug().await;
+    let servers = [
+        ("nginx", "nginx.test", nginx.addr()),
+        ("Express", "express.test", express.addr()),
+        ("werkzeug", "werkzeug.test", werkzeug.addr()),
+    ];
+    let sekisho = Sekisho::start(&config(&servers)).await;
     let api_rule = Regex::new(API_RULE).unwrap();
     let hooks_rule = Regex::new(HOOKS_RULE.trim_start_matches("POST ")).unwrap();
 
@@ -167,21 +172,23 @@ async fn sekisho_skips_sign_in_only_where_every_server_serves_a_public_route() {
             &["GET"]
         };
         for &method in methods {
-            let direct_nginx = send(nginx.addr(), "nginx.test", method, path).await;
-            let direct_express = send(express_addr, "express.test", method, path).await;
+            let mut direct = Vec::new();
+            for (_, host, addr) in servers {
+                direct.push(send(addr, host, method, path).await);
+            }
             let route = |o: &Outcome| match o {
                 Outcome::Served(r) => r.route.clone(),
                 other => format!("{other:?}"),
             };
-            if route(&direct_nginx) != route(&direct_express) {
-                disagreements.push(format!(
-                    "{method} {path}: nginx {direct_nginx:?}, Express {direct_express:?}"
-                ));
+            if direct.iter().any(|o| route(o) != route(&direct[0])) {
+                let answers: Vec<String> = servers
+                    .iter()
+                    .zip(&direct)
+                    .map(|((server, ..), o)| format!("{server} {}", route(o)))
+                    .collect();
+                disagreements.push(format!("{method} {path}: {}", answers.join(", ")));
             }
-            for (server, host, direct) in [
-                ("nginx", "nginx.test", &direct_nginx),
-                ("Express", "express.test", &direct_express),
-            ] {
+            for ((server, host, _), direct) in servers.iter().zip(&direct) {
                 requests += 1;
                 let via_sekisho = send(sekisho.addr(), host, method, path).await;
                 let resolved = match &via_sekisho {
@@ -195,7 +202,7 @@ async fn sekisho_skips_sign_in_only_where_every_server_serves_a_public_route() {
                 *skipped.entry(server).or_default() += 1;
                 let public_route = public_routes(method).contains(&resolved.route.as_str());
                 // nginx's `$uri` is the resource it serves: the rule must hold for it.
-                let rule_holds = server != "nginx"
+                let rule_holds = *server != "nginx"
                     || api_rule.is_match(&resolved.path)
                     || (method == "POST" && hooks_rule.is_match(&resolved.path));
                 if !public_route || !rule_holds {
@@ -214,7 +221,7 @@ async fn sekisho_skips_sign_in_only_where_every_server_serves_a_public_route() {
 
     println!(
         "{} hostile paths, {requests} requests through Sekisho: {signed_in} sent to sign in, \
-         skipped {skipped:?}; nginx and Express route {} requests differently:",
+         skipped {skipped:?}; the servers route {} requests differently, among them:",
         paths.len(),
         disagreements.len()
     );
@@ -228,7 +235,7 @@ async fn sekisho_skips_sign_in_only_where_every_server_serves_a_public_route() {
         leaks.join("\n")
     );
     // The test must be able to fail: what is public is reached, and hostile paths are tried.
-    for server in ["nginx", "Express"] {
+    for (server, ..) in servers {
         assert!(
             skipped.get(server).copied().unwrap_or_default() >= 4,
             "too few requests reached {server} without a session to test anything: {skipped:?}"
@@ -241,7 +248,7 @@ async fn sekisho_skips_sign_in_only_where_every_server_serves_a_public_route() {
         ("POST", "/hooks/gitlab"),
     ];
     for (method, path) in public {
-        for host in ["nginx.test", "express.test"] {
+        for (_, host, _) in servers {
             let outcome = send(sekisho.addr(), host, method, path).await;
             assert!(
                 matches!(&outcome, Outcome::Served(r) if public_routes(method).contains(&r.route.as_str())),

@@ -30,39 +30,54 @@ enum Step {
 
 use Step::*;
 
+/// As sent: routers that match the raw path (Express, and most Node.js and Go routers).
+const AS_SENT: &[Step] = &[];
+/// nginx (Linux): decoded once, slashes merged (`merge_slashes on`, the default), then dot
+/// segments; the order matters: `/a//../b` is `/b` for nginx, `/a/b` for RFC 3986.
+const NGINX: &[Step] = &[DecodeOnce, MergeSlashes, ResolveDotSegments];
+/// Decoded, then dot segments resolved without merging (RFC 3986); `\` as on Windows.
+const DECODED_RESOLVED: &[Step] = &[DecodeFully, BackslashAsSlash, ResolveDotSegments];
+/// Decoded, slashes merged, dot segments resolved: Go's `path.Clean`, IIS, nginx on Windows.
+const DECODED_MERGED_RESOLVED: &[Step] = &[
+    DecodeFully,
+    BackslashAsSlash,
+    MergeSlashes,
+    ResolveDotSegments,
+];
+/// Decoded once, never resolved: routers that match `PATH_INFO` (Flask/werkzeug).
+const DECODED_ONCE_UNRESOLVED: &[Step] = &[DecodeOnce];
+/// Decoded until nothing changes, never resolved: routers that decode again.
+const DECODED_UNRESOLVED: &[Step] = &[DecodeFully];
+/// Dot segments resolved as sent, decoded after: proxies that normalise before the app
+/// decodes (`/admin/%2e%2e/api` stays under `/admin/`).
+const RESOLVED_THEN_DECODED: &[Step] = &[ResolveDotSegments, DecodeFully, BackslashAsSlash];
+/// Encoded slashes kept inside their segment (Rails, Go's ServeMux).
+const SEPARATORS_KEPT: &[Step] = &[DecodeKeepingSeparators, ResolveDotSegments];
+/// The same, slashes merged.
+const SEPARATORS_KEPT_MERGED: &[Step] =
+    &[DecodeKeepingSeparators, MergeSlashes, ResolveDotSegments];
+/// Servlet containers (Tomcat, Jetty, Spring): parameters dropped first, then the rest.
+const SERVLET: &[Step] = &[
+    StripParameters,
+    DecodeFully,
+    BackslashAsSlash,
+    MergeSlashes,
+    ResolveDotSegments,
+];
+
 /// The readings checked, each the steps one kind of server takes, in its order. Readings that
 /// agree on a path are checked once.
 const READINGS: &[&[Step]] = &[
-    // As sent: routers that match the raw path (Express, and most Node.js and Go routers).
-    &[],
-    // nginx (Linux): decoded once, slashes merged (`merge_slashes on`, the default), then dot
-    // segments; the order matters: `/a//../b` is `/b` for nginx, `/a/b` for RFC 3986.
-    &[DecodeOnce, MergeSlashes, ResolveDotSegments],
-    // Decoded, then dot segments resolved without merging (RFC 3986); `\` as on Windows.
-    &[DecodeFully, BackslashAsSlash, ResolveDotSegments],
-    // Decoded, slashes merged, dot segments resolved: Go's `path.Clean`, IIS, nginx on Windows.
-    &[
-        DecodeFully,
-        BackslashAsSlash,
-        MergeSlashes,
-        ResolveDotSegments,
-    ],
-    // Decoded but never resolved: routers that match `PATH_INFO` (Flask/werkzeug, Rack apps).
-    &[DecodeFully],
-    // Dot segments resolved as sent, decoded after: proxies that normalise before the app
-    // decodes (`/admin/%2e%2e/api` stays under `/admin/`).
-    &[ResolveDotSegments, DecodeFully, BackslashAsSlash],
-    // Encoded slashes kept inside their segment (Rails, Go's ServeMux): with and without merging.
-    &[DecodeKeepingSeparators, ResolveDotSegments],
-    &[DecodeKeepingSeparators, MergeSlashes, ResolveDotSegments],
-    // Servlet containers (Tomcat, Jetty, Spring): parameters dropped first, then the rest.
-    &[
-        StripParameters,
-        DecodeFully,
-        BackslashAsSlash,
-        MergeSlashes,
-        ResolveDotSegments,
-    ],
+    AS_SENT,
+    NGINX,
+    DECODED_RESOLVED,
+    DECODED_MERGED_RESOLVED,
+    DECODED_ONCE_UNRESOLVED,
+    DECODED_UNRESOLVED,
+    RESOLVED_THEN_DECODED,
+    SEPARATORS_KEPT,
+    SEPARATORS_KEPT_MERGED,
+    SERVLET,
 ];
 
 /// The readings of one request path: the path as sent, and each other reading of
@@ -76,15 +91,22 @@ pub struct PathReadings<'a> {
 
 impl<'a> PathReadings<'a> {
     /// `None` for a path no rule should be trusted with: not absolute, still encoded after
-    /// several rounds, not UTF-8, or holding control characters in some reading.
+    /// several rounds, not UTF-8, or holding control characters or an empty segment (`//`,
+    /// `/%2F`, `/\`) in some reading. Servers disagree about an empty segment more than a set
+    /// of readings can say: nginx merges it away, RFC 3986 keeps it (`/a//..` is `/a/`), and a
+    /// router may send it to another route than the one its prefix names (werkzeug routes
+    /// `/api/v4//x` to its catch-all, not to `/api/v4/<path>`).
     pub fn of(raw: &'a str) -> Option<Self> {
-        if !raw.starts_with('/') || raw.contains(char::is_control) {
+        if !raw.starts_with('/') || raw.contains(char::is_control) || raw.contains("//") {
             return None;
         }
         let mut others: Vec<String> = Vec::new();
         if !is_plain(raw) {
             for steps in READINGS {
                 let reading = read(raw, steps)?;
+                if reading.contains("//") {
+                    return None;
+                }
                 if reading != raw && !others.contains(&reading) {
                     others.push(reading);
                 }
@@ -278,29 +300,51 @@ mod tests {
 
     #[test]
     fn each_server_reading() {
-        let nginx = READINGS[1];
-        let kept = READINGS[6];
-        let java = READINGS[8];
         let table: &[(&[Step], &str, &str)] = &[
             // nginx merges before resolving: the pair that RFC 3986 alone misses.
-            (nginx, "/api/v4//../admin", "/api/admin"),
-            (nginx, "/api/v4/x%2f%2f..%2fadmin", "/api/v4/admin"),
-            (nginx, "/api/v4/%252e%252e/admin", "/api/v4/%2e%2e/admin"),
-            (nginx, "/api/v4/..\\admin", "/api/v4/..\\admin"),
-            (nginx, "/api/v4/..;/admin", "/api/v4/..;/admin"),
-            (READINGS[2], "/api/v4//../admin", "/api/v4/admin"),
-            (READINGS[2], "/api/v4/..\\admin", "/api/admin"),
-            (READINGS[3], "/api/v4/.%5c/..//..\\admin", "/admin"),
-            (READINGS[4], "/admin/%2e%2e/api/v4/x", "/admin/../api/v4/x"),
-            (READINGS[5], "/admin/%2e%2e/api/v4/x", "/admin/../api/v4/x"),
-            (READINGS[5], "/x/../%2e%2e/y", "/../y"),
-            (kept, "/api/v4/projects/g%2Fp", "/api/v4/projects/g%2Fp"),
-            (kept, "/api/v4/..%2fadmin", "/api/v4/..%2fadmin"),
-            (kept, "/api/v4/%2e%2e/admin", "/api/admin"),
-            (READINGS[7], "/api/v4/x//../admin", "/api/v4/admin"),
-            (java, "/api/v4/..;/admin", "/api/admin"),
-            (java, "/api;x/v4;y/z", "/api/v4/z"),
-            (java, "/files/secret;.png", "/files/secret"),
+            (NGINX, "/api/v4//../admin", "/api/admin"),
+            (NGINX, "/api/v4/x%2f%2f..%2fadmin", "/api/v4/admin"),
+            (NGINX, "/api/v4/%252e%252e/admin", "/api/v4/%2e%2e/admin"),
+            (NGINX, "/api/v4/..\\admin", "/api/v4/..\\admin"),
+            (NGINX, "/api/v4/..;/admin", "/api/v4/..;/admin"),
+            (DECODED_RESOLVED, "/api/v4//../admin", "/api/v4/admin"),
+            (DECODED_RESOLVED, "/api/v4/..\\admin", "/api/admin"),
+            (
+                DECODED_MERGED_RESOLVED,
+                "/api/v4/.%5c/..//..\\admin",
+                "/admin",
+            ),
+            (
+                DECODED_ONCE_UNRESOLVED,
+                "/admin/%252e%252e/api/v4/x",
+                "/admin/%2e%2e/api/v4/x",
+            ),
+            (
+                DECODED_UNRESOLVED,
+                "/admin/%252e%252e/api/v4/x",
+                "/admin/../api/v4/x",
+            ),
+            (
+                RESOLVED_THEN_DECODED,
+                "/admin/%2e%2e/api/v4/x",
+                "/admin/../api/v4/x",
+            ),
+            (RESOLVED_THEN_DECODED, "/x/../%2e%2e/y", "/../y"),
+            (
+                SEPARATORS_KEPT,
+                "/api/v4/projects/g%2Fp",
+                "/api/v4/projects/g%2Fp",
+            ),
+            (SEPARATORS_KEPT, "/api/v4/..%2fadmin", "/api/v4/..%2fadmin"),
+            (SEPARATORS_KEPT, "/api/v4/%2e%2e/admin", "/api/admin"),
+            (
+                SEPARATORS_KEPT_MERGED,
+                "/api/v4/x//../admin",
+                "/api/v4/admin",
+            ),
+            (SERVLET, "/api/v4/..;/admin", "/api/admin"),
+            (SERVLET, "/api;x/v4;y/z", "/api/v4/z"),
+            (SERVLET, "/files/secret;.png", "/files/secret"),
         ];
         for (steps, raw, want) in table {
             assert_eq!(read(raw, steps).as_deref(), Some(*want), "{steps:?} {raw}");
@@ -310,8 +354,12 @@ mod tests {
     #[test]
     fn differing_readings_are_each_kept_once() {
         assert_eq!(
-            readings("/api/v4//../admin").unwrap(),
-            ["/api/v4//../admin", "/api/admin", "/api/v4/admin"]
+            readings("/admin/%2e%2e/api/v4/x").unwrap(),
+            ["/admin/%2e%2e/api/v4/x", "/api/v4/x", "/admin/../api/v4/x"]
+        );
+        assert_eq!(
+            readings("/api/v4/x/..;/../admin").unwrap(),
+            ["/api/v4/x/..;/../admin", "/api/v4/x/admin", "/api/admin"]
         );
         assert_eq!(
             readings("/api/v4/projects/group%2Fname").unwrap(),
@@ -339,6 +387,15 @@ mod tests {
             "/a%c3",
             "/%25252525252e",
             "/a\tb",
+            // Empty segments, however spelt.
+            "//",
+            "/a//b",
+            "/api/v4//../admin",
+            "/a/%2f/b",
+            "/a%2F%2Fb",
+            "/a/%252f/b",
+            "/a/\\/b",
+            "/a/%5c/b",
         ] {
             assert_eq!(readings(raw), None, "{raw}");
         }

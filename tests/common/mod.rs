@@ -21,7 +21,7 @@
 //! - [`redis`]: a real `redis-server` that can be stopped, restarted and frozen;
 //! - [`app_server`]: an app for proxy mode: keep-alive, streamed gigabytes, slow answers;
 //! - [`ws_echo`]: a WebSocket app that greets with the identity it was handed and echoes;
-//! - [`route_echo`]: nginx and an Express app answering with the route a path resolved to;
+//! - [`route_echo`]: nginx, Express and werkzeug apps answering with the route a path resolved to;
 //! - [`memory`]: a process's resident memory, now and at its peak.
 //!
 //! Each test binary uses only some of this, hence the `dead_code` allowance.

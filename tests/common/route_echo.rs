@@ -3,12 +3,13 @@
 //!
 //! - [`nginx_app`]: nginx as the app's own server (`tests/fixtures/nginx-route-echo.conf`),
 //!   answering `route=NAME\nuri=$uri`;
-//! - [`ExpressApp`]: an Express app (`tests/peers/express`), answering
-//!   `{"route": NAME, "path": ...}`.
+//! - [`FrameworkApp`]: an Express app (`tests/peers/express`) or a werkzeug one, Flask's
+//!   routing and server (`tests/peers/werkzeug`), answering `{"route": NAME, "path": ...}`.
 //!
 //! Both have the routes `api` (`/api/v4/`), `hooks` (`/hooks/`), `admin` (`/admin/`) and
 //! `other` (everything else).
 
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -51,22 +52,62 @@ pub async fn nginx_app() -> Nginx {
     Nginx::start(&template, &[]).await
 }
 
-/// `node tests/peers/express/server.js`. Killed and reaped on drop.
+/// An app framework's own server answering with its route: Express or werkzeug. Killed and
+/// reaped on drop.
 #[derive(Debug)]
-pub struct ExpressApp {
+pub struct FrameworkApp {
     process: Process,
     port: u16,
 }
 
-impl ExpressApp {
-    /// Starts the app and waits for the line naming its port. Panics, saying how to install
-    /// them, when Node.js or the peer's node_modules are missing.
-    pub async fn start() -> Self {
-        let dir = peer_dir();
-        check_prerequisites(&dir);
+impl FrameworkApp {
+    /// `node tests/peers/express/server.js`. Panics, saying how to install them, when Node.js
+    /// or the peer's node_modules are missing.
+    pub async fn express() -> Self {
+        let dir = peer_dir("express");
+        let how = "install Node.js 20 or newer with npm (`apt-get install nodejs npm`), then \
+                   `npm ci --prefix tests/peers/express` (or just run ./scripts/test)";
+        let node = Command::new("node")
+            .arg("--version")
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .is_ok_and(|o| o.status.success());
+        assert!(
+            node,
+            "the skip_auth differential test needs Node.js (`node`) on PATH: {how}"
+        );
+        assert!(
+            dir.join("node_modules/express/package.json").is_file(),
+            "the skip_auth differential test needs {}/node_modules: {how}",
+            dir.display()
+        );
         let mut command = Command::new("node");
         command.arg(dir.join("server.js")).current_dir(&dir);
-        let mut process = Process::spawn("express", command);
+        Self::start("express", command).await
+    }
+
+    /// `tests/peers/werkzeug/server.py` with the virtualenv `./scripts/test` installs
+    /// werkzeug into (`target/tools/werkzeug`). Panics, saying how to install it, when missing.
+    pub async fn werkzeug() -> Self {
+        let dir = peer_dir("werkzeug");
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let python = root.join("target/tools/werkzeug/bin/python");
+        assert!(
+            python.is_file(),
+            "the skip_auth differential test needs werkzeug in {}: `python3 -m venv \
+             target/tools/werkzeug && target/tools/werkzeug/bin/pip install -r \
+             tests/peers/werkzeug/requirements.txt` (or just run ./scripts/test)",
+            python.display()
+        );
+        let mut command = Command::new(python);
+        command.arg(dir.join("server.py")).current_dir(&dir);
+        Self::start("werkzeug", command).await
+    }
+
+    /// Starts `command` and waits for the line naming its port.
+    async fn start(name: &str, command: Command) -> Self {
+        let mut process = Process::spawn(name, command);
         let line = process
             .wait_for_line("its port", STARTUP_TIMEOUT, |line| {
                 line.starts_with("listening on ")
@@ -75,16 +116,16 @@ impl ExpressApp {
         let port = line["listening on ".len()..]
             .trim()
             .parse()
-            .unwrap_or_else(|_| panic!("no port in the Express app's line {line:?}"));
+            .unwrap_or_else(|_| panic!("no port in the {name} app's line {line:?}"));
         Self { process, port }
     }
 
-    pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
     }
 
-    pub fn port(&self) -> u16 {
-        self.port
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr())
     }
 
     pub fn pid(&self) -> u32 {
@@ -92,26 +133,8 @@ impl ExpressApp {
     }
 }
 
-fn peer_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/express")
-}
-
-fn check_prerequisites(dir: &Path) {
-    let how = "install Node.js 20 or newer with npm (`apt-get install nodejs npm`), then \
-               `npm ci --prefix tests/peers/express` (or just run ./scripts/test)";
-    let node = Command::new("node")
-        .arg("--version")
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        node,
-        "the skip_auth differential test needs Node.js (`node`) on PATH: {how}"
-    );
-    assert!(
-        dir.join("node_modules/express/package.json").is_file(),
-        "the skip_auth differential test needs {}/node_modules: {how}",
-        dir.display()
-    );
+fn peer_dir(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/peers")
+        .join(name)
 }
