@@ -26,6 +26,8 @@ enum Step {
     MergeSlashes,
     /// `.` and `..` segments resolved (RFC 3986 section 5.2.4).
     ResolveDotSegments,
+    /// The same, but a trailing `.` or `..` leaves no slash: `/a/b/..` is `/a` (Tomcat).
+    ResolveDotSegmentsToFile,
 }
 
 use Step::*;
@@ -62,7 +64,7 @@ const SERVLET: &[Step] = &[
     DecodeFully,
     BackslashAsSlash,
     MergeSlashes,
-    ResolveDotSegments,
+    ResolveDotSegmentsToFile,
 ];
 
 /// The readings checked, each the steps one kind of server takes, in its order. Readings that
@@ -147,7 +149,8 @@ fn read(raw: &str, steps: &[Step]) -> Option<String> {
                 .filter(|b| **b == b'\\')
                 .for_each(|b| *b = b'/'),
             MergeSlashes => path.dedup_by(|next, previous| *next == b'/' && *previous == b'/'),
-            ResolveDotSegments => resolve_dot_segments(&mut path),
+            ResolveDotSegments => resolve_dot_segments(&mut path, true),
+            ResolveDotSegmentsToFile => resolve_dot_segments(&mut path, false),
         }
     }
     let text = String::from_utf8(path).ok()?;
@@ -204,8 +207,9 @@ fn strip_parameters(path: &mut Vec<u8>) {
 }
 
 /// RFC 3986 section 5.2.4 on an absolute path, in place: the output never outgrows the part
-/// of the input already read.
-fn resolve_dot_segments(path: &mut Vec<u8>) {
+/// of the input already read. `directory_slash`: whether `/a/b/..` is `/a/` (RFC 3986) or
+/// `/a`.
+fn resolve_dot_segments(path: &mut Vec<u8>, directory_slash: bool) {
     let len = path.len();
     // The output so far is `path[..written]`: empty, or `/a/b`.
     let mut written = 0;
@@ -226,7 +230,7 @@ fn resolve_dot_segments(path: &mut Vec<u8>) {
                         .unwrap_or(0);
                 }
                 // `/a/b/..` is the directory `/a/`: keep the trailing slash.
-                if end == len {
+                if end == len && (directory_slash || written == 0) {
                     path[written] = b'/';
                     written += 1;
                 }
@@ -345,6 +349,9 @@ mod tests {
             (SERVLET, "/api/v4/..;/admin", "/api/admin"),
             (SERVLET, "/api;x/v4;y/z", "/api/v4/z"),
             (SERVLET, "/files/secret;.png", "/files/secret"),
+            (SERVLET, "/api/v4/x/..;%2fadmin", "/api/v4"),
+            (SERVLET, "/api/v4/x/.", "/api/v4/x"),
+            (SERVLET, "/..", "/"),
         ];
         for (steps, raw, want) in table {
             assert_eq!(read(raw, steps).as_deref(), Some(*want), "{steps:?} {raw}");

@@ -179,6 +179,9 @@ mod tests {
             "/x/../api/v4/projects",
             // A servlet container reads `/admin` once `;x` is dropped.
             "/admin;x/../api/v4/x",
+            // Tomcat: `/api/v4`, not `/api/v4/`.
+            "/api/v4/x/..;%2fadmin",
+            "/api/v4/x/..",
         ] {
             assert!(!skips("GET", path), "{path} must not skip sign-in");
             assert!(!skips("POST", path), "{path} must not skip sign-in (POST)");
@@ -297,8 +300,9 @@ mod tests {
         }
 
         /// Empty segments merged away and dot segments resolved, as nginx does after
-        /// decoding; `None` for `..` above the root (nginx answers 400).
-        fn merge_and_resolve(text: &str) -> Option<String> {
+        /// decoding; `None` for `..` above the root (nginx answers 400). `directory_slash`:
+        /// whether `/a/b/..` is `/a/` (nginx) or `/a` (Tomcat).
+        fn merge_and_resolve(text: &str, directory_slash: bool) -> Option<String> {
             let segments: Vec<&str> = text.split('/').skip(1).collect();
             let mut kept: Vec<&str> = Vec::new();
             for segment in &segments {
@@ -310,7 +314,11 @@ mod tests {
                     name => kept.push(name),
                 }
             }
-            let directory = matches!(segments.last(), Some(&("" | "." | "..")));
+            let directory = match segments.last() {
+                Some(&"") => true,
+                Some(&("." | "..")) => directory_slash,
+                _ => false,
+            };
             let mut path = format!("/{}", kept.join("/"));
             if directory && !kept.is_empty() {
                 path.push('/');
@@ -320,7 +328,7 @@ mod tests {
 
         /// nginx on Linux, `merge_slashes on`: decoded once, then merged and resolved.
         fn nginx(raw: &str) -> Option<String> {
-            merge_and_resolve(&decode_once(raw)?)
+            merge_and_resolve(&decode_once(raw)?, true)
         }
 
         /// A servlet container (Tomcat, Jetty) that allows encoded slashes and backslashes:
@@ -338,7 +346,7 @@ mod tests {
                 }
                 path = decoded;
             }
-            merge_and_resolve(&path.replace('\\', "/"))
+            merge_and_resolve(&path.replace('\\', "/"), false)
         }
 
         /// A router that matches the path decoded, never resolving dot segments (Flask).
@@ -411,6 +419,8 @@ mod tests {
             }
             assert_eq!(servlet("/api/v4/..;/admin").as_deref(), Some("/api/admin"));
             assert_eq!(servlet("/a;x/b;y").as_deref(), Some("/a/b"));
+            // Tomcat 11: `/api/v4/x/..` is served as `/api/v4`.
+            assert_eq!(servlet("/api/v4/x/..;y").as_deref(), Some("/api/v4"));
         }
     }
 }

@@ -3,8 +3,9 @@
 //!
 //! - [`nginx_app`]: nginx as the app's own server (`tests/fixtures/nginx-route-echo.conf`),
 //!   answering `route=NAME\nuri=$uri`;
-//! - [`FrameworkApp`]: an Express app (`tests/peers/express`) or a werkzeug one, Flask's
-//!   routing and server (`tests/peers/werkzeug`), answering `{"route": NAME, "path": ...}`.
+//! - [`FrameworkApp`]: an Express app (`tests/peers/express`), a werkzeug one, Flask's
+//!   routing and server (`tests/peers/werkzeug`), or a servlet on embedded Tomcat
+//!   (`tests/peers/tomcat`), answering `{"route": NAME, "path": ...}`.
 //!
 //! Both have the routes `api` (`/api/v4/`), `hooks` (`/hooks/`), `admin` (`/admin/`) and
 //! `other` (everything else).
@@ -52,8 +53,8 @@ pub async fn nginx_app() -> Nginx {
     Nginx::start(&template, &[]).await
 }
 
-/// An app framework's own server answering with its route: Express or werkzeug. Killed and
-/// reaped on drop.
+/// An app framework's own server answering with its route: Express, werkzeug or Tomcat.
+/// Killed and reaped on drop.
 #[derive(Debug)]
 pub struct FrameworkApp {
     process: Process,
@@ -103,6 +104,49 @@ impl FrameworkApp {
         let mut command = Command::new(python);
         command.arg(dir.join("server.py")).current_dir(&dir);
         Self::start("werkzeug", command).await
+    }
+
+    /// `tests/peers/tomcat/RouteEcho.java` on embedded Tomcat, whose jars `./scripts/test`
+    /// copies into `target/tools/tomcat`. Panics, saying how to install them, when missing.
+    pub async fn tomcat() -> Self {
+        let dir = peer_dir("tomcat");
+        let jars = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/tools/tomcat");
+        let how = format!(
+            "install Java 17 or newer and Maven (`apt-get install default-jdk-headless maven`), \
+             then `mvn -f tests/peers/tomcat/pom.xml dependency:copy-dependencies \
+             -DoutputDirectory={}` (or just run ./scripts/test)",
+            jars.display()
+        );
+        let java = Command::new("java")
+            .arg("-version")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            java,
+            "the skip_auth differential test needs Java (`java`) on PATH: {how}"
+        );
+        let has_tomcat = std::fs::read_dir(&jars).is_ok_and(|entries| {
+            entries.flatten().any(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("tomcat-embed-core-")
+            })
+        });
+        assert!(
+            has_tomcat,
+            "the skip_auth differential test needs embedded Tomcat in {}: {how}",
+            jars.display()
+        );
+        let mut command = Command::new("java");
+        command
+            .arg("-cp")
+            .arg(jars.join("*"))
+            .arg(dir.join("RouteEcho.java"))
+            .current_dir(&dir);
+        Self::start("tomcat", command).await
     }
 
     /// Starts `command` and waits for the line naming its port.
