@@ -3,7 +3,8 @@
 //! as sent; Flask decodes but never resolves `..`; Rails keeps `%2F` inside its segment (GitLab's
 //! `projects/group%2Fname`); servlet containers drop `;parameters` first; Windows servers take
 //! `\` for `/`. A rule that lets requests skip sign-in must hold for every one of these readings,
-//! so that no spelling of a path can be public for Sekisho and private for the app.
+//! so that no spelling of a path can be public for Sekisho and private for the app; a path
+//! these readings cannot settle (an empty segment, too many layers of encoding) has none.
 
 /// Rounds of percent-decoding before a path counts as unreadable: `%252e` is `%2e` after one
 /// and `.` after two; an app that decodes more often than this is not one we can protect.
