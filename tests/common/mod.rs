@@ -21,6 +21,7 @@
 //! - [`redis`]: a real `redis-server` that can be stopped, restarted and frozen;
 //! - [`app_server`]: an app for proxy mode: keep-alive, streamed gigabytes, slow answers;
 //! - [`ws_echo`]: a WebSocket app that greets with the identity it was handed and echoes;
+//! - [`route_echo`]: nginx, Express and werkzeug apps answering with the route a path resolved to;
 //! - [`memory`]: a process's resident memory, now and at its peak.
 //!
 //! Each test binary uses only some of this, hence the `dead_code` allowance.
@@ -38,6 +39,7 @@ pub mod oidc_stack;
 pub mod ports;
 pub mod process;
 pub mod redis;
+pub mod route_echo;
 pub mod saml_forge;
 pub mod saml_idp;
 pub mod saml_stack;
