@@ -479,3 +479,38 @@ skip_auth = ["^/"]
         .expect("a message");
     assert_eq!(echoed, Message::text("still here"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_http2_connections_are_closed_too() {
+    let idle = Duration::from_secs(2);
+    let stack = OidcStack::start(stack_options(("1s", "2s"), 10_000)).await;
+    let stream = TcpStream::connect(stack.sekisho.addr())
+        .await
+        .expect("connect");
+    let (mut sender, connection) =
+        hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+            .handshake::<_, http_body_util::Empty<bytes::Bytes>>(hyper_util::rt::TokioIo::new(
+                stream,
+            ))
+            .await
+            .expect("HTTP/2 with prior knowledge");
+    let connection = tokio::spawn(connection);
+    let request = http::Request::get(format!("http://{}/ping", stack.sekisho.addr()))
+        .body(http_body_util::Empty::new())
+        .expect("request");
+    let response = sender.send_request(request).await.expect("an answer");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.version(), http::Version::HTTP_2);
+    drop(response);
+    let answered = Instant::now();
+    tokio::time::timeout(idle + MARGIN, connection)
+        .await
+        .expect("the idle HTTP/2 connection is closed")
+        .expect("the connection task ends")
+        .ok();
+    let after = answered.elapsed();
+    assert!(
+        after + Duration::from_millis(300) >= idle,
+        "closed after {after:?}, before the {idle:?} idle timeout"
+    );
+}
