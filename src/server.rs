@@ -88,12 +88,12 @@ pub async fn run<S, B>(
         tokio::spawn(serve_connection(
             Arc::clone(&builder),
             stream,
+            slot,
             Connection {
                 app: RefCell::new(app.clone()),
                 peer,
-                activity: Arc::clone(&activity),
+                activity,
             },
-            TrackedIoParts { activity, slot },
             Timeouts::from(&limits),
             stopping.clone(),
         ));
@@ -139,18 +139,13 @@ impl From<&ConnectionsConfig> for Timeouts {
     }
 }
 
-struct TrackedIoParts {
-    activity: Arc<Activity>,
-    slot: capacity::Slot,
-}
-
 /// Drives one connection until it ends, its client outstays the timeouts, it is closed to
 /// make room, or the server stops.
 async fn serve_connection<S, B>(
     builder: Arc<auto::Builder<TokioExecutor>>,
     stream: TcpStream,
+    slot: capacity::Slot,
     connection: Connection<S>,
-    io: TrackedIoParts,
     timeouts: Timeouts,
     mut stopping: watch::Receiver<()>,
 ) where
@@ -160,9 +155,9 @@ async fn serve_connection<S, B>(
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let peer = connection.peer;
-    let activity = Arc::clone(&io.activity);
+    let activity = Arc::clone(&connection.activity);
     let http = builder.serve_connection_with_upgrades(
-        TokioIo::new(TrackedIo::new(stream, io.activity, io.slot)),
+        TokioIo::new(TrackedIo::new(stream, Arc::clone(&activity), slot)),
         connection,
     );
     tokio::pin!(http);

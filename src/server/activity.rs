@@ -152,6 +152,13 @@ impl Activity {
 #[derive(Debug)]
 pub struct InFlight(Arc<Activity>);
 
+impl InFlight {
+    /// The response switches protocols: the connection's HTTP timeouts no longer apply.
+    pub fn upgrade(&self) {
+        self.0.upgrade();
+    }
+}
+
 impl Drop for InFlight {
     fn drop(&mut self) {
         let activity = &self.0;

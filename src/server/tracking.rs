@@ -89,7 +89,6 @@ pin_project! {
         #[pin]
         inner: F,
         in_flight: Option<InFlight>,
-        activity: Arc<Activity>,
     }
 }
 
@@ -98,7 +97,6 @@ impl<F> TrackedResponse<F> {
         Self {
             inner,
             in_flight: Some(activity.start_request()),
-            activity: Arc::clone(activity),
         }
     }
 }
@@ -112,10 +110,10 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let response = std::task::ready!(this.inner.poll(cx))?;
-        if response.status() == StatusCode::SWITCHING_PROTOCOLS {
-            this.activity.upgrade();
-        }
         let in_flight = this.in_flight.take();
+        if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+            in_flight.iter().for_each(InFlight::upgrade);
+        }
         Poll::Ready(Ok(response.map(|inner| TrackedBody {
             inner,
             _in_flight: in_flight,
