@@ -80,6 +80,7 @@ pub async fn run<S, B>(
                     last_full_warning = Some(Instant::now());
                     tracing::warn!(%peer, limit = limits.max, "connection limit reached and every connection is busy; refusing new connections (connections.max)");
                 }
+                crate::telemetry::record_connection_closed("refused");
                 drop(stream);
                 continue;
             }
@@ -174,10 +175,14 @@ async fn serve_connection<S, B>(
                     // Nothing is lost by closing at once: no request is in flight.
                     Expiry::HeadTimeout | Expiry::Evicted => {
                         tracing::debug!(%peer, reason = ?why, "closing connection");
+                        crate::telemetry::record_connection_closed(if why == Expiry::Evicted { "evicted" } else { "header_timeout" });
                         return;
                     }
                     // hyper closes an idle HTTP/1 connection at once; HTTP/2 gets a GOAWAY.
-                    Expiry::Idle => http.as_mut().graceful_shutdown(),
+                    Expiry::Idle => {
+                        crate::telemetry::record_connection_closed("idle");
+                        http.as_mut().graceful_shutdown();
+                    }
                 }
             }
             changed = stopping.changed(), if !stop_heard => {

@@ -267,6 +267,23 @@ async fn slow_and_idle_connections_are_closed_after_their_timeouts() {
         "idle keep-alive connections get the idle timeout, not the shorter header-read one"
     );
 
+    let metrics = stack.sekisho_get("/metrics", &[]).await.body;
+    for (reason, at_least) in [("header_timeout", 40), ("idle", 20)] {
+        let counted = metrics
+            .lines()
+            .find(|l| {
+                l.starts_with("sekisho_connections_closed_total")
+                    && l.contains(&format!("reason=\"{reason}\""))
+            })
+            .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .unwrap_or(0);
+        assert!(
+            counted >= at_least,
+            "sekisho_connections_closed_total{{reason={reason}}} is {counted}:\n{metrics}"
+        );
+    }
+    assert!(metrics.contains("sekisho_connections_open "), "{metrics}");
+
     // A keep-alive connection idle longer than the header-read timeout still takes a request.
     let mut stream = TcpStream::connect(addr).await.expect("connect");
     for round in 0..2 {

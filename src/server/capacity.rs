@@ -12,6 +12,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::activity::Activity;
+use crate::telemetry::record_connections_open;
 
 /// Where the open connections are listed.
 #[derive(Debug)]
@@ -77,6 +78,7 @@ impl Capacity {
             return Err(Full);
         };
         table.open += 1;
+        table.report();
         let index = match table.free.pop() {
             Some(index) => {
                 table.entries[index] = Some(Arc::clone(activity));
@@ -98,6 +100,10 @@ impl Capacity {
 }
 
 impl Table {
+    fn report(&self) {
+        record_connections_open(self.open);
+    }
+
     /// Asks one waiting connection to close; false if every connection is busy.
     fn evict_one(&mut self) -> bool {
         let len = self.entries.len();
@@ -133,6 +139,7 @@ impl Drop for Slot {
         table.entries[self.index] = None;
         table.free.push(self.index);
         table.open -= 1;
+        table.report();
     }
 }
 
