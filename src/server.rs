@@ -5,6 +5,7 @@
 mod activity;
 mod capacity;
 pub mod open_files;
+mod request_body;
 mod tracking;
 
 use std::cell::RefCell;
@@ -28,6 +29,7 @@ use crate::config::ConnectionsConfig;
 use crate::net::PeerAddr;
 use activity::{Activity, Expiry};
 use capacity::{Admission, Capacity};
+use request_body::TimedBody;
 use tracking::{TrackedBody, TrackedIo, TrackedResponse};
 
 /// How often, at most, a full connection table is reported at warning level.
@@ -94,6 +96,7 @@ pub async fn run<S, B>(
                 app: RefCell::new(app.clone()),
                 peer,
                 activity,
+                body_read_timeout: limits.body_read_timeout,
             },
             Timeouts::from(&limits),
             stopping.clone(),
@@ -208,6 +211,7 @@ struct Connection<S> {
     app: RefCell<S>,
     peer: SocketAddr,
     activity: Arc<Activity>,
+    body_read_timeout: Duration,
 }
 
 impl<S, B> hyper::service::Service<Request<Incoming>> for Connection<S>
@@ -219,7 +223,7 @@ where
     type Future = TrackedResponse<S::Future>;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
-        let mut req = req.map(Body::new);
+        let mut req = req.map(|body| Body::new(TimedBody::new(body, self.body_read_timeout)));
         req.extensions_mut().insert(PeerAddr(self.peer));
         // Not re-entered: hyper calls a connection's service from that connection's task
         // only, and the borrow ends when `call` returns the future.

@@ -407,7 +407,8 @@ async fn ping_and_sign_in_answer_while_10000_hostile_connections_are_open() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn requests_in_flight_slow_uploads_and_websockets_outlive_the_timeouts() {
+async fn requests_in_flight_slow_uploads_and_websockets_outlive_the_timeouts_and_stalled_uploads_do_not()
+ {
     let app = AppServer::start("app").await;
     let chat = WsEcho::start().await;
     let config = format!(
@@ -419,6 +420,7 @@ secure = false
 [connections]
 header_read_timeout = "1s"
 idle_timeout = "2s"
+body_read_timeout = "1s"
 
 [[upstream]]
 host = "chat.test"
@@ -469,6 +471,30 @@ skip_auth = ["^/"]
     assert!(
         answer.contains(&format!("\"bytes\": {}, \"intact\": true", pieces * piece)),
         "{answer}"
+    );
+
+    // An upload that stops is given up after the body-read timeout, not held for ever.
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream
+        .write_all(b"POST /upload HTTP/1.1\r\nHost: app\r\nContent-Length: 100000\r\n\r\n")
+        .await
+        .expect("send the head");
+    stream
+        .write_all(&pattern::block()[..1_000])
+        .await
+        .expect("send a first part");
+    let stalled = Instant::now();
+    let answer = tokio::time::timeout(Duration::from_secs(1) + MARGIN, read_answer(&mut stream))
+        .await
+        .expect("a stalled upload is given up within the body-read timeout");
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 4") || answer.starts_with("HTTP/1.1 5"),
+        "{answer}"
+    );
+    assert!(
+        stalled.elapsed() + Duration::from_millis(300) >= Duration::from_secs(1),
+        "given up after {:?}, before the 1 s body-read timeout",
+        stalled.elapsed()
     );
 
     // A WebSocket that says nothing for longer than both timeouts.

@@ -15,6 +15,8 @@ pub struct ConnectionsConfig {
     pub header_read_timeout: Duration,
     /// How long a connection may wait for its next request once the last one is answered.
     pub idle_timeout: Duration,
+    /// How long a request body may keep its reader waiting for the next part.
+    pub body_read_timeout: Duration,
     /// The largest request head (request line and headers), in bytes.
     pub max_header_bytes: usize,
     /// The most header fields in one request.
@@ -50,6 +52,7 @@ pub fn validate(
     };
     let header_read_timeout = timeout("header_read_timeout", &raw.header_read_timeout);
     let idle_timeout = timeout("idle_timeout", &raw.idle_timeout);
+    let body_read_timeout = timeout("body_read_timeout", &raw.body_read_timeout);
     let mut count = |key: &str, value: i64, range: std::ops::RangeInclusive<usize>| {
         match usize::try_from(value) {
             Ok(n) if range.contains(&n) => Some(n),
@@ -77,6 +80,7 @@ pub fn validate(
         max: max?,
         header_read_timeout: header_read_timeout?,
         idle_timeout: idle_timeout?,
+        body_read_timeout: body_read_timeout?,
         max_header_bytes: max_header_bytes?,
         max_headers: max_headers?,
     })
@@ -109,6 +113,7 @@ mod tests {
         assert_eq!(config.max, 10_000);
         assert_eq!(config.header_read_timeout, Duration::from_secs(10));
         assert_eq!(config.idle_timeout, Duration::from_secs(75));
+        assert_eq!(config.body_read_timeout, Duration::from_secs(60));
         assert_eq!(config.max_header_bytes, 64 * 1024);
         assert_eq!(config.max_headers, 100);
     }
@@ -121,12 +126,14 @@ mod tests {
                     max: 0,
                     header_read_timeout: "0s".into(),
                     idle_timeout: "soon".into(),
+                    body_read_timeout: "-1s".into(),
                     max_header_bytes: 4096,
                     max_headers: 0,
                 },
                 &[
                     "connections.header_read_timeout",
                     "connections.idle_timeout",
+                    "connections.body_read_timeout",
                     "connections.max",
                     "connections.max_header_bytes",
                     "connections.max_headers",
@@ -152,6 +159,7 @@ mod tests {
                     max: 1,
                     header_read_timeout: "1s".into(),
                     idle_timeout: "1h".into(),
+                    body_read_timeout: "1s".into(),
                     max_header_bytes: 8192,
                     max_headers: 1,
                 },

@@ -67,6 +67,7 @@ pub struct RawConnections {
     pub max: i64,
     pub header_read_timeout: String,
     pub idle_timeout: String,
+    pub body_read_timeout: String,
     pub max_header_bytes: i64,
     pub max_headers: i64,
 }
@@ -79,6 +80,8 @@ impl Default for RawConnections {
             // Longer than nginx's upstream `keepalive_timeout` (60s by default), so nginx always
             // closes an idle connection first and never sends a request on one we are closing.
             idle_timeout: "75s".into(),
+            // nginx's `client_body_timeout`.
+            body_read_timeout: "60s".into(),
             max_header_bytes: 64 * 1024,
             max_headers: 100,
         }
