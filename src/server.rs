@@ -225,6 +225,9 @@ where
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         let mut req = req.map(|body| Body::new(TimedBody::new(body, self.body_read_timeout)));
         req.extensions_mut().insert(PeerAddr(self.peer));
+        if req.version() == http::Version::HTTP_2 {
+            self.activity.multiplex();
+        }
         // Not re-entered: hyper calls a connection's service from that connection's task
         // only, and the borrow ends when `call` returns the future.
         let response = self.app.borrow_mut().call(req);

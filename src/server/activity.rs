@@ -28,6 +28,9 @@ pub struct Activity {
     upgraded: AtomicBool,
     /// Asked to close to make room for a new connection.
     evicted: AtomicBool,
+    /// Speaks HTTP/2, where bytes between requests are mostly control frames (window updates,
+    /// pings, settings) and start no request head.
+    multiplexed: AtomicBool,
     changed: Notify,
 }
 
@@ -51,6 +54,7 @@ impl Activity {
             idle_since: AtomicU64::new(0),
             upgraded: AtomicBool::new(false),
             evicted: AtomicBool::new(false),
+            multiplexed: AtomicBool::new(false),
             changed: Notify::new(),
         })
     }
@@ -68,6 +72,7 @@ impl Activity {
     pub fn on_read(&self) {
         if self.head_started.load(Ordering::Relaxed) == 0
             && self.in_flight.load(Ordering::Acquire) == 0
+            && !self.multiplexed.load(Ordering::Relaxed)
         {
             self.head_started.store(self.stamp(), Ordering::Relaxed);
             self.changed.notify_one();
@@ -80,6 +85,11 @@ impl Activity {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         self.head_started.store(0, Ordering::Relaxed);
         InFlight(Arc::clone(self))
+    }
+
+    /// The connection speaks HTTP/2: only the idle timeout applies between its requests.
+    pub fn multiplex(&self) {
+        self.multiplexed.store(true, Ordering::Relaxed);
     }
 
     /// The connection switched protocols: its HTTP timeouts no longer apply.
@@ -205,6 +215,15 @@ mod tests {
             (Expiry::HeadTimeout, HEAD),
             "the head clock starts at the first byte, not when the connection went idle"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn http2_control_frames_between_requests_start_no_head_clock() {
+        let activity = Activity::new();
+        activity.multiplex();
+        drop(activity.start_request());
+        activity.on_read();
+        assert_eq!(expiry_after(&activity).await, (Expiry::Idle, IDLE));
     }
 
     #[tokio::test(start_paused = true)]
