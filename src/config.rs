@@ -1,6 +1,7 @@
 //! Configuration: a TOML file, overridden by `SEKISHO_*` environment variables, validated
 //! into a typed [`Config`] whose fields cannot hold invalid values.
 
+mod connections;
 mod env;
 mod oidc;
 mod raw;
@@ -18,6 +19,7 @@ use url::Url;
 
 use crate::auth::{DomainRule, Policy};
 use crate::net::{ForwardedHeader, Networks};
+pub use connections::ConnectionsConfig;
 pub use oidc::{ClaimNames, OidcConfig};
 pub use raw::RawConfig;
 pub use redis::{Credentials, RedisConfig, RedisNode, RedisTarget, parse_url as parse_redis_url};
@@ -80,6 +82,7 @@ pub struct Config {
     /// Hosts besides our own that `rd` may send a browser to.
     pub allowed_redirect_domains: Vec<DomainRule>,
     pub shutdown_timeout: Duration,
+    pub connections: ConnectionsConfig,
     pub client_ip: ClientIpConfig,
     pub session: SessionConfig,
     pub log: LogConfig,
@@ -221,6 +224,14 @@ impl Config {
         }
         if self.public_url.scheme() == "https" && !self.session.cookie.secure {
             warnings.push("public_url is https but session.secure is false: session cookies may travel in clear".into());
+        }
+        if self.connections.idle_timeout <= Duration::from_secs(60) {
+            warnings.push(format!(
+                "connections.idle_timeout is {:?}: if nginx keeps idle connections to Sekisho longer (its upstream \
+                 keepalive_timeout is 60s by default), a request it sends just as Sekisho closes one fails; \
+                 keep idle_timeout above nginx's",
+                self.connections.idle_timeout
+            ));
         }
         warnings.extend(self.proxy_warnings());
         warnings

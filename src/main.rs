@@ -118,12 +118,43 @@ fn serve(config: Config) -> anyhow::Result<()> {
         if !problems.is_empty() {
             return Err(anyhow::Error::new(sekisho::config::ConfigError::Invalid(problems)));
         }
+        let connections = connection_limits(&config);
         let app = sekisho::app(&config);
         let shutdown = sekisho::server::shutdown_signal();
         tracing::info!(listen = %listener.local_addr()?, public_url = %config.public_url, version = env!("CARGO_PKG_VERSION"), "sekisho started");
         let upkeep = sekisho::telemetry::Metrics::install().spawn_upkeep();
-        sekisho::server::run(listener, app, shutdown, config.shutdown_timeout).await;
+        sekisho::server::run(listener, app, shutdown, config.shutdown_timeout, connections).await;
         upkeep.abort();
         Ok(())
     })
+}
+
+/// `[connections]`, with the limit on open files raised to hold them, or the connection limit
+/// lowered to what the open files allow.
+fn connection_limits(config: &Config) -> sekisho::config::ConnectionsConfig {
+    use sekisho::server::open_files;
+    let limit = match open_files::raise() {
+        Ok(limit) => limit,
+        Err(error) => {
+            tracing::warn!(%error, "cannot read or raise the limit on open files; keeping connections.max");
+            return config.connections.clone();
+        }
+    };
+    if limit.now > limit.before {
+        tracing::info!(
+            from = limit.before,
+            to = limit.now,
+            "raised the limit on open files"
+        );
+    }
+    let fitted = open_files::fit(&config.connections, limit.now, !config.upstreams.is_empty());
+    if fitted.max < config.connections.max {
+        tracing::warn!(
+            open_files = limit.now,
+            configured = config.connections.max,
+            max = fitted.max,
+            "the limit on open files cannot hold connections.max connections; holding fewer (raise the hard limit, e.g. LimitNOFILE= or ulimit -Hn)"
+        );
+    }
+    fitted
 }

@@ -1,31 +1,48 @@
-//! The listener: accepts connections, records each one's peer address, and drains in-flight
-//! requests on shutdown.
+//! The listener: accepts connections within the connection limit, records each one's peer
+//! address, closes connections that are slow to send a request head or idle too long, and
+//! drains in-flight requests on shutdown.
+
+mod activity;
+mod capacity;
+pub mod open_files;
+mod request_body;
+mod tracking;
 
 use std::cell::RefCell;
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
-
-use std::convert::Infallible;
 
 use axum::body::Body;
 use http::Request;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::time::Instant;
 use tower::Service;
 
+use crate::config::ConnectionsConfig;
 use crate::net::PeerAddr;
+use activity::{Activity, Expiry};
+use capacity::{Admission, Capacity};
+use request_body::TimedBody;
+use tracking::{TrackedBody, TrackedIo, TrackedResponse};
 
-/// Serves `app` on `listener` until `shutdown` resolves, then stops accepting and waits up to
-/// `grace` for open requests to finish.
+/// How often, at most, a full connection table is reported at warning level.
+const FULL_WARNING_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Serves `app` on `listener` within `limits` until `shutdown` resolves, then stops accepting
+/// and waits up to `grace` for open requests to finish.
 pub async fn run<S, B>(
     listener: TcpListener,
     app: S,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
+    limits: ConnectionsConfig,
 ) where
     S: Service<Request<Body>, Response = http::Response<B>, Error = Infallible>
         + Clone
@@ -35,8 +52,10 @@ pub async fn run<S, B>(
     B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let builder = auto::Builder::new(TokioExecutor::new());
-    let graceful = GracefulShutdown::new();
+    let builder = Arc::new(builder(&limits));
+    let capacity = Capacity::new(limits.max);
+    let (stop, stopping) = watch::channel(());
+    let mut last_full_warning: Option<Instant> = None;
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -51,30 +70,139 @@ pub async fn run<S, B>(
             },
             () = &mut shutdown => break,
         };
+        let activity = Activity::new();
+        let slot = match capacity.admit(&activity) {
+            Ok((slot, Admission::Room)) => slot,
+            Ok((slot, Admission::Evicted)) => {
+                tracing::debug!(%peer, limit = limits.max, "connection limit reached; closed a waiting connection to make room");
+                slot
+            }
+            Err(capacity::Full) => {
+                if last_full_warning.is_none_or(|at| at.elapsed() >= FULL_WARNING_INTERVAL) {
+                    last_full_warning = Some(Instant::now());
+                    tracing::warn!(%peer, limit = limits.max, "connection limit reached and every connection is busy; refusing new connections (connections.max)");
+                }
+                crate::telemetry::record_connection_closed("refused");
+                drop(stream);
+                continue;
+            }
+        };
         let _ = stream.set_nodelay(true);
-        let connection = builder.serve_connection_with_upgrades(
-            TokioIo::new(stream),
+        tokio::spawn(serve_connection(
+            Arc::clone(&builder),
+            stream,
+            slot,
             Connection {
                 app: RefCell::new(app.clone()),
                 peer,
+                activity,
+                body_read_timeout: limits.body_read_timeout,
             },
-        );
-        let connection = graceful.watch(connection.into_owned());
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%peer, %error, "connection ended with an error");
-            }
-        });
+            Timeouts::from(&limits),
+            stopping.clone(),
+        ));
     }
     drop(listener);
+    drop(stopping);
     tracing::info!("shutting down; finishing in-flight requests");
+    let _ = stop.send(());
     tokio::select! {
-        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = stop.closed() => tracing::info!("all connections closed"),
         () = tokio::time::sleep(grace) => tracing::warn!(?grace, "grace period over; closing remaining connections"),
     }
 }
 
-/// The app as one connection sees it: every request is marked with the connection's peer.
+/// hyper's settings for every connection, HTTP/1 and HTTP/2 alike.
+fn builder(limits: &ConnectionsConfig) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        // Kept by `Activity` instead: hyper's clock would also cut idle keep-alive connections.
+        .header_read_timeout(None)
+        // A head that does not fit is answered 431, as are too many header fields.
+        .max_buf_size(limits.max_header_bytes)
+        .max_headers(limits.max_headers);
+    builder
+        .http2()
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+    builder
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Timeouts {
+    header_read: Duration,
+    idle: Duration,
+}
+
+impl From<&ConnectionsConfig> for Timeouts {
+    fn from(limits: &ConnectionsConfig) -> Self {
+        Self {
+            header_read: limits.header_read_timeout,
+            idle: limits.idle_timeout,
+        }
+    }
+}
+
+/// Drives one connection until it ends, its client outstays the timeouts, it is closed to
+/// make room, or the server stops.
+async fn serve_connection<S, B>(
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    stream: TcpStream,
+    slot: capacity::Slot,
+    connection: Connection<S>,
+    timeouts: Timeouts,
+    mut stopping: watch::Receiver<()>,
+) where
+    S: Service<Request<Body>, Response = http::Response<B>, Error = Infallible> + Send + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let peer = connection.peer;
+    let activity = Arc::clone(&connection.activity);
+    let http = builder.serve_connection_with_upgrades(
+        TokioIo::new(TrackedIo::new(stream, Arc::clone(&activity), slot)),
+        connection,
+    );
+    tokio::pin!(http);
+    let expired = activity.expired(timeouts.header_read, timeouts.idle);
+    tokio::pin!(expired);
+    let mut watching = true;
+    let mut stop_heard = false;
+    let result = loop {
+        tokio::select! {
+            result = http.as_mut() => break result,
+            why = &mut expired, if watching => {
+                watching = false;
+                match why {
+                    // Nothing is lost by closing at once: no request is in flight.
+                    Expiry::HeadTimeout | Expiry::Evicted => {
+                        tracing::debug!(%peer, reason = ?why, "closing connection");
+                        crate::telemetry::record_connection_closed(if why == Expiry::Evicted { "evicted" } else { "header_timeout" });
+                        return;
+                    }
+                    // hyper closes an idle HTTP/1 connection at once; HTTP/2 gets a GOAWAY.
+                    Expiry::Idle => {
+                        crate::telemetry::record_connection_closed("idle");
+                        http.as_mut().graceful_shutdown();
+                    }
+                }
+            }
+            changed = stopping.changed(), if !stop_heard => {
+                stop_heard = true;
+                if changed.is_ok() {
+                    http.as_mut().graceful_shutdown();
+                }
+            }
+        }
+    };
+    if let Err(error) = result {
+        tracing::debug!(%peer, %error, "connection ended with an error");
+    }
+}
+
+/// The app as one connection sees it: every request is marked with the connection's peer, and
+/// counted in flight until its response has been sent.
 ///
 /// hyper-util's `TowerToHyperService` would clone the whole stack and drive `poll_ready`
 /// through every layer for each request; the stack's layers are always ready, so one copy per
@@ -82,57 +210,72 @@ pub async fn run<S, B>(
 struct Connection<S> {
     app: RefCell<S>,
     peer: SocketAddr,
+    activity: Arc<Activity>,
+    body_read_timeout: Duration,
 }
 
-impl<S> hyper::service::Service<Request<Incoming>> for Connection<S>
+impl<S, B> hyper::service::Service<Request<Incoming>> for Connection<S>
 where
-    S: Service<Request<Body>>,
+    S: Service<Request<Body>, Response = http::Response<B>>,
 {
-    type Response = S::Response;
+    type Response = http::Response<TrackedBody<B>>;
     type Error = S::Error;
-    type Future = S::Future;
+    type Future = TrackedResponse<S::Future>;
 
-    fn call(&self, req: Request<Incoming>) -> S::Future {
-        let mut req = req.map(Body::new);
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
+        let mut req = req.map(|body| Body::new(TimedBody::new(body, self.body_read_timeout)));
         req.extensions_mut().insert(PeerAddr(self.peer));
+        if req.version() == http::Version::HTTP_2 {
+            self.activity.multiplex();
+        }
         // Not re-entered: hyper calls a connection's service from that connection's task
         // only, and the borrow ends when `call` returns the future.
-        self.app.borrow_mut().call(req)
+        let response = self.app.borrow_mut().call(req);
+        TrackedResponse::new(response, &self.activity)
     }
 }
 
 /// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called, not when
-/// the future is first polled: call it before announcing the start, so a signal sent by
-/// whoever saw that announcement stops the server gracefully instead of killing it.
+/// the future is first polled: a signal that arrives once the startup line is out must stop
+/// Sekisho cleanly, not kill it with the default action. Call it inside the runtime.
 pub fn shutdown_signal() -> impl Future<Output = ()> {
     #[cfg(unix)]
-    {
+    let (interrupt, terminate) = {
         use tokio::signal::unix::{SignalKind, signal};
-        let listen = |kind: SignalKind, name: &'static str| {
-            signal(kind)
-                .inspect_err(|error| tracing::warn!(%error, "cannot listen for {name}"))
-                .ok()
-        };
-        let mut interrupt = listen(SignalKind::interrupt(), "SIGINT");
-        let mut terminate = listen(SignalKind::terminate(), "SIGTERM");
-        async move {
-            async fn received(signal: Option<&mut tokio::signal::unix::Signal>) {
-                match signal {
-                    Some(signal) => {
-                        signal.recv().await;
-                    }
-                    None => std::future::pending::<()>().await,
-                }
-            }
-            tokio::select! {
-                () = received(interrupt.as_mut()) => tracing::info!("SIGINT received"),
-                () = received(terminate.as_mut()) => tracing::info!("SIGTERM received"),
-            }
+        (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        let (interrupt, terminate) = (
+            wait_for(interrupt, "SIGINT"),
+            wait_for(terminate, "SIGTERM"),
+        );
+        #[cfg(not(unix))]
+        let (interrupt, terminate) = (
+            async {
+                let _ = tokio::signal::ctrl_c().await;
+            },
+            std::future::pending::<()>(),
+        );
+        tokio::select! {
+            () = interrupt => tracing::info!("SIGINT received"),
+            () = terminate => tracing::info!("SIGTERM received"),
         }
     }
-    #[cfg(not(unix))]
-    async {
-        let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("SIGINT received");
+}
+
+#[cfg(unix)]
+async fn wait_for(signal: std::io::Result<tokio::signal::unix::Signal>, name: &str) {
+    match signal {
+        Ok(mut signal) => {
+            signal.recv().await;
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for {name}");
+            std::future::pending::<()>().await;
+        }
     }
 }

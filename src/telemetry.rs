@@ -7,5 +7,7 @@ mod request_id;
 
 pub use access::{ObserveLayer, route_label};
 pub use logging::init_logging;
-pub use metrics::{Metrics, record_auth_decision};
+pub use metrics::{
+    Metrics, record_auth_decision, record_connection_closed, record_connections_open,
+};
 pub use request_id::{RequestIdLayer, X_REQUEST_ID};

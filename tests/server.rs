@@ -49,6 +49,7 @@ async fn in_flight_requests_finish_after_shutdown_starts() {
             let _ = stopped.await;
         },
         Duration::from_secs(5),
+        sekisho::config::ConnectionsConfig::default(),
     ));
 
     assert!(get_raw(addr, "/peer").await.unwrap().ends_with("127.0.0.1"));

@@ -11,6 +11,7 @@ pub struct RawConfig {
     pub trusted_ips: Vec<String>,
     pub allowed_redirect_domains: Vec<String>,
     pub shutdown_timeout: String,
+    pub connections: RawConnections,
     pub client_ip: RawClientIp,
     pub session: RawSession,
     pub log: RawLog,
@@ -47,6 +48,7 @@ impl Default for RawConfig {
             trusted_ips: Vec::new(),
             allowed_redirect_domains: Vec::new(),
             shutdown_timeout: "30s".into(),
+            connections: RawConnections::default(),
             client_ip: RawClientIp::default(),
             session: RawSession::default(),
             log: RawLog::default(),
@@ -55,6 +57,33 @@ impl Default for RawConfig {
             saml: None,
             proxy: RawProxy::default(),
             upstream: Vec::new(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct RawConnections {
+    pub max: i64,
+    pub header_read_timeout: String,
+    pub idle_timeout: String,
+    pub body_read_timeout: String,
+    pub max_header_bytes: i64,
+    pub max_headers: i64,
+}
+
+impl Default for RawConnections {
+    fn default() -> Self {
+        Self {
+            max: 10_000,
+            header_read_timeout: "10s".into(),
+            // Longer than nginx's upstream `keepalive_timeout` (60s by default), so nginx always
+            // closes an idle connection first and never sends a request on one we are closing.
+            idle_timeout: "75s".into(),
+            // nginx's `client_body_timeout`.
+            body_read_timeout: "60s".into(),
+            max_header_bytes: 64 * 1024,
+            max_headers: 100,
         }
     }
 }

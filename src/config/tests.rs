@@ -59,6 +59,21 @@ fn each_bad_value_names_its_key() {
         ("colour = 'red'", "colour"),
         ("[session]\nsecrett = 'typo'", "session.secrett"),
         ("[nonsense]\nx = 1", "nonsense"),
+        ("[connections]\nmax = 0", "connections.max"),
+        ("[connections]\nmax = 'many'", "connections.max"),
+        (
+            "[connections]\nheader_read_timeout = '0s'",
+            "connections.header_read_timeout",
+        ),
+        (
+            "[connections]\nidle_timeout = 'idle'",
+            "connections.idle_timeout",
+        ),
+        (
+            "[connections]\nmax_header_bytes = 4096",
+            "connections.max_header_bytes",
+        ),
+        ("[connections]\nmax_headers = 0", "connections.max_headers"),
     ];
     for (snippet, key) in cases {
         // the secret is supplied by the environment so each snippet shows one mistake
@@ -574,5 +589,51 @@ fn unverified_addresses_count_only_when_allowed_everywhere() {
         cfg.upstreams
             .iter()
             .all(|u| u.policy.accepts_unverified_email())
+    );
+}
+
+#[test]
+fn connection_limits_come_from_the_environment_and_name_their_variable() {
+    let cfg = load_env(
+        "",
+        &[
+            ("SEKISHO_SESSION__SECRET", SECRET),
+            ("SEKISHO_CONNECTIONS__MAX", "500"),
+            ("SEKISHO_CONNECTIONS__IDLE_TIMEOUT", "90s"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(cfg.connections.max, 500);
+    assert_eq!(cfg.connections.idle_timeout, Duration::from_secs(90));
+    assert!(cfg.warnings().iter().all(|w| !w.contains("idle_timeout")));
+
+    let err = load_env(
+        "",
+        &[
+            ("SEKISHO_SESSION__SECRET", SECRET),
+            ("SEKISHO_CONNECTIONS__MAX_HEADER_BYTES", "1024"),
+            ("SEKISHO_CONNECTIONS__MAX", "lots"),
+        ],
+    )
+    .unwrap_err();
+    let got = keys(err);
+    for key in [
+        "connections.max_header_bytes (from SEKISHO_CONNECTIONS__MAX_HEADER_BYTES)",
+        "connections.max (from SEKISHO_CONNECTIONS__MAX)",
+    ] {
+        assert!(got.iter().any(|k| k == key), "expected {key} in {got:?}");
+    }
+
+    let short = load_env(
+        "[connections]\nidle_timeout = '30s'",
+        &[("SEKISHO_SESSION__SECRET", SECRET)],
+    )
+    .unwrap();
+    assert!(
+        short
+            .warnings()
+            .iter()
+            .any(|w| w.contains("connections.idle_timeout")),
+        "an idle timeout nginx's default keep-alive outlasts is warned about"
     );
 }

@@ -6,7 +6,7 @@ use url::Url;
 use super::raw::RawConfig;
 use super::{
     ClientIpConfig, Config, CookieSettings, LogConfig, LogFormat, Problem, Secret, SessionConfig,
-    StoreKind, oidc, saml, upstream,
+    StoreKind, connections, oidc, saml, upstream,
 };
 use crate::auth::{DomainRule, Policy};
 use crate::net::{ForwardedHeader, Networks};
@@ -37,6 +37,8 @@ pub fn validate(
     let shutdown_timeout = duration(&raw.shutdown_timeout)
         .map_err(|m| report("shutdown_timeout", m))
         .ok();
+
+    let connections = connections::validate(&raw.connections, &mut report);
 
     let header = ForwardedHeader::from_name(&raw.client_ip.header)
         .ok_or_else(|| {
@@ -170,6 +172,7 @@ pub fn validate(
         public_url: public_url?,
         trusted_ips: trusted_ips?,
         shutdown_timeout: shutdown_timeout?,
+        connections: connections?,
         client_ip: ClientIpConfig {
             header: header?,
             trusted_proxies: trusted_proxies?,

@@ -9,6 +9,8 @@ use crate::auth::AuthReason;
 pub const REQUESTS: &str = "sekisho_http_requests_total";
 pub const DURATION: &str = "sekisho_http_request_duration_seconds";
 pub const AUTH_DECISIONS: &str = "sekisho_auth_decisions_total";
+pub const CONNECTIONS_OPEN: &str = "sekisho_connections_open";
+pub const CONNECTIONS_CLOSED: &str = "sekisho_connections_closed_total";
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -44,6 +46,11 @@ impl Metrics {
                 "HTTP request latency by route"
             );
             ::metrics::describe_counter!(AUTH_DECISIONS, "Authentication decisions by reason");
+            ::metrics::describe_gauge!(CONNECTIONS_OPEN, "Client connections open");
+            ::metrics::describe_counter!(
+                CONNECTIONS_CLOSED,
+                "Client connections closed by Sekisho, by reason: header_timeout, idle, evicted (for room under connections.max), refused (connections.max reached, all busy)"
+            );
             handle
         });
         Self {
@@ -122,4 +129,14 @@ pub fn record_request(route: &'static str, status: u16, status_label: &'static s
     }
     ::metrics::counter!(REQUESTS, "route" => route, "status" => status_label).increment(1);
     ::metrics::histogram!(DURATION, "route" => route).record(seconds);
+}
+
+/// Client connections open now.
+pub fn record_connections_open(open: usize) {
+    ::metrics::gauge!(CONNECTIONS_OPEN).set(open as f64);
+}
+
+/// A client connection Sekisho closed (or refused), and why.
+pub fn record_connection_closed(reason: &'static str) {
+    ::metrics::counter!(CONNECTIONS_CLOSED, "reason" => reason).increment(1);
 }
