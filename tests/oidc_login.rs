@@ -20,32 +20,11 @@ use common::oidc_stack::{
     ALICE, BOB, CLIENT_ID, CLIENT_SECRET, OidcStack, StackOptions, TRUSTED_CLIENT, provider_tokens,
 };
 use common::ports::free_port;
+use common::problems::Problems;
 use common::token_proxy::jwt;
 use common::upstream::echoed_header_all;
 use serde_json::{Value, json};
 use url::Url;
-
-/// Problems found while checking several cases, reported together at the end so one failing
-/// case does not hide the others.
-#[derive(Default)]
-struct Problems(Vec<String>);
-
-impl Problems {
-    fn check(&mut self, ok: bool, problem: impl FnOnce() -> String) {
-        if !ok {
-            self.0.push(problem());
-        }
-    }
-
-    fn assert_none(self, what: &str) {
-        assert!(
-            self.0.is_empty(),
-            "{what}: {} problem(s):\n\n{}",
-            self.0.len(),
-            self.0.join("\n\n")
-        );
-    }
-}
 
 /// The hop of `page` that requested Sekisho's callback; panics, with the navigation, if none.
 fn callback_hop(page: &Page) -> &Hop {

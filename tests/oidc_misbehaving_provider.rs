@@ -18,6 +18,7 @@ use common::oidc_provider::OidcOptions;
 use common::oidc_stack::{
     ALICE, BOB, CLIENT_ID, CLIENT_SECRET, OidcStack, StackOptions, TRUSTED_CLIENT, provider_tokens,
 };
+use common::problems::Problems;
 use common::token_proxy::jwt;
 use common::upstream::echoed_header_all;
 use serde_json::{Value, json};
@@ -31,27 +32,6 @@ fn now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs()
-}
-
-/// Problems found over several cases, reported together.
-#[derive(Default)]
-struct Problems(Vec<String>);
-
-impl Problems {
-    fn check(&mut self, ok: bool, problem: impl FnOnce() -> String) {
-        if !ok {
-            self.0.push(problem());
-        }
-    }
-
-    fn assert_none(self, what: &str) {
-        assert!(
-            self.0.is_empty(),
-            "{what}: {} problem(s):\n\n{}",
-            self.0.len(),
-            self.0.join("\n\n")
-        );
-    }
 }
 
 /// The values of `header` the app received, from its echo of the request.

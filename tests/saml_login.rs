@@ -22,6 +22,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use common::browser_client::{Browser, Page, is_session_cookie};
 use common::oidc_provider::{OidcOptions, OidcProvider};
+use common::problems::Problems;
 use common::process::Process;
 use common::saml_forge::{
     self, KeyPair, LogoutRequestForge, RedirectQuery, element, element_range, forged_assertion,
@@ -39,28 +40,6 @@ use common::sekisho::BINARY;
 use common::upstream::echoed_header_all;
 use serde_json::{Value, json};
 use url::Url;
-
-/// Problems found while checking several cases, reported together at the end so one failing
-/// case does not hide the others.
-#[derive(Default)]
-struct Problems(Vec<String>);
-
-impl Problems {
-    fn check(&mut self, ok: bool, problem: impl FnOnce() -> String) {
-        if !ok {
-            self.0.push(problem());
-        }
-    }
-
-    fn assert_none(self, what: &str) {
-        assert!(
-            self.0.is_empty(),
-            "{what}: {} problem(s):\n\n{}",
-            self.0.len(),
-            self.0.join("\n\n")
-        );
-    }
-}
 
 fn stack_options(sign: SignWhat) -> SamlStackOptions {
     SamlStackOptions {

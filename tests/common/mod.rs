@@ -16,13 +16,14 @@
 //! - [`saml_idp`]: a real SAML 2.0 IdP (SimpleSAMLphp under `php -S`);
 //! - [`saml_stack`]: IdP + Sekisho + nginx + app wired for the SAML sign-in;
 //! - [`saml_xml`]: reading SAML messages: XML, the HTTP-Redirect binding's DEFLATE, times;
-//! - [`saml_forge`]: altered, stripped, re-signed and wrapped SAML Responses;
+//! - [`saml_forge`]: altered, stripped, re-signed and wrapped SAML Responses, and logout messages;
 //! - [`token_proxy`]: an `http_proxy` for Sekisho that can alter the provider's token responses;
 //! - [`redis`]: a real `redis-server` that can be stopped, restarted and frozen;
 //! - [`app_server`]: an app for proxy mode: keep-alive, streamed gigabytes, slow answers;
 //! - [`ws_echo`]: a WebSocket app that greets with the identity it was handed and echoes;
-//! - [`route_echo`]: nginx, Express and werkzeug apps answering with the route a path resolved to;
-//! - [`memory`]: a process's resident memory, now and at its peak.
+//! - [`route_echo`]: nginx, Express, werkzeug and Tomcat apps answering with the route a path resolved to;
+//! - [`memory`]: a process's resident memory, now and at its peak;
+//! - [`problems`]: failures of several cases collected and reported together.
 //!
 //! Each test binary uses only some of this, hence the `dead_code` allowance.
 
@@ -37,6 +38,7 @@ pub mod nginx;
 pub mod oidc_provider;
 pub mod oidc_stack;
 pub mod ports;
+pub mod problems;
 pub mod process;
 pub mod redis;
 pub mod route_echo;
