@@ -31,7 +31,8 @@ pub struct Activity {
     /// Speaks HTTP/2, where bytes between requests are mostly control frames (window updates,
     /// pings, settings) and start no request head.
     multiplexed: AtomicBool,
-    changed: Notify,
+    /// Wakes the watchdog when the connection is evicted.
+    eviction: Notify,
 }
 
 /// Why a connection's watchdog fired.
@@ -55,7 +56,7 @@ impl Activity {
             upgraded: AtomicBool::new(false),
             evicted: AtomicBool::new(false),
             multiplexed: AtomicBool::new(false),
-            changed: Notify::new(),
+            eviction: Notify::new(),
         })
     }
 
@@ -69,13 +70,14 @@ impl Activity {
 
     /// Bytes arrived from the client. Only the first ones while no request is in flight
     /// matter: they start the header-read timeout. Called on every read, so it is two loads.
+    /// The watchdog is not woken: the deadline this starts lies at least a step ahead, and the
+    /// watchdog looks again within a step (see [`Activity::expired`]).
     pub fn on_read(&self) {
         if self.head_started.load(Ordering::Relaxed) == 0
             && self.in_flight.load(Ordering::Acquire) == 0
             && !self.multiplexed.load(Ordering::Relaxed)
         {
             self.head_started.store(self.stamp(), Ordering::Relaxed);
-            self.changed.notify_one();
         }
     }
 
@@ -112,7 +114,7 @@ impl Activity {
     /// Asks the connection to close.
     pub fn evict(&self) {
         self.evicted.store(true, Ordering::Release);
-        self.changed.notify_one();
+        self.eviction.notify_one();
     }
 
     /// When the connection should be closed, as things stand, and why; `None` while a request
@@ -134,25 +136,33 @@ impl Activity {
         }
     }
 
-    /// Resolves when the connection has outstayed its welcome. Re-reads the state on every
-    /// change, and again when a deadline passes, so a request that began meanwhile is never cut.
+    /// Resolves when the connection has outstayed its welcome, exactly at its deadline.
+    ///
+    /// Requests never wake this: a wake-up per request start and end cost more than the rest of
+    /// the bookkeeping together. Instead, every deadline that comes into being lies at least
+    /// `step` (the shorter timeout) after the moment it does (a head starting now ends no
+    /// sooner than `header_read` from now, an idle spell no sooner than `idle`). So looking
+    /// again at the earliest known deadline, or `step` from now if that is sooner, never misses
+    /// one; and since the state is re-read then, a request that began meanwhile is never cut.
+    /// Only an eviction wakes it early.
     pub async fn expired(&self, header_read: Duration, idle: Duration) -> Expiry {
-        let sleep = tokio::time::sleep(header_read);
+        let step = header_read.min(idle);
+        let sleep = tokio::time::sleep(step);
         tokio::pin!(sleep);
         loop {
-            let changed = self.changed.notified();
-            match self.deadline(header_read, idle) {
-                None => changed.await,
-                Some((when, why)) => {
-                    if when <= Instant::now() {
-                        return why;
-                    }
-                    sleep.as_mut().reset(when);
-                    tokio::select! {
-                        () = changed => {}
-                        () = sleep.as_mut() => {}
-                    }
-                }
+            let evicted = self.eviction.notified();
+            let deadline = self.deadline(header_read, idle);
+            // Read after the deadline: an eviction's deadline is the moment it was read.
+            let now = Instant::now();
+            let next_look = match deadline {
+                Some((when, why)) if when <= now => return why,
+                Some((when, _)) => when.min(now + step),
+                None => now + step,
+            };
+            sleep.as_mut().reset(next_look);
+            tokio::select! {
+                () = evicted => {}
+                () = sleep.as_mut() => {}
             }
         }
     }
@@ -175,9 +185,8 @@ impl Drop for InFlight {
         activity
             .idle_since
             .store(activity.stamp(), Ordering::Relaxed);
-        if activity.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
-            activity.changed.notify_one();
-        }
+        // No wake-up: the idle deadline this starts is found within a step.
+        activity.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
