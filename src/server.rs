@@ -171,6 +171,9 @@ async fn serve_connection<S, B>(
     let mut stop_heard = false;
     let result = loop {
         tokio::select! {
+            // In order, without drawing a random number on every wake-up: the connection is
+            // what has work to do, and the watchdog is cheap to ask afterwards.
+            biased;
             result = http.as_mut() => break result,
             why = &mut expired, if watching => {
                 watching = false;
