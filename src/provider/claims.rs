@@ -49,7 +49,9 @@ pub fn identity(claims: &Claims, names: &ClaimNames) -> Result<Identity, String>
     Ok(Identity {
         user,
         email: text(&names.email),
-        email_verified: verified(claims.get("email_verified")),
+        // `email_verified` vouches for the standard `email` claim only: an address read from
+        // another claim (`oidc.email_claim`) is one nobody said was verified.
+        email_verified: names.email == "email" && verified(claims.get("email_verified")),
         preferred_username: text("preferred_username"),
         groups,
         roles,
@@ -128,6 +130,17 @@ mod tests {
         assert_eq!(id.roles, vec!["admin", "offline_access", "editor"]);
         assert_eq!(id.subject.as_deref(), Some("a11ce"));
         assert_eq!(id.sid.as_deref(), Some("s1"));
+    }
+
+    #[test]
+    fn email_verified_vouches_only_for_the_standard_email_claim() {
+        let mut claims = keycloak_claims();
+        claims.insert("mail".into(), json!("mallory@example.com"));
+        let mut custom = names(false);
+        custom.email = "mail".into();
+        let id = identity(&claims, &custom).unwrap();
+        assert_eq!(id.email.as_deref(), Some("mallory@example.com"));
+        assert!(!id.email_verified, "email_verified says nothing of `mail`");
     }
 
     #[test]

@@ -74,9 +74,10 @@ pub struct Expect<'a> {
     /// This client. An ID or logout token must name it in `aud`; its `azp`, when present (and
     /// for an ID token with several audiences, required), must be it.
     pub client_id: &'a str,
-    /// Access tokens only: accept when `aud` or `azp` names one of these. Empty skips the
-    /// audience check (an access token read for claims is bound to the ID token instead).
-    pub audiences: &'a [String],
+    /// Access tokens only: accept when `aud` or `azp` names one of these (an empty list
+    /// accepts none). `None` only for an access token read for claims, which is bound to the
+    /// ID token's user instead.
+    pub audiences: Option<&'a [String]>,
     /// ID tokens only: the nonce of the login attempt. `None` at refresh, where the provider
     /// may leave the nonce out (OpenID Connect Core 12.2).
     pub nonce: Option<&'a str>,
@@ -265,12 +266,11 @@ fn check_claims(
             }
         }
         TokenKind::Access => {
-            let wanted = |name: &str| expect.audiences.iter().any(|w| w == name);
-            if !expect.audiences.is_empty()
-                && !audiences.iter().any(|a| wanted(a))
-                && !azp.is_some_and(wanted)
-            {
-                return invalid("audience not accepted".into());
+            if let Some(accepted) = expect.audiences {
+                let wanted = |name: &str| accepted.iter().any(|w| w == name);
+                if !audiences.iter().any(|a| wanted(a)) && !azp.is_some_and(wanted) {
+                    return invalid("audience not accepted".into());
+                }
             }
         }
     }
@@ -422,7 +422,7 @@ mod tests {
             kind,
             issuer: ISSUER,
             client_id: CLIENT,
-            audiences: AUDIENCES.get_or_init(|| vec![CLIENT.to_owned()]),
+            audiences: Some(AUDIENCES.get_or_init(|| vec![CLIENT.to_owned()])),
             nonce: None,
             clock_skew: 60,
         }

@@ -31,7 +31,7 @@ pub struct LogoutToken {
 impl Oidc {
     /// Verifies `token` as a logout token for this client.
     pub async fn verify_logout_token(&self, token: &str) -> Result<LogoutToken, OidcError> {
-        let expect = self.expect(TokenKind::Logout, &[], None);
+        let expect = self.expect(TokenKind::Logout, None, None);
         let claims = self.verify_jwt(token, &expect).await?;
         let reject = |why: &str| Err(OidcError::Rejected(format!("logout token {why}")));
         let skew = expect.clock_skew;

@@ -418,7 +418,7 @@ impl Oidc {
             }
         }
         match self
-            .verify_jwt(access_token, &self.expect(TokenKind::Access, &[], None))
+            .verify_jwt(access_token, &self.expect(TokenKind::Access, None, None))
             .await
         {
             Ok(claims) if about(&claims).as_deref() == Some(subject) => Ok(claims),
@@ -430,7 +430,7 @@ impl Oidc {
     /// The identity of an API client's bearer token, if the realm issued it for us as an
     /// access token (never an ID or logout token: see [`TokenKind::Access`]).
     pub async fn verify_bearer(&self, token: &str) -> Result<Session, OidcError> {
-        let expect = self.expect(TokenKind::Access, &self.config.bearer_audiences, None);
+        let expect = self.expect(TokenKind::Access, Some(&self.config.bearer_audiences), None);
         let claims = self.verify_jwt(token, &expect).await?;
         let identity = self.identity(&claims).map_err(OidcError::Rejected)?;
         let exp = claims
@@ -447,7 +447,7 @@ impl Oidc {
     pub(super) fn expect<'a>(
         &'a self,
         kind: TokenKind,
-        audiences: &'a [String],
+        audiences: Option<&'a [String]>,
         nonce: Option<&'a str>,
     ) -> Expect<'a> {
         Expect {
@@ -498,7 +498,7 @@ impl Oidc {
         id_token: &str,
         nonce: Option<&str>,
     ) -> Result<Claims, OidcError> {
-        self.verify_jwt(id_token, &self.expect(TokenKind::Id, &[], nonce))
+        self.verify_jwt(id_token, &self.expect(TokenKind::Id, None, nonce))
             .await
             .map_err(|e| match e {
                 OidcError::Rejected(why) => OidcError::Rejected(format!("ID token: {why}")),
@@ -511,7 +511,7 @@ impl Oidc {
     /// ID token's user: same `sub` and `iss` (`at_hash`, when there is one, is checked by the
     /// caller). Otherwise the ID token's claims stand alone.
     async fn merge_access_token_claims(&self, mut claims: Claims, access_token: &str) -> Claims {
-        let expect = self.expect(TokenKind::Access, &[], None);
+        let expect = self.expect(TokenKind::Access, None, None);
         let extra = match self.verify_jwt(access_token, &expect).await {
             Ok(extra) => extra,
             Err(e) => {
