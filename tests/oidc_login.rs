@@ -994,16 +994,10 @@ async fn redirect_targets_off_the_site_fall_back_to_the_root() {
 async fn concurrent_requests_due_for_refresh_refresh_once() {
     const TTL: u64 = 6;
     let stack = OidcStack::start(
-        StackOptions {
-            provider: OidcOptions {
-                access_token_ttl: TTL,
-                ..OidcOptions::default()
-            },
-            ..StackOptions::default()
-        }
-        // Due 3 s before expiry: at the earliest 2 s after issue (exp is rounded down), so not
-        // during the sign-in itself even on a slow machine.
-        .set("oidc.refresh_before_expiry", "3s"),
+        StackOptions::access_tokens_for(TTL)
+            // Due 3 s before expiry: at the earliest 2 s after issue (exp is rounded down), so not
+            // during the sign-in itself even on a slow machine.
+            .set("oidc.refresh_before_expiry", "3s"),
     )
     .await;
     let provider = stack.provider();
@@ -1182,14 +1176,7 @@ async fn an_old_cookie_lasts_only_as_long_as_the_refreshed_tokens_and_the_provid
     const TTL: u64 = 8;
     const DUE_AFTER: Duration = Duration::from_millis(4_500);
     let stack = OidcStack::start(
-        StackOptions {
-            provider: OidcOptions {
-                access_token_ttl: TTL,
-                ..OidcOptions::default()
-            },
-            ..StackOptions::default()
-        }
-        .set("oidc.refresh_before_expiry", "4s"),
+        StackOptions::access_tokens_for(TTL).set("oidc.refresh_before_expiry", "4s"),
     )
     .await;
     let provider = stack.provider();
@@ -1244,15 +1231,7 @@ async fn an_old_cookie_lasts_only_as_long_as_the_refreshed_tokens_and_the_provid
 
     // The user signs out at the provider itself: the login's refresh tokens die there.
     let confirm = browser.navigate(&provider.endpoint("logout")).await;
-    let form = confirm.logout_form().unwrap_or_else(|| {
-        panic!(
-            "the provider should ask to confirm the logout:\n{}",
-            confirm.describe()
-        )
-    });
-    browser
-        .submit_until(&form, &[("logout", "yes")], |_| false)
-        .await;
+    browser.confirm_logout(&confirm).await;
     assert_eq!(
         provider.counters()["logout"],
         1,
@@ -1333,15 +1312,7 @@ async fn signing_out_ends_the_provider_session_too() {
     stack
         .assert_no_session(&browser, "right after /oauth2/sign_out")
         .await;
-    let form = confirm.logout_form().unwrap_or_else(|| {
-        panic!(
-            "the provider should ask to confirm the logout (form#op.logoutForm):\n{}",
-            confirm.describe()
-        )
-    });
-    let after = browser
-        .submit_until(&form, &[("logout", "yes")], |_| false)
-        .await;
+    let after = browser.confirm_logout(&confirm).await;
     assert_eq!(
         stack.provider().counters()["logout"],
         1,
@@ -1467,16 +1438,10 @@ async fn bearer_tokens_of_the_realm_pass_only_when_enabled() {
 async fn expired_foreign_or_altered_bearer_tokens_are_refused() {
     const TTL: u64 = 2;
     let stack = OidcStack::start(
-        StackOptions {
-            provider: OidcOptions {
-                access_token_ttl: TTL,
-                ..OidcOptions::default()
-            },
-            ..StackOptions::default()
-        }
-        .set("oidc.accept_bearer_tokens", true)
-        // The tolerance on every token's times (60 s by default), short enough to see expiry.
-        .set("oidc.clock_skew", "1s"),
+        StackOptions::access_tokens_for(TTL)
+            .set("oidc.accept_bearer_tokens", true)
+            // The tolerance on every token's times (60 s by default), short enough to see expiry.
+            .set("oidc.clock_skew", "1s"),
     )
     .await;
     // Another provider: same realm name and users, another issuer and other keys.

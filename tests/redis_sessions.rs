@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use common::browser_client::{Browser, is_session_cookie};
 use common::http::{Client, Response};
-use common::oidc_provider::OidcOptions;
 use common::oidc_stack::{
     ALICE, CLIENT_ID, OidcStack, StackOptions, TRUSTED_CLIENT, start_sekisho,
 };
@@ -196,15 +195,9 @@ async fn a_session_signed_in_on_one_replica_works_on_another_and_signing_out_end
 async fn concurrent_requests_on_two_replicas_during_a_refresh_refresh_once() {
     const TTL: u64 = 6;
     let r = Replicas::start(
-        StackOptions {
-            provider: OidcOptions {
-                access_token_ttl: TTL,
-                ..OidcOptions::default()
-            },
-            ..StackOptions::default()
-        }
-        // Due 3 s before expiry: not during the sign-in itself, even on a slow machine.
-        .set("oidc.refresh_before_expiry", "3s"),
+        StackOptions::access_tokens_for(TTL)
+            // Due 3 s before expiry: not during the sign-in itself, even on a slow machine.
+            .set("oidc.refresh_before_expiry", "3s"),
     )
     .await;
     let provider = r.stack.provider();
@@ -266,14 +259,7 @@ async fn a_refresh_the_provider_refuses_ends_the_session_on_every_replica() {
     // refused refresh alone.
     const TTL: u64 = 8;
     let r = Replicas::start(
-        StackOptions {
-            provider: OidcOptions {
-                access_token_ttl: TTL,
-                ..OidcOptions::default()
-            },
-            ..StackOptions::default()
-        }
-        .set("oidc.refresh_before_expiry", "4s"),
+        StackOptions::access_tokens_for(TTL).set("oidc.refresh_before_expiry", "4s"),
     )
     .await;
     let provider = r.stack.provider();
@@ -282,15 +268,7 @@ async fn a_refresh_the_provider_refuses_ends_the_session_on_every_replica() {
 
     // The user signs out at the provider itself: the login's refresh token dies there.
     let confirm = browser.navigate(&provider.endpoint("logout")).await;
-    let form = confirm.logout_form().unwrap_or_else(|| {
-        panic!(
-            "the provider should ask to confirm the logout:\n{}",
-            confirm.describe()
-        )
-    });
-    browser
-        .submit_until(&form, &[("logout", "yes")], |_| false)
-        .await;
+    browser.confirm_logout(&confirm).await;
     assert_eq!(
         provider.counters()["logout"],
         1,
@@ -339,15 +317,7 @@ async fn the_provider_ends_the_session_on_both_replicas_through_back_channel_log
 
     // The user signs out at the provider itself, not through Sekisho.
     let confirm = browser.navigate(&provider.endpoint("logout")).await;
-    let form = confirm.logout_form().unwrap_or_else(|| {
-        panic!(
-            "the provider should ask to confirm the logout:\n{}",
-            confirm.describe()
-        )
-    });
-    let after = browser
-        .submit_until(&form, &[("logout", "yes")], |_| false)
-        .await;
+    let after = browser.confirm_logout(&confirm).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     while provider.counters()["backchannel_logout"]["success"] != 1 {
         assert!(

@@ -520,6 +520,19 @@ impl Browser {
         resumed
     }
 
+    /// Answers "yes" on the provider's logout confirmation shown on `page` (its
+    /// `form#op.logoutForm`), as a user ending their provider session would.
+    pub async fn confirm_logout(&self, page: &Page) -> Page {
+        let form = page.logout_form().unwrap_or_else(|| {
+            panic!(
+                "the provider should ask to confirm the logout (form#op.logoutForm):\n{}",
+                page.describe()
+            )
+        });
+        self.submit_until(&form, &[("logout", "yes")], |_| false)
+            .await
+    }
+
     /// Submits `form` with its fields, `values` replacing or adding fields, and follows
     /// redirects on loopback until `stop`.
     pub async fn submit_until(

@@ -76,6 +76,17 @@ impl Default for StackOptions {
 }
 
 impl StackOptions {
+    /// The provider's access tokens live `secs` seconds (refresh tests).
+    pub fn access_tokens_for(secs: u64) -> Self {
+        Self {
+            provider: OidcOptions {
+                access_token_ttl: secs,
+                ..OidcOptions::default()
+            },
+            ..Self::default()
+        }
+    }
+
     /// Sets Sekisho's `key` (dotted: `oidc.refresh_before_expiry`) to `value`.
     pub fn set(mut self, key: &str, value: impl Into<toml::Value>) -> Self {
         self.settings.push((key.to_owned(), value.into()));
