@@ -175,7 +175,7 @@ impl Refresher {
         F: Fn(Arc<Session>) -> Fut,
         Fut: Future<Output = Refreshed>,
     {
-        let mut current = session;
+        let mut current = session.clone();
         // Entries passed through on the way to the newest outcome.
         let mut passed: Vec<(Key, Flight)> = Vec::new();
         for _ in 0..MAX_HOPS {
@@ -200,6 +200,14 @@ impl Refresher {
                     }
                     current = next.clone();
                 }
+                Refreshed::Failed(_) if !Arc::ptr_eq(&current, &session) => {
+                    // The cookie's session was replaced on the way: while the provider cannot
+                    // be asked, the newest session stands, never the older one (whose groups
+                    // and roles a refresh may since have taken away).
+                    self.forget(&key, &flight);
+                    self.settle(&passed, &Refreshed::New(current.clone()));
+                    return Refreshed::New(current);
+                }
                 Refreshed::Failed(_) | Refreshed::StoreFailed(_) => {
                     // A transient failure must not stick: the next request may try again.
                     self.forget(&key, &flight);
@@ -211,8 +219,10 @@ impl Refresher {
                 }
             }
         }
-        // Not a transient failure (which would let the old session stand): refused, and the
-        // next request starts again from what the walk left remembered.
+        // Not a transient failure (which would let the old session stand): refused. The
+        // entries passed now lead to where the walk stopped, so the next request goes on
+        // from there instead of walking the same hops again.
+        self.settle(&passed, &Refreshed::New(current));
         Refreshed::Ended("too many refreshes in a row".into())
     }
 
@@ -689,6 +699,30 @@ mod tests {
             "rt-1"
         );
         assert_eq!(provider.presented(), ["rt-0", "rt-0"]);
+    }
+
+    #[tokio::test]
+    async fn an_old_cookie_stands_for_the_newest_session_while_the_provider_is_down() {
+        let refresher = Refresher::default();
+        let provider = Provider::default();
+        let old = signed_in();
+        assert_eq!(
+            refresh_token(&refresh(&refresher, &provider, &old, NOW).await),
+            "rt-1"
+        );
+        // The refreshed session is due and the provider cannot be asked: the old cookie gets
+        // the newest session it was replaced by, never its own older one.
+        provider.unreachable.store(true, Ordering::SeqCst);
+        let outcome = refresh(&refresher, &provider, &old, LATER).await;
+        assert_eq!(refresh_token(&outcome), "rt-1");
+        assert_eq!(provider.presented(), ["rt-0", "rt-1"]);
+        // Back up: the newest refresh token is spent, once.
+        provider.unreachable.store(false, Ordering::SeqCst);
+        assert_eq!(
+            refresh_token(&refresh(&refresher, &provider, &old, LATER).await),
+            "rt-2"
+        );
+        assert_eq!(provider.presented(), ["rt-0", "rt-1", "rt-1"]);
     }
 
     #[tokio::test]
