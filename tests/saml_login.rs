@@ -2268,7 +2268,14 @@ async fn logout_messages_are_refused_unless_verified_addressed_to_us_fresh_and_n
         page.describe(),
         stack.sekisho_log_excerpt("slo")
     );
-    stack.login(&browser, "/app/", ALICE).await;
+    // It ends nothing: /oauth2/sign_out already did, and a kept LogoutResponse planted in
+    // another browser must not sign that one out.
+    assert_eq!(
+        signed_in_user(&stack, &browser).await.as_deref(),
+        Some("alice"),
+        "a LogoutResponse leaves the browser's session alone:\n{}",
+        page.describe()
+    );
     let mut problems = Problems::default();
     check_slo_refused(
         &stack,

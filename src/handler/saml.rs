@@ -171,13 +171,14 @@ async fn single_logout(
     }
     let logout = match message {
         SloMessage::Response(returned) => {
-            // The return leg of a sign-out this browser started.
-            let cleared = clear(state, headers).await?;
+            // The return leg of a sign-out started at /oauth2/sign_out, which already ended
+            // the session. Nothing is cleared here: a genuine LogoutResponse someone kept
+            // instead of following, planted in another browser, must not sign that one out.
             if !returned.success {
                 tracing::warn!(status = %returned.status, "the IdP did not end its session");
             }
             let rd = state.redirects.target_or_root(&returned.relay_state);
-            return super::found(&rd, cleared);
+            return super::found(&rd, Vec::new());
         }
         SloMessage::Request(logout) => logout,
     };

@@ -154,9 +154,11 @@ impl Saml {
         shape: LogoutShape,
         redirect: &Redirect<'_>,
     ) -> Result<SloMessage, SamlError> {
-        let request: LogoutRequest = xml
-            .parse()
-            .map_err(|e| SamlError::Rejected(format!("the LogoutRequest does not parse: {e}")))?;
+        let request: LogoutRequest = xml.parse().map_err(|e| {
+            // The parser's wording stays in the log: it quotes what it choked on.
+            tracing::debug!(error = %e, "LogoutRequest does not parse");
+            SamlError::Rejected("the LogoutRequest does not parse".into())
+        })?;
         let once = self.check_envelope(
             sp,
             "LogoutRequest",
@@ -205,9 +207,11 @@ impl Saml {
         xml: &str,
         redirect: &Redirect<'_>,
     ) -> Result<SloMessage, SamlError> {
-        let response: LogoutResponse = xml
-            .parse()
-            .map_err(|e| SamlError::Rejected(format!("the LogoutResponse does not parse: {e}")))?;
+        let response: LogoutResponse = xml.parse().map_err(|e| {
+            // The parser's wording stays in the log: it quotes what it choked on.
+            tracing::debug!(error = %e, "LogoutResponse does not parse");
+            SamlError::Rejected("the LogoutResponse does not parse".into())
+        })?;
         let once = self.check_envelope(
             sp,
             "LogoutResponse",
@@ -239,7 +243,8 @@ impl Saml {
     ) -> Result<OnceId, SamlError> {
         let rejected = |why: String| SamlError::Rejected(format!("{what} {why}"));
         let issuer = envelope.issuer.map(str::trim);
-        if issuer != sp.idp_metadata.entity_id.as_deref() {
+        // Both must be there: no Issuer is no IdP of ours, even when the metadata names none.
+        if issuer.is_none() || issuer != sp.idp_metadata.entity_id.as_deref() {
             return Err(rejected(format!("from {issuer:?}, not our IdP")));
         }
         if envelope.destination != Some(self.urls().slo.as_str()) {
@@ -315,9 +320,7 @@ impl LogoutShape {
         let mut in_index = false;
         let mut session_indexes = Vec::new();
         loop {
-            let (namespace, event) = reader
-                .read_resolved_event()
-                .map_err(|e| format!("malformed XML: {e}"))?;
+            let (namespace, event) = reader.read_resolved_event().map_err(|e| malformed(&e))?;
             let protocol = matches!(namespace, ResolveResult::Bound(Namespace(PROTOCOL)));
             match event {
                 Event::DocType(_) => return Err("a DOCTYPE is not allowed".into()),
@@ -339,7 +342,7 @@ impl LogoutShape {
                     depth += 1;
                 }
                 Event::Text(text) if in_index => {
-                    let text = text.decode().map_err(|e| format!("malformed XML: {e}"))?;
+                    let text = text.decode().map_err(|e| malformed(&e))?;
                     session_indexes.push(text.trim().to_owned());
                 }
                 Event::End(_) => {
@@ -384,6 +387,12 @@ fn escape(text: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+/// "malformed XML" for the client; the reader's wording, which quotes the input, to the log.
+fn malformed(e: &dyn std::fmt::Display) -> String {
+    tracing::debug!(error = %e, "logout message is not well-formed XML");
+    "malformed XML".into()
 }
 
 #[cfg(test)]
