@@ -36,10 +36,13 @@ impl Oidc {
         let reject = |why: &str| Err(OidcError::Rejected(format!("logout token {why}")));
         let skew = expect.clock_skew;
         let now = unix_now();
-        let Some(iat) = claims.get("iat").and_then(Value::as_u64) else {
+        // Read as `Keys::verify` read them (NumericDate may have a fraction), which has already
+        // required `iat` and checked both against the clock; here they bound the replay memory.
+        let time = |name: &str| claims.get(name).and_then(Value::as_f64).map(|t| t as u64);
+        let Some(iat) = time("iat") else {
             return reject("has no iat");
         };
-        let exp = claims.get("exp").and_then(Value::as_u64);
+        let exp = time("exp");
         if exp.is_none() && iat + MAX_AGE_WITHOUT_EXP + skew < now {
             return reject("is too old (iat)");
         }
