@@ -19,42 +19,13 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-use std::time::Duration;
-
-use common::browser_driver::{DRIVER_DIR, check_driver, chromium};
-use common::process::Process;
+use common::browser_driver::{exactly, run_driver, screenshot_path};
 use common::saml_idp::ALICE;
 use common::saml_stack::{SamlStack, SamlStackOptions};
 use serde_json::{Value, json};
 
-/// How long the driver may take for the whole sign-in.
-const DRIVER_TIMEOUT: Duration = Duration::from_secs(45);
-
-/// The driver's `{"result": ...}` line, after it exits; panics with its output otherwise.
-async fn run_driver(args: &Value, chromium: &Path) -> Value {
-    let mut command = Command::new("node");
-    command
-        .arg(Path::new(DRIVER_DIR).join("login.js"))
-        .arg(args.to_string())
-        .current_dir(DRIVER_DIR)
-        .env("CHROMIUM_BINARY", chromium);
-    let mut driver = Process::spawn("browser driver (login.js)", command);
-    let line = driver
-        .wait_for_line("its result line", DRIVER_TIMEOUT, |line| {
-            line.starts_with("{\"result\"")
-        })
-        .await;
-    let parsed: Value = serde_json::from_str(&line)
-        .unwrap_or_else(|e| panic!("the driver's result is not JSON ({e}): {line}"));
-    parsed["result"].clone()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_signs_in_at_the_saml_idp_and_lands_on_the_page_it_asked_for() {
-    let chromium = chromium();
-    check_driver();
     let stack = SamlStack::start(SamlStackOptions {
         idp_host: Some("localhost".into()),
         ..SamlStackOptions::default().set("session.secure", true)
@@ -63,10 +34,7 @@ async fn chromium_signs_in_at_the_saml_idp_and_lands_on_the_page_it_asked_for() 
     let idp_origin = format!("http://localhost:{}", stack.idp.port);
 
     let target = stack.url("/app/page?x=1&lang=ja");
-    let screenshots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("saml_browser_login");
-    std::fs::create_dir_all(&screenshots).expect("screenshot directory");
-    let screenshot = screenshots.join("after-sign-in.png");
-    let _ = std::fs::remove_file(&screenshot);
+    let screenshot = screenshot_path("saml_browser_login", "after-sign-in.png");
     let args = json!({
         "start_url": target,
         "username": ALICE.0,
@@ -76,11 +44,11 @@ async fn chromium_signs_in_at_the_saml_idp_and_lands_on_the_page_it_asked_for() 
         "password_selector": "#password",
         "submit_selector": "#submit_button",
         // The page itself, query string and all, not the ACS or the IdP.
-        "expect_url": format!("^{}$", regex_escape(&target)),
+        "expect_url": exactly(&target),
         "screenshot": screenshot,
         "timeout_ms": 30_000,
     });
-    let result = run_driver(&args, &chromium).await;
+    let result = run_driver(&args).await;
 
     let shown = serde_json::to_string_pretty(&result).unwrap_or_default();
     assert_eq!(
@@ -133,14 +101,4 @@ async fn chromium_signs_in_at_the_saml_idp_and_lands_on_the_page_it_asked_for() 
             && r.header("X-Auth-Request-User") == Some("alice")),
         "the app should have received the page's request with alice's identity: {received:?}"
     );
-}
-
-/// `text` with the regular-expression metacharacters escaped (JavaScript syntax).
-fn regex_escape(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| {
-            let escape = "\\^$.|?*+()[]{}/".contains(c);
-            escape.then_some('\\').into_iter().chain([c])
-        })
-        .collect()
 }

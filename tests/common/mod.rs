@@ -10,6 +10,7 @@
 //! - [`ports`]: free loopback ports, for programs that cannot bind port 0 and report it;
 //! - [`session`]: session cookies minted with the library, as a signed-in browser sends them;
 //! - [`oidc_provider`]: a real OpenID provider (npm `oidc-provider`) in Keycloak's layout;
+//! - [`keycloak`]: the real Keycloak of the test run, a realm of its own per test;
 //! - [`browser_client`]: a scripted browser: cookie jar, redirects, the provider's forms;
 //! - [`browser_driver`]: headless Chromium and its playwright-core driver, or how to install them;
 //! - [`oidc_stack`]: provider + Sekisho + nginx + app wired for the sign-in flow;
@@ -33,6 +34,7 @@ pub mod app_server;
 pub mod browser_client;
 pub mod browser_driver;
 pub mod http;
+pub mod keycloak;
 pub mod memory;
 pub mod nginx;
 pub mod oidc_provider;

@@ -54,6 +54,8 @@ pub struct StackOptions {
     /// Do not start the provider; Sekisho's `issuer_url` names `provider.port` (which must
     /// then be set) where nothing listens yet. See [`OidcStack::start_provider`].
     pub provider_down: bool,
+    /// A provider running elsewhere (Keycloak): Sekisho's `issuer_url`; no lookalike starts.
+    pub external_issuer: Option<String>,
     /// Put a [`TokenProxy`] between Sekisho and the provider (`http_proxy`).
     pub token_proxy: bool,
     /// Sekisho settings on top of the base configuration: dotted keys
@@ -68,6 +70,7 @@ impl Default for StackOptions {
         Self {
             provider: OidcOptions::default(),
             provider_down: false,
+            external_issuer: None,
             token_proxy: false,
             settings: Vec::new(),
             wait_ready: true,
@@ -130,7 +133,9 @@ pub struct OidcStack {
 
 impl OidcStack {
     pub async fn start(options: StackOptions) -> Self {
-        let provider = if options.provider_down {
+        let provider = if options.external_issuer.is_some() {
+            None
+        } else if options.provider_down {
             assert_ne!(
                 options.provider.port, 0,
                 "provider_down needs the port the provider will listen on"
@@ -139,9 +144,10 @@ impl OidcStack {
         } else {
             Some(Peer(OidcProvider::start(options.provider.clone())))
         };
-        let issuer = match &provider {
-            Some(provider) => provider.issuer.clone(),
-            None => format!(
+        let issuer = match (&provider, &options.external_issuer) {
+            (Some(provider), _) => provider.issuer.clone(),
+            (None, Some(issuer)) => issuer.clone(),
+            (None, None) => format!(
                 "http://127.0.0.1:{}/realms/{}",
                 options.provider.port, options.provider.realm
             ),

@@ -17,7 +17,7 @@
 // Prints exactly one line on stdout, last:
 //   {"result": {"ok": true|false, "final_url": ..., "status": ..., "text": <page text, cut>,
 //               "screenshot": <path or null>, "navigations": [urls], "responses": [...],
-//               "error": <message, when not ok>}}
+//               "cookies": [{name, value, domain, path}], "error": <message, when not ok>}}
 // Exit status 0 when ok, 1 otherwise. Everything else goes to stderr. The browser profile is
 // a fresh temporary directory, removed at the end.
 
@@ -112,6 +112,8 @@ try {
   result.final_url = page.url();
   result.status = responses.length ? responses[responses.length - 1].status : null;
   result.text = (await page.locator('body').innerText()).slice(0, 4000);
+  // The browser's cookies, so a test can go on as this browser without it.
+  result.cookies = (await context.cookies()).map(({ name, value, domain, path }) => ({ name, value, domain, path }));
   result.ok = true;
   if (args.screenshot) {
     await page.screenshot({ path: args.screenshot, fullPage: true });
