@@ -354,9 +354,16 @@ fn the_compose_services_fit_together() {
 
     // Keycloak: dev mode, the realm imported, the issuer Sekisho asks for, the admin login.
     let keycloak = &services["keycloak"];
-    assert!(
-        str_at(keycloak, &["image"]).starts_with("quay.io/keycloak/keycloak:"),
-        "the official Keycloak image"
+    // The version the tests run (scripts/keycloak), so compose runs what was tested.
+    let script = read("scripts/keycloak");
+    let tested = script
+        .lines()
+        .find_map(|line| line.strip_prefix("VERSION="))
+        .expect("scripts/keycloak pins VERSION=");
+    assert_eq!(
+        str_at(keycloak, &["image"]),
+        format!("quay.io/keycloak/keycloak:{tested}"),
+        "the official Keycloak image, at the version scripts/keycloak pins for the tests"
     );
     let command: Vec<&str> = keycloak["command"]
         .as_sequence()
