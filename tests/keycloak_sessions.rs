@@ -20,9 +20,10 @@ use common::browser_client::is_session_cookie;
 use common::browser_driver::{exactly, run_driver, screenshot_path};
 use common::http::{Client, Response};
 use common::keycloak::{Keycloak, Realm};
-use common::oidc_stack::{ALICE, OidcStack, StackOptions, start_sekisho};
+use common::oidc_stack::{ALICE, OidcStack, StackOptions, TRUSTED_CLIENT, start_sekisho};
 use common::redis::RedisServer;
 use common::sekisho::Sekisho;
+use common::tcp_relay::TcpRelay;
 use serde_json::json;
 
 /// How long Keycloak's back-channel logout, Sekisho's recovery and the like may take.
@@ -347,6 +348,17 @@ impl Jar {
         session[0].clone()
     }
 
+    /// Sekisho's cookies (every chunk of a cookie session), as a `Cookie` header: the
+    /// cookies not scoped to Keycloak's `/realms/...`.
+    fn sekisho_cookies(&self) -> String {
+        self.cookies
+            .iter()
+            .filter(|c| !c.path.starts_with("/realms/"))
+            .map(|c| format!("{}={}", c.name, c.value))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
     /// The `Cookie` header for `path`.
     fn header(&self, path: &str) -> String {
         self.cookies
@@ -437,4 +449,244 @@ impl Jar {
         }
         panic!("more than {MAX_REDIRECTS} redirects from {url}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keycloak unreachable
+
+/// The page Sekisho shows when the provider cannot be reached (`src/handler/page.rs`).
+const UNAVAILABLE_TITLE: &str = "Sign-in is temporarily unavailable";
+/// What Chromium asks for when it opens a page: HTML error pages, not plain text.
+const BROWSER_ACCEPT: &str =
+    "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8";
+
+/// A realm reached only through a [`TcpRelay`] (by Sekisho and the browser alike), and the
+/// stack signing in at it with cookie sessions.
+struct Relayed {
+    realm: Realm,
+    relay: TcpRelay,
+    stack: OidcStack,
+}
+
+impl Relayed {
+    /// With the relay up or, when `up` is false, stopped before Sekisho starts.
+    async fn start(prefix: &str, up: bool, options: StackOptions) -> Self {
+        let keycloak = Keycloak::shared();
+        let realm = keycloak.create_realm(prefix, |_| {}).await;
+        let mut relay = TcpRelay::start(SocketAddr::from(([127, 0, 0, 1], keycloak.port()))).await;
+        if !up {
+            relay.stop().await;
+        }
+        // Keycloak's dev mode names itself after the Host header: through the relay, the
+        // realm's issuer is the relay's address.
+        let issuer = format!("{}/realms/{}", relay.url(), realm.name);
+        let stack = OidcStack::start(StackOptions {
+            external_issuer: Some(issuer),
+            wait_ready: up,
+            ..options
+        })
+        .await;
+        realm
+            .point_at(&stack.origin(), &format!("http://{}", stack.sekisho.addr()))
+            .await;
+        Self {
+            realm,
+            relay,
+            stack,
+        }
+    }
+
+    /// `GET /app/` through nginx from a trusted address: the app answers, whatever Keycloak's
+    /// state.
+    async fn assert_trusted_passes(&self, context: &str) {
+        let response = Client::new()
+            .get(
+                self.stack.nginx.addr(),
+                "/app/",
+                &[("X-Forwarded-For", TRUSTED_CLIENT)],
+            )
+            .await;
+        assert_eq!(
+            response.status,
+            200,
+            "{context}: {TRUSTED_CLIENT} is in trusted_ips and must reach the app: {response:?}\n{}",
+            self.stack.sekisho_log_excerpt("trusted")
+        );
+    }
+
+    /// Polls `GET /app/` through nginx without a session until it answers the unavailable
+    /// page (a 502 with Sekisho's page, not a crash page); returns it.
+    async fn wait_sign_in_unavailable(&self, context: &str) -> Response {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let response = Client::new()
+                .get(
+                    self.stack.nginx.addr(),
+                    "/app/",
+                    &[("Accept", BROWSER_ACCEPT)],
+                )
+                .await;
+            if response.status == 502 {
+                assert!(
+                    response.body.contains(UNAVAILABLE_TITLE)
+                        && response
+                            .header("content-type")
+                            .is_some_and(|t| t.starts_with("text/html")),
+                    "{context}: the 502 should be Sekisho's page saying sign-in is unavailable: \
+                     {response:?}"
+                );
+                return response;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{context}: a browser without a session should get the unavailable page (502) \
+                 within {WAIT:?}, got {response:?}\n{}",
+                self.stack.sekisho_log_excerpt("provider")
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Polls `GET /app/` through nginx without a session until Sekisho sends the browser to
+    /// Keycloak's authorization endpoint through the relay again.
+    async fn wait_sign_in_available(&self, context: &str) {
+        let authorize = format!(
+            "{}/realms/{}/protocol/openid-connect/auth?",
+            self.relay.url(),
+            self.realm.name
+        );
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let response = Client::new()
+                .get(self.stack.nginx.addr(), "/app/", &[])
+                .await;
+            if response.status == 302
+                && response
+                    .header("location")
+                    .is_some_and(|l| l.starts_with(&authorize))
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{context}: sign-in should send the browser to {authorize} again within {WAIT:?}, \
+                 got {response:?}\n{}",
+                self.stack.sekisho_log_excerpt("provider")
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// `GET /app/` through nginx with `cookie`.
+async fn app_with(stack: &OidcStack, cookie: &str) -> Response {
+    Client::new()
+        .get(stack.nginx.addr(), "/app/", &[("Cookie", cookie)])
+        .await
+}
+
+/// The app's page shows whom Sekisho let through.
+fn app_user(response: &Response) -> Option<&str> {
+    response
+        .body
+        .lines()
+        .find_map(|l| l.strip_prefix("X-Auth-Request-User: "))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sekisho_starts_while_keycloak_is_unreachable_and_signs_in_once_it_is_back() {
+    let mut r = Relayed::start("down-start", false, StackOptions::default()).await;
+
+    let ready = r.stack.sekisho_get("/ready", &[]).await;
+    assert!(
+        ready.status == 503 && ready.body.contains("oidc") && ready.body.contains("discovery"),
+        "/ready should answer 503 naming the unreachable provider: {ready:?}"
+    );
+    r.assert_trusted_passes("Keycloak unreachable at start")
+        .await;
+    r.wait_sign_in_unavailable("Keycloak unreachable at start")
+        .await;
+
+    r.relay.resume().await;
+    r.stack.wait_ready(WAIT).await;
+    r.wait_sign_in_available("Keycloak back").await;
+    let jar = chromium_sign_in(&r.stack, "/app/", "down-start-recovered").await;
+    let cookie = jar.sekisho_cookies();
+    let response = app_with(&r.stack, &cookie).await;
+    assert_eq!(
+        (response.status, app_user(&response)),
+        (200, Some("alice")),
+        "alice signed in once Keycloak was back: {response:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keycloak_going_away_during_use_keeps_sessions_shows_the_unavailable_page_and_recovers() {
+    // Keycloak's access tokens live 300 s (the realm file): with this margin every request
+    // after the first second is due for a refresh, so the outage meets a refresh.
+    let options = StackOptions::default().set("oidc.refresh_before_expiry", "299s");
+    let mut r = Relayed::start("down-use", true, options).await;
+    let jar = chromium_sign_in(&r.stack, "/app/", "down-use-signed-in").await;
+    let cookie = jar.sekisho_cookies();
+    let response = app_with(&r.stack, &cookie).await;
+    assert_eq!(
+        (response.status, app_user(&response)),
+        (200, Some("alice")),
+        "control: alice's session with Keycloak up: {response:?}"
+    );
+
+    r.relay.stop().await;
+    // Documented (README, sign-in step 3): a refresh that fails on the network keeps the
+    // session until it really expires. The refresh done just before is handed out for the
+    // second in which its token is not due yet; polled until a refresh meets the outage.
+    let deadline = Instant::now() + WAIT;
+    let refresh_failed = |stack: &OidcStack| {
+        stack
+            .sekisho
+            .output()
+            .find(|l| l.contains("token refresh failed; keeping the session"))
+            .is_some()
+    };
+    while !refresh_failed(&r.stack) {
+        let response = app_with(&r.stack, &cookie).await;
+        assert_eq!(
+            (response.status, app_user(&response)),
+            (200, Some("alice")),
+            "with Keycloak unreachable, alice's session (access token valid) must stand: \
+             {response:?}\n{}",
+            r.stack.sekisho_log_excerpt("refresh")
+        );
+        assert!(
+            Instant::now() < deadline,
+            "a refresh should have been tried and failed on the network within {WAIT:?}:\n{}",
+            r.stack.sekisho_log_excerpt("refresh")
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    r.assert_trusted_passes("Keycloak unreachable during use")
+        .await;
+    r.wait_sign_in_unavailable("Keycloak unreachable during use")
+        .await;
+    let response = app_with(&r.stack, &cookie).await;
+    assert_eq!(
+        response.status, 200,
+        "alice's session still stands while sign-in is unavailable: {response:?}"
+    );
+
+    r.relay.resume().await;
+    r.wait_sign_in_available("Keycloak back").await;
+    let response = app_with(&r.stack, &cookie).await;
+    assert_eq!(
+        (response.status, app_user(&response)),
+        (200, Some("alice")),
+        "alice's session once Keycloak is back: {response:?}"
+    );
+    let jar = chromium_sign_in(&r.stack, "/app/", "down-use-recovered").await;
+    let response = app_with(&r.stack, &jar.sekisho_cookies()).await;
+    assert_eq!(
+        (response.status, app_user(&response)),
+        (200, Some("alice")),
+        "a new sign-in once Keycloak is back: {response:?}"
+    );
+    assert_eq!(r.stack.sekisho_get("/ready", &[]).await.status, 200);
 }
