@@ -65,6 +65,15 @@ struct IssParameter {
 impl AdditionalProviderMetadata for IssParameter {}
 /// An unknown `kid` reloads the JWKS at most this often.
 const JWKS_RELOAD_INTERVAL: Duration = Duration::from_secs(30);
+/// How often discovery is read again once it succeeded (rotated keys, changed endpoints).
+const REDISCOVERY_INTERVAL: Duration = Duration::from_secs(600);
+/// How often a discovered provider is asked whether it still answers: an outage that began
+/// after discovery is noticed within this long (and its end too), so sign-in shows the
+/// unavailable page instead of sending browsers to a provider that is not there.
+const PROBE_INTERVAL: Duration = Duration::from_secs(5);
+/// The first wait before discovery is tried again; doubled up to [`MAX_RETRY_DELAY`].
+const FIRST_RETRY_DELAY: Duration = Duration::from_millis(500);
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum OidcError {
@@ -101,6 +110,9 @@ pub struct Oidc {
     http: reqwest::Client,
     discovered: RwLock<Option<Arc<Discovered>>>,
     last_error: RwLock<String>,
+    /// Why the provider did not answer the latest probe; `None` while it answers. Discovery
+    /// stays as it was meanwhile: sessions and tokens are still checked with the keys known.
+    outage: RwLock<Option<String>>,
     /// Serialises JWKS reloads; holds when the last one happened.
     reload: AsyncMutex<Option<Instant>>,
 }
@@ -142,6 +154,7 @@ impl Oidc {
             config,
             discovered: RwLock::new(None),
             last_error: RwLock::new("discovery has not run yet".into()),
+            outage: RwLock::new(None),
             reload: AsyncMutex::new(None),
         })
     }
@@ -197,25 +210,83 @@ impl Oidc {
     }
 
     /// Retries discovery with backoff until it succeeds, then re-reads it now and then so
-    /// rotated keys and changed endpoints are picked up.
+    /// rotated keys and changed endpoints are picked up, probing the provider in between.
     pub fn spawn_discovery(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let this = Arc::clone(self);
         tokio::spawn(async move {
-            let mut delay = Duration::from_millis(500);
+            let mut delay = FIRST_RETRY_DELAY;
             loop {
                 match this.discover().await {
                     Ok(()) => {
-                        delay = Duration::from_millis(500);
-                        tokio::time::sleep(Duration::from_secs(600)).await;
+                        delay = FIRST_RETRY_DELAY;
+                        this.note_probe(Ok(()));
+                        this.watch(REDISCOVERY_INTERVAL).await;
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, retry_in = ?delay, "identity provider not reachable");
                         tokio::time::sleep(delay).await;
-                        delay = (delay * 2).min(Duration::from_secs(30));
+                        delay = (delay * 2).min(MAX_RETRY_DELAY);
                     }
                 }
             }
         })
+    }
+
+    /// Probes the provider every [`PROBE_INTERVAL`] for `period`.
+    async fn watch(&self, period: Duration) {
+        let until = Instant::now() + period;
+        while Instant::now() < until {
+            tokio::time::sleep(PROBE_INTERVAL).await;
+            let answer = self.probe().await;
+            self.note_probe(answer);
+        }
+    }
+
+    /// Asks for the discovery document: whether the provider answers, nothing else read.
+    async fn probe(&self) -> Result<(), String> {
+        let url = format!("{}/.well-known/openid-configuration", self.issuer);
+        let response = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| format!("{url}: {}", crate::error::error_chain(&e)))?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("{url} answered {}", response.status()))
+        }
+    }
+
+    /// Remembers a probe's answer; the start and the end of an outage are logged once each.
+    fn note_probe(&self, answer: Result<(), String>) {
+        let mut outage = self.outage.write().unwrap_or_else(|p| p.into_inner());
+        match (answer, outage.is_some()) {
+            (Ok(()), true) => {
+                tracing::info!(issuer = %self.issuer, "identity provider reachable again");
+                *outage = None;
+            }
+            (Err(why), false) => {
+                tracing::warn!(
+                    issuer = %self.issuer,
+                    error = %why,
+                    "identity provider unreachable; sign-in is unavailable until it answers, \
+                     sessions stand"
+                );
+                *outage = Some(why);
+            }
+            (Err(why), true) => *outage = Some(why),
+            (Ok(()), false) => {}
+        }
+    }
+
+    /// The provider, if discovered and answering probes.
+    fn answering(&self) -> Result<Arc<Discovered>, OidcError> {
+        let discovered = self.current()?;
+        match &*self.outage.read().unwrap_or_else(|p| p.into_inner()) {
+            Some(why) => Err(OidcError::Unavailable(why.clone())),
+            None => Ok(discovered),
+        }
     }
 
     fn current(&self) -> Result<Arc<Discovered>, OidcError> {
@@ -233,9 +304,10 @@ impl Oidc {
             })
     }
 
-    /// The provider's authorization URL for a new attempt that returns to `rd`.
+    /// The provider's authorization URL for a new attempt that returns to `rd`; refused while
+    /// the provider does not answer (a browser sent there would find nothing).
     pub fn login_redirect(&self, rd: String) -> Result<LoginRedirect, OidcError> {
-        let discovered = self.current()?;
+        let discovered = self.answering()?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut request = discovered
             .client

@@ -18,6 +18,7 @@
 //! - [`saml_stack`]: IdP + Sekisho + nginx + app wired for the SAML sign-in;
 //! - [`saml_xml`]: reading SAML messages: XML, the HTTP-Redirect binding's DEFLATE, times;
 //! - [`saml_forge`]: altered, stripped, re-signed and wrapped SAML Responses, and logout messages;
+//! - [`tcp_relay`]: a TCP relay to Keycloak that can be stopped and started again on its port;
 //! - [`token_proxy`]: an `http_proxy` for Sekisho that can alter the provider's token responses;
 //! - [`redis`]: a real `redis-server` that can be stopped, restarted and frozen;
 //! - [`app_server`]: an app for proxy mode: keep-alive, streamed gigabytes, slow answers;
@@ -50,6 +51,7 @@ pub mod saml_stack;
 pub mod saml_xml;
 pub mod sekisho;
 pub mod session;
+pub mod tcp_relay;
 pub mod token_proxy;
 pub mod upstream;
 pub mod ws_echo;
