@@ -7,9 +7,13 @@
 
 mod common;
 
+use common::browser_client::{Browser, Page};
 use common::browser_driver::{exactly, run_driver, screenshot_path};
-use common::keycloak::Keycloak;
-use common::oidc_stack::{ALICE, OidcStack, StackOptions};
+use common::http::Response;
+use common::keycloak::{Keycloak, OIDC_CLIENT, Realm};
+use common::oidc_stack::{ALICE, BOB, OidcStack, StackOptions};
+use common::problems::Problems;
+use common::upstream::echoed_header_all;
 use serde_json::{Value, json};
 
 /// Signs `user` in with Chromium at `path` on the stack, on Keycloak's sign-in page; returns
@@ -105,4 +109,171 @@ async fn chromium_signs_in_at_keycloak_and_the_app_gets_the_claims_of_keycloaks_
         roles.contains(&"admin") && roles.contains(&"editor"),
         "alice's realm role admin and client role editor, from Keycloak's access token: {info}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+/// The identity headers the app received, from its echo body.
+fn assert_identity_at_app(body: &str, user: &str, email: &str, groups: &str) {
+    let mut problems = Problems::default();
+    for (header, want) in [
+        ("X-Auth-Request-User", user),
+        ("X-Auth-Request-Preferred-Username", user),
+        ("X-Auth-Request-Email", email),
+        ("X-Auth-Request-Email-Verified", "true"),
+        ("X-Auth-Request-Groups", groups),
+    ] {
+        let got = echoed_header_all(body, header);
+        problems.check(got == [want], || {
+            format!("{header} at the app: {got:?}, want {want:?}")
+        });
+    }
+    problems.assert_none(&format!("identity headers from Keycloak's tokens:\n{body}"));
+}
+
+/// `GET path` straight to Sekisho with `cookie`.
+async fn sekisho_with_cookie(stack: &OidcStack, path: &str, cookie: &str) -> Response {
+    stack.sekisho_get(path, &[("Cookie", cookie)]).await
+}
+
+/// The strings of the JSON array `value`.
+fn strings(value: &Value) -> Vec<&str> {
+    value
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect()
+}
+
+/// Sets `full.path` of the `sekisho` client's Group Membership mapper (`groups`): on, Keycloak
+/// sends `/admins`; off, `admins`.
+async fn set_group_full_path(realm: &Realm, full_path: bool) {
+    let client = realm.client_uuid(OIDC_CLIENT).await;
+    let mappers = realm
+        .get(&format!("clients/{client}/protocol-mappers/models"))
+        .await;
+    let mut mapper = mappers
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|m| m["protocolMapper"] == "oidc-group-membership-mapper")
+        .cloned()
+        .unwrap_or_else(|| panic!("the sekisho client has no group mapper: {mappers}"));
+    mapper["config"]["full.path"] = json!(full_path.to_string());
+    let id = mapper["id"].as_str().expect("a mapper id").to_owned();
+    realm
+        .call(
+            "PUT",
+            &format!("clients/{client}/protocol-mappers/models/{id}"),
+            Some(&mapper),
+        )
+        .await;
+}
+
+/// A scripted browser that keeps Keycloak's cookies: Keycloak marks them `Secure` even over
+/// plain http, and real browsers keep them from a loopback origin.
+fn keycloak_browser(realm: &Realm) -> Browser {
+    Browser::new().with_secure_origin(&realm.keycloak.url)
+}
+
+/// Signs `who` in with a fresh scripted browser at `path`; the page the browser ends on
+/// (whatever its status), asserting it is `path` and that Keycloak showed its form.
+async fn scripted_sign_in(
+    realm: &Realm,
+    stack: &OidcStack,
+    path: &str,
+    who: (&str, &str),
+) -> (Browser, Page) {
+    let browser = keycloak_browser(realm);
+    let form = browser.navigate(&stack.url(path)).await;
+    let page = browser.sign_in(&form, who.0, who.1).await;
+    assert_eq!(
+        page.url.as_str(),
+        stack.url(path),
+        "after signing in as {} at Keycloak the browser should be back at {path}:\n{}\n{}",
+        who.0,
+        page.describe(),
+        stack.sekisho_log_excerpt("callback")
+    );
+    (browser, page)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Identity: Keycloak's claims as headers, groups and roles
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_headers_groups_and_roles_come_from_keycloaks_tokens() {
+    let keycloak = Keycloak::shared();
+    let realm = keycloak.create_realm("oidc-identity", |_| {}).await;
+    let stack = realm.oidc_stack(StackOptions::default()).await;
+
+    let result = chromium_sign_in(&stack, "/app/who", ALICE, "alice-identity").await;
+    assert_identity_at_app(
+        result["text"].as_str().unwrap_or_default(),
+        "alice",
+        "alice@example.com",
+        "/admins",
+    );
+
+    let cookie = sekisho_cookies(&result);
+    let info = sekisho_with_cookie(&stack, "/oauth2/userinfo", &cookie).await;
+    assert_eq!(info.status, 200, "userinfo: {info:?}");
+    let info: Value = serde_json::from_str(&info.body).expect("userinfo is JSON");
+    let roles = strings(&info["roles"]);
+    assert!(
+        roles.contains(&"admin") && roles.contains(&"editor"),
+        "alice's realm role admin (realm_access) and client role editor \
+         (resource_access.sekisho), from Keycloak's access token: {info}"
+    );
+    assert_eq!(strings(&info["groups"]), ["/admins"], "userinfo: {info}");
+
+    // The narrowing parameters against Keycloak's claims: realm and client roles, the group
+    // with or without its leading slash, and what alice lacks.
+    let mut problems = Problems::default();
+    for (query, want) in [
+        ("allowed_roles=admin", 202),
+        ("allowed_roles=editor", 202),
+        ("allowed_roles=default-roles-nobody,editor", 202),
+        ("allowed_roles=viewer", 403),
+        ("allowed_groups=admins", 202),
+        ("allowed_groups=/admins", 202),
+        ("allowed_groups=dev", 403),
+        ("allowed_groups=admins&allowed_roles=viewer", 403),
+    ] {
+        let response = sekisho_with_cookie(&stack, &format!("/oauth2/auth?{query}"), &cookie).await;
+        problems.check(response.status == want, || {
+            format!(
+                "/oauth2/auth?{query} for alice: {} (want {want}): {response:?}",
+                response.status
+            )
+        });
+    }
+    problems.assert_none("alice's groups and roles from Keycloak");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_without_their_full_path_still_narrow_locations() {
+    let keycloak = Keycloak::shared();
+    let realm = keycloak.create_realm("oidc-groupname", |_| {}).await;
+    set_group_full_path(&realm, false).await;
+    let stack = realm.oidc_stack(StackOptions::default()).await;
+
+    let (alice, page) = scripted_sign_in(&realm, &stack, "/admin/reports", ALICE).await;
+    assert_eq!(page.status, 200, "alice at /admin/:\n{}", page.describe());
+    assert_identity_at_app(&page.body, "alice", "alice@example.com", "admins");
+    let info = stack.userinfo(&alice).await.json();
+    assert_eq!(strings(&info["groups"]), ["admins"], "userinfo: {info}");
+
+    let (bob, page) = scripted_sign_in(&realm, &stack, "/admin/reports", BOB).await;
+    assert_eq!(
+        page.status,
+        403,
+        "bob (group dev) at /admin/ should get 403:\n{}",
+        page.describe()
+    );
+    let page = bob.navigate(&stack.url("/app/")).await;
+    assert_eq!(page.status, 200, "bob elsewhere:\n{}", page.describe());
+    assert_identity_at_app(&page.body, "bob", "bob@example.com", "dev");
 }
