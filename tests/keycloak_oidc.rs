@@ -277,3 +277,112 @@ async fn groups_without_their_full_path_still_narrow_locations() {
     assert_eq!(page.status, 200, "bob elsewhere:\n{}", page.describe());
     assert_identity_at_app(&page.body, "bob", "bob@example.com", "dev");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Authorization: who may pass once signed in at Keycloak
+
+/// How many times the navigation of `page` went to Keycloak's authorization endpoint.
+fn authorization_visits(page: &Page, realm: &Realm) -> usize {
+    let auth = realm.oidc_endpoint("auth");
+    page.hops
+        .iter()
+        .filter(|hop| hop.url.as_str().starts_with(&auth))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admins_location_admits_alice_and_refuses_bob_with_403_not_a_sign_in_loop() {
+    let keycloak = Keycloak::shared();
+    let realm = keycloak.create_realm("oidc-narrowed", |_| {}).await;
+    let stack = realm.oidc_stack(StackOptions::default()).await;
+
+    let (_alice, page) = scripted_sign_in(&realm, &stack, "/admin/reports?y=2", ALICE).await;
+    assert_eq!(page.status, 200, "alice at /admin/:\n{}", page.describe());
+    assert_identity_at_app(&page.body, "alice", "alice@example.com", "/admins");
+
+    // bob signs in fine, but /admin/ (auth_request → /oauth2/auth?allowed_groups=admins) is
+    // for admins: 403, once, not another trip to Keycloak.
+    let (bob, page) = scripted_sign_in(&realm, &stack, "/admin/reports?y=2", BOB).await;
+    assert_eq!(
+        (page.status, authorization_visits(&page, &realm)),
+        (403, 1),
+        "bob (group /dev) at /admin/ should get 403 after one sign-in:\n{}\n{}",
+        page.describe(),
+        stack.sekisho_log_excerpt("/oauth2/auth")
+    );
+    let again = bob.navigate(&stack.url("/admin/other")).await;
+    assert_eq!(
+        (again.status, again.hops.len()),
+        (403, 1),
+        "bob at /admin/ again: 403 straight away, no sign-in:\n{}",
+        again.describe()
+    );
+    let elsewhere = bob.navigate(&stack.url("/app/")).await;
+    assert_eq!(
+        (elsewhere.status, elsewhere.hops.len()),
+        (200, 1),
+        "bob may use the rest of the site:\n{}",
+        elsewhere.describe()
+    );
+    assert_identity_at_app(&elsewhere.body, "bob", "bob@example.com", "/dev");
+    let bob_at_admin = stack
+        .upstream
+        .received()
+        .into_iter()
+        .filter(|r| {
+            r.target.starts_with("/admin/") && r.header("X-Auth-Request-User") == Some("bob")
+        })
+        .count();
+    assert_eq!(bob_at_admin, 0, "the app must never see bob under /admin/");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_global_group_policy_refuses_bob_at_the_callback_with_403_not_a_sign_in_loop() {
+    let keycloak = Keycloak::shared();
+    let realm = keycloak.create_realm("oidc-policy", |_| {}).await;
+    // Keycloak's full group path in the policy: the leading slash is optional.
+    let stack = realm
+        .oidc_stack(StackOptions::default().set("authorization.allowed_groups", vec!["/admins"]))
+        .await;
+
+    let bob = keycloak_browser(&realm);
+    let form = bob.navigate(&stack.url("/app/")).await;
+    let page = bob.sign_in(&form, BOB.0, BOB.1).await;
+    let callback = page
+        .hop("/oauth2/callback")
+        .unwrap_or_else(|| panic!("bob never came back to the callback:\n{}", page.describe()));
+    assert_eq!(
+        (
+            callback.status,
+            page.status,
+            authorization_visits(&page, &realm)
+        ),
+        (403, 403, 1),
+        "with [authorization] allowed_groups = [\"/admins\"], bob's callback should answer 403:\n{}\n{}",
+        page.describe(),
+        stack.sekisho_log_excerpt("callback")
+    );
+    let text = page.body.to_lowercase();
+    assert!(
+        text.contains("bob") && text.contains("not allowed"),
+        "the 403 page should say bob is signed in but not allowed:\n{}",
+        page.body
+    );
+    stack
+        .assert_no_session(&bob, "bob refused by the global policy")
+        .await;
+    // Keycloak still holds bob's session: a new visit comes straight back, refused again,
+    // once (no loop between Sekisho and Keycloak).
+    let again = bob.navigate(&stack.url("/app/again")).await;
+    assert_eq!(
+        (again.status, authorization_visits(&again, &realm)),
+        (403, 1),
+        "bob again, signed in at Keycloak already:\n{}",
+        again.describe()
+    );
+    assert_eq!(stack.upstream.hits(), 0, "the app must not see bob");
+
+    let (_alice, page) = scripted_sign_in(&realm, &stack, "/app/", ALICE).await;
+    assert_eq!(page.status, 200, "alice:\n{}", page.describe());
+    assert_identity_at_app(&page.body, "alice", "alice@example.com", "/admins");
+}
