@@ -7,9 +7,11 @@
 
 mod common;
 
-use common::browser_client::{Browser, Page};
+use std::time::{Duration, Instant};
+
+use common::browser_client::{Browser, Page, is_session_cookie};
 use common::browser_driver::{exactly, run_driver, screenshot_path};
-use common::http::Response;
+use common::http::{Client, Response};
 use common::keycloak::{Keycloak, OIDC_CLIENT, Realm};
 use common::oidc_stack::{ALICE, BOB, OidcStack, StackOptions};
 use common::problems::Problems;
@@ -385,4 +387,237 @@ async fn a_global_group_policy_refuses_bob_at_the_callback_with_403_not_a_sign_i
     let (_alice, page) = scripted_sign_in(&realm, &stack, "/app/", ALICE).await;
     assert_eq!(page.status, 200, "alice:\n{}", page.describe());
     assert_identity_at_app(&page.body, "alice", "alice@example.com", "/admins");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Refresh: Keycloak's short-lived access tokens
+
+/// Access tokens of the refresh tests' realms live this long (`accessTokenLifespan`).
+const ACCESS_TTL: u64 = 10;
+/// Sekisho refreshes this long before they expire: 5 to 6 s after issue (whole seconds).
+const REFRESH_MARGIN: &str = "5s";
+/// When, after an access token was issued, it is surely due and surely not expired.
+const DUE_AFTER: Duration = Duration::from_millis(6_500);
+
+/// A realm whose access tokens live [`ACCESS_TTL`], with Keycloak's event log on (so the
+/// test can count refresh grants); `rotate` turns on `revokeRefreshToken` (each refresh
+/// token works once, a second use is refused).
+async fn short_token_realm(keycloak: &Keycloak, prefix: &str, rotate: bool) -> Realm {
+    keycloak
+        .create_realm(prefix, |realm| {
+            realm["accessTokenLifespan"] = json!(ACCESS_TTL);
+            realm["revokeRefreshToken"] = json!(rotate);
+            realm["refreshTokenMaxReuse"] = json!(0);
+            realm["eventsEnabled"] = json!(true);
+            realm["enabledEventTypes"] = json!([
+                "LOGIN",
+                "CODE_TO_TOKEN",
+                "REFRESH_TOKEN",
+                "REFRESH_TOKEN_ERROR",
+                "LOGOUT"
+            ]);
+        })
+        .await
+}
+
+/// A stack refreshing [`REFRESH_MARGIN`] before the access token expires.
+async fn refreshing_stack(realm: &Realm) -> OidcStack {
+    realm
+        .oidc_stack(StackOptions::default().set("oidc.refresh_before_expiry", REFRESH_MARGIN))
+        .await
+}
+
+/// How many events of `kind` (`REFRESH_TOKEN`, `REFRESH_TOKEN_ERROR`) Keycloak logged.
+async fn events(realm: &Realm, kind: &str) -> usize {
+    realm
+        .get(&format!("events?type={kind}&max=1000"))
+        .await
+        .as_array()
+        .map_or(0, Vec::len)
+}
+
+/// Refresh grants and refused refresh grants Keycloak logged, once `want` grants (at least)
+/// are in its event log (it writes them as it answers, polled to be sure).
+async fn refreshes(realm: &Realm, want: usize) -> (usize, usize) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let counts = (
+            events(realm, "REFRESH_TOKEN").await,
+            events(realm, "REFRESH_TOKEN_ERROR").await,
+        );
+        if counts.0 >= want || Instant::now() >= deadline {
+            return counts;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Whether `response` sets Sekisho's session cookie (a refresh happened in it).
+fn sets_session(response: &Response) -> bool {
+    response.headers.iter().any(|(name, value)| {
+        name.eq_ignore_ascii_case("set-cookie")
+            && is_session_cookie(value.split('=').next().unwrap_or_default())
+    })
+}
+
+/// 20 concurrent `/oauth2/auth` straight to Sekisho with `cookie`; the answers in order.
+async fn auth_burst(stack: &OidcStack, cookie: &str) -> Vec<Response> {
+    let mut burst = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let (addr, cookie) = (stack.sekisho.addr(), cookie.to_owned());
+        burst.spawn(async move {
+            let id = format!("keycloak-burst-{i}");
+            let headers = [("Cookie", cookie.as_str()), ("X-Request-Id", id.as_str())];
+            (i, Client::new().get(addr, "/oauth2/auth", &headers).await)
+        });
+    }
+    let mut answers = burst.join_all().await;
+    answers.sort_by_key(|(i, _)| *i);
+    answers.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Signs alice in, lets her access token become due, sends 20 concurrent requests with the
+/// same session: all pass, Keycloak sees one refresh grant. Then the refreshed session goes
+/// through nginx to the browser, and the next due refresh happens through nginx too.
+async fn concurrent_requests_refresh_once(prefix: &str, rotate: bool) {
+    let keycloak = Keycloak::shared();
+    let realm = short_token_realm(&keycloak, prefix, rotate).await;
+    let stack = refreshing_stack(&realm).await;
+    let (browser, _) = scripted_sign_in(&realm, &stack, "/app/", ALICE).await;
+    let signed_in = Instant::now();
+    assert_eq!(refreshes(&realm, 0).await, (0, 0), "no refresh at sign-in");
+
+    tokio::time::sleep_until((signed_in + DUE_AFTER).into()).await;
+    let cookie = browser
+        .cookie_header(&stack.url("/oauth2/auth"))
+        .expect("the browser has Sekisho's cookies");
+    let answers = auth_burst(&stack, &cookie).await;
+    let statuses: Vec<u16> = answers.iter().map(|r| r.status).collect();
+    assert!(
+        statuses.iter().all(|&s| s == 202)
+            && answers
+                .iter()
+                .all(|r| r.header("x-auth-request-user") == Some("alice")),
+        "20 concurrent /oauth2/auth due for refresh should all pass as alice: {statuses:?}\n{}",
+        stack.sekisho_log_excerpt("refresh")
+    );
+    assert_eq!(
+        refreshes(&realm, 1).await,
+        (1, 0),
+        "Keycloak (revokeRefreshToken {rotate}) should see ONE refresh grant and no refused \
+         one for 20 concurrent requests\n{}",
+        stack.sekisho_log_excerpt("refresh")
+    );
+    let refreshed = answers
+        .iter()
+        .find(|r| sets_session(r))
+        .unwrap_or_else(|| panic!("no 202 carried the refreshed session: {:?}", answers[0]));
+    browser.accept_cookies(&stack.url("/oauth2/auth"), refreshed);
+    let page = browser.navigate(&stack.url("/app/after-refresh")).await;
+    let refreshed_at = Instant::now();
+    assert_eq!(
+        (page.status, page.hops.len()),
+        (200, 1),
+        "the refreshed session goes straight through:\n{}",
+        page.describe()
+    );
+
+    // Due again: refreshed during nginx's auth_request, the new session passed on by nginx.
+    tokio::time::sleep_until((refreshed_at + DUE_AFTER).into()).await;
+    let page = browser.navigate(&stack.url("/app/through-nginx")).await;
+    assert_eq!(
+        (page.status, page.hops.len()),
+        (200, 1),
+        "a request due for refresh through nginx:\n{}",
+        page.describe()
+    );
+    assert!(
+        page.hops[0]
+            .set_cookie_names()
+            .iter()
+            .any(|n| is_session_cookie(n)),
+        "nginx should pass the refreshed session on:\n{}",
+        page.describe()
+    );
+    let page = browser
+        .navigate(&stack.url("/app/after-nginx-refresh"))
+        .await;
+    assert_eq!(
+        (page.status, page.hops.len()),
+        (200, 1),
+        "{}",
+        page.describe()
+    );
+    assert_eq!(
+        refreshes(&realm, 2).await,
+        (2, 0),
+        "two refresh grants in all, none refused\n{}",
+        stack.sekisho_log_excerpt("refresh")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_requests_across_a_refresh_all_pass_with_one_refresh_at_keycloak() {
+    concurrent_requests_refresh_once("oidc-refresh", false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_refresh_tokens_revoked_on_use_concurrent_requests_still_refresh_once() {
+    concurrent_requests_refresh_once("oidc-rotate", true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leaving_the_admins_group_loses_the_admins_location_at_the_next_refresh() {
+    let keycloak = Keycloak::shared();
+    let realm = short_token_realm(&keycloak, "oidc-leave", true).await;
+    let stack = refreshing_stack(&realm).await;
+    let (browser, page) = scripted_sign_in(&realm, &stack, "/admin/a", ALICE).await;
+    let signed_in = Instant::now();
+    assert_eq!(page.status, 200, "alice at /admin/:\n{}", page.describe());
+
+    realm.leave_group("alice", "/admins").await;
+    // The session holds the groups of the tokens it has: until they are refreshed, alice
+    // still passes.
+    let page = browser.navigate(&stack.url("/admin/b")).await;
+    assert_eq!(
+        (page.status, refreshes(&realm, 0).await),
+        (200, (0, 0)),
+        "before the refresh is due, alice's session still names /admins:\n{}",
+        page.describe()
+    );
+
+    tokio::time::sleep_until((signed_in + DUE_AFTER).into()).await;
+    let page = browser.navigate(&stack.url("/admin/c")).await;
+    assert_eq!(
+        (page.status, page.hops.len()),
+        (403, 1),
+        "at the refresh, Keycloak's new tokens no longer name /admins: 403 (no new sign-in):\n{}\n{}",
+        page.describe(),
+        stack.sekisho_log_excerpt("refresh")
+    );
+    let page = browser.navigate(&stack.url("/app/elsewhere")).await;
+    assert_eq!(
+        (page.status, page.hops.len()),
+        (200, 1),
+        "alice may still use the rest of the site:\n{}",
+        page.describe()
+    );
+    assert_eq!(
+        echoed_header_all(&page.body, "X-Auth-Request-Groups"),
+        Vec::<&str>::new(),
+        "no groups any more:\n{}",
+        page.body
+    );
+    let info = stack.userinfo(&browser).await.json();
+    assert_eq!(
+        strings(&info["groups"]),
+        Vec::<&str>::new(),
+        "userinfo: {info}"
+    );
+    assert_eq!(
+        refreshes(&realm, 1).await,
+        (1, 0),
+        "one refresh grant, none refused\n{}",
+        stack.sekisho_log_excerpt("refresh")
+    );
 }
