@@ -327,6 +327,27 @@ async fn the_admins_location_admits_alice_and_refuses_bob_with_403_not_a_sign_in
         elsewhere.describe()
     );
     assert_identity_at_app(&elsewhere.body, "bob", "bob@example.com", "/dev");
+    // bob's realm roles (only the defaults) and client roles (none), asked directly.
+    let cookie = bob
+        .cookie_header(&stack.url("/oauth2/auth"))
+        .unwrap_or_default();
+    let mut problems = Problems::default();
+    for (query, want) in [
+        ("allowed_roles=admin", 403),
+        ("allowed_roles=editor", 403),
+        ("allowed_roles=default-roles-demo", 202),
+        ("allowed_groups=admins,dev", 202),
+        ("allowed_groups=admins,dev&allowed_roles=editor", 403),
+    ] {
+        let response = sekisho_with_cookie(&stack, &format!("/oauth2/auth?{query}"), &cookie).await;
+        problems.check(response.status == want, || {
+            format!(
+                "/oauth2/auth?{query} for bob: {} (want {want}): {response:?}",
+                response.status
+            )
+        });
+    }
+    problems.assert_none("bob's groups and roles from Keycloak");
     let bob_at_admin = stack
         .upstream
         .received()
@@ -620,4 +641,78 @@ async fn leaving_the_admins_group_loses_the_admins_location_at_the_next_refresh(
         "one refresh grant, none refused\n{}",
         stack.sekisho_log_excerpt("refresh")
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sign-out: RP-initiated logout at Keycloak's end-session endpoint
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_out_ends_the_keycloak_session_without_a_confirmation_page() {
+    let keycloak = Keycloak::shared();
+    let realm = keycloak.create_realm("oidc-signout", |_| {}).await;
+    let stack = realm.oidc_stack(StackOptions::default()).await;
+    let (browser, _) = scripted_sign_in(&realm, &stack, "/app/", ALICE).await;
+    assert_eq!(
+        realm.sessions("alice").await.len(),
+        1,
+        "alice's Keycloak session"
+    );
+
+    // Sekisho → Keycloak's end-session endpoint → back to post_logout_redirect_uri (the app,
+    // which now wants a sign-in) → Keycloak's authorization endpoint: its sign-in form.
+    let page = browser
+        .navigate(&stack.url("/oauth2/sign_out?rd=/app/bye"))
+        .await;
+    let logout = realm.oidc_endpoint("logout");
+    let end_session = page
+        .hops
+        .iter()
+        .find(|hop| hop.url.as_str().starts_with(&logout))
+        .unwrap_or_else(|| {
+            panic!(
+                "/oauth2/sign_out should send the browser to Keycloak's {logout}:\n{}",
+                page.describe()
+            )
+        });
+    let bye = stack.url("/app/bye");
+    assert!(
+        end_session
+            .query("id_token_hint")
+            .is_some_and(|h| h.split('.').count() == 3)
+            && end_session.query("post_logout_redirect_uri").as_deref() == Some(bye.as_str()),
+        "the end-session request should carry the ID token and post_logout_redirect_uri {bye}: {}",
+        end_session.url
+    );
+    assert!(
+        matches!(end_session.status, 302 | 303)
+            && end_session.location.as_deref() == Some(bye.as_str()),
+        "Keycloak should end the session at once (id_token_hint given: no confirmation page) \
+         and send the browser back to {bye}:\n{}",
+        page.describe()
+    );
+    assert!(
+        page.login_form().is_some() && page.url.as_str().starts_with(&realm.oidc_endpoint("auth")),
+        "back at {bye}, without a session, the browser should land on Keycloak's sign-in form \
+         (no instant sign-in: Keycloak's session is gone):\n{}",
+        page.describe()
+    );
+    realm
+        .wait_until(
+            "alice's Keycloak sessions end",
+            Duration::from_secs(10),
+            || async { realm.sessions("alice").await.is_empty() },
+        )
+        .await;
+    stack
+        .assert_no_session(&browser, "after signing out at Keycloak")
+        .await;
+
+    let again = browser.sign_in(&page, ALICE.0, ALICE.1).await;
+    assert_eq!(
+        (again.status, again.url.as_str()),
+        (200, bye.as_str()),
+        "signing in again:\n{}",
+        again.describe()
+    );
+    assert_identity_at_app(&again.body, "alice", "alice@example.com", "/admins");
 }
