@@ -616,11 +616,26 @@ async fn leaving_the_admins_group_loses_the_admins_location_at_the_next_refresh(
         page.describe(),
         stack.sekisho_log_excerpt("refresh")
     );
+    // The refreshed session comes with the 403: the browser's refresh token was spent (and
+    // with revokeRefreshToken, Keycloak ends the login when a spent one is presented again).
+    assert!(
+        page.hops[0]
+            .set_cookie_names()
+            .iter()
+            .any(|n| is_session_cookie(n)),
+        "the 403 should carry the session refreshed while deciding:\n{}",
+        page.describe()
+    );
     let page = browser.navigate(&stack.url("/app/elsewhere")).await;
     assert_eq!(
         (page.status, page.hops.len()),
         (200, 1),
         "alice may still use the rest of the site:\n{}",
+        page.describe()
+    );
+    assert!(
+        page.hops[0].set_cookies.is_empty(),
+        "with the session of the 403, nothing is left to refresh:\n{}",
         page.describe()
     );
     assert_eq!(
