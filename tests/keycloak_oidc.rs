@@ -731,3 +731,56 @@ async fn signing_out_ends_the_keycloak_session_without_a_confirmation_page() {
     );
     assert_identity_at_app(&again.body, "alice", "alice@example.com", "/admins");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_an_admin_ended_at_keycloak_ends_at_the_next_refresh() {
+    let keycloak = Keycloak::shared();
+    let realm = short_token_realm(&keycloak, "oidc-ended", false).await;
+    let stack = refreshing_stack(&realm).await;
+    let (browser, _) = scripted_sign_in(&realm, &stack, "/app/", ALICE).await;
+    let signed_in = Instant::now();
+
+    // Sessions in cookies: Sekisho cannot end them when Keycloak says so (its back-channel
+    // logout needs Redis), so the cookie passes until its access token is due.
+    realm.logout_user("alice").await;
+    let page = browser.navigate(&stack.url("/app/before")).await;
+    assert_eq!(
+        (page.status, page.hops.len()),
+        (200, 1),
+        "until the refresh is due the cookie session stands:\n{}",
+        page.describe()
+    );
+
+    tokio::time::sleep_until((signed_in + DUE_AFTER).into()).await;
+    let page = browser.navigate(&stack.url("/app/after")).await;
+    assert!(
+        page.login_form().is_some() && page.url.as_str().starts_with(&realm.oidc_endpoint("auth")),
+        "Keycloak refuses the refresh of an ended session: the browser is sent to sign in \
+         again, and Keycloak shows its form (its own session is gone too):\n{}\n{}",
+        page.describe(),
+        stack.sekisho_log_excerpt("refresh")
+    );
+    // The dead cookie stays in the browser until the next sign-in replaces it, refused
+    // without asking Keycloak again.
+    let info = stack.userinfo(&browser).await;
+    assert_eq!(
+        info.status,
+        401,
+        "userinfo after the refused refresh:\n{}",
+        info.describe()
+    );
+    assert_eq!(
+        refreshes(&realm, 0).await,
+        (0, 1),
+        "one refused refresh grant at Keycloak, the dead refresh token not presented again\n{}",
+        stack.sekisho_log_excerpt("refresh")
+    );
+
+    let again = browser.sign_in(&page, ALICE.0, ALICE.1).await;
+    assert_eq!(
+        (again.status, again.url.as_str()),
+        (200, stack.url("/app/after").as_str()),
+        "signing in again:\n{}",
+        again.describe()
+    );
+}
