@@ -1,6 +1,20 @@
 //! OpenID Connect against the real Keycloak (the run's, see `tests/common/keycloak.rs`): headless
-//! Chromium on Keycloak's own sign-in page, through nginx (`config/nginx/oidc.conf`) and
-//! Sekisho, each test in a realm of its own made from `config/keycloak/demo-realm.json`.
+//! Chromium or the scripted browser on Keycloak's own sign-in page, through nginx
+//! (`config/nginx/oidc.conf`) and Sekisho, each test in a realm of its own made from
+//! `config/keycloak/demo-realm.json`:
+//!
+//! - identity: the headers, groups (the Group Membership mapper's full path on and off) and
+//!   realm and client roles of Keycloak's real tokens, and the `allowed_*` narrowing on them;
+//! - authorization: the admins location and a global group policy refuse bob with 403 after
+//!   one trip to Keycloak, never a loop back to its sign-in;
+//! - refresh, with a 10 s `accessTokenLifespan` and Keycloak's event log counting the grants:
+//!   concurrent requests refresh once (refresh tokens revoked on use or not), a user who left
+//!   a group loses its location at the next refresh, a session an admin ended ends there too;
+//! - sign-out at Keycloak's end-session endpoint: no confirmation page, back to Sekisho, both
+//!   sessions gone.
+//!
+//! Keycloak marks its cookies `Secure` even over plain http; the scripted browser is told to
+//! keep them from Keycloak's loopback origin, as Chromium does ([`keycloak_browser`]).
 //!
 //! Needs the run's Keycloak (`./scripts/test` starts one), Chromium and the browser driver;
 //! fails, saying how to get them, without.
