@@ -419,9 +419,48 @@ async fn a_global_group_policy_refuses_bob_at_the_callback_with_403_not_a_sign_i
     );
     assert_eq!(stack.upstream.hits(), 0, "the app must not see bob");
 
-    let (_alice, page) = scripted_sign_in(&realm, &stack, "/app/", ALICE).await;
-    assert_eq!(page.status, 200, "alice:\n{}", page.describe());
+    // The 403 page's "sign out" must end bob's Keycloak session too, or this browser can
+    // never sign in as anyone else: Keycloak would sign bob in again at once.
+    let sign_out = sign_out_link(&again);
+    let sign_out = match sign_out.starts_with('/') {
+        true => stack.url(&sign_out),
+        false => sign_out,
+    };
+    let page = bob.navigate(&sign_out).await;
+    assert!(
+        page.login_form().is_some(),
+        "after the 403 page's sign-out ({sign_out}), the next sign-in should show Keycloak's \
+         form, not sign bob in again:\n{}",
+        page.describe()
+    );
+    realm
+        .wait_until(
+            "bob's Keycloak session ends",
+            Duration::from_secs(10),
+            || async { realm.sessions("bob").await.is_empty() },
+        )
+        .await;
+    let page = bob.sign_in(&page, ALICE.0, ALICE.1).await;
+    assert_eq!(
+        (page.status, page.url.as_str()),
+        (200, stack.url("/app/again").as_str()),
+        "alice signs in in the browser bob used:\n{}",
+        page.describe()
+    );
     assert_identity_at_app(&page.body, "alice", "alice@example.com", "/admins");
+}
+
+/// The href of the "sign out" button of Sekisho's "not allowed" page, relative to the site
+/// (or absolute), HTML entities decoded.
+fn sign_out_link(page: &Page) -> String {
+    let start = page
+        .body
+        .find("class=\"btn\" href=\"")
+        .map(|i| i + "class=\"btn\" href=\"".len())
+        .unwrap_or_else(|| panic!("no button on the page:\n{}", page.describe()));
+    let href = &page.body[start..];
+    let href = &href[..href.find('"').unwrap_or(href.len())];
+    href.replace("&amp;", "&")
 }
 
 // ---------------------------------------------------------------------------------------------
