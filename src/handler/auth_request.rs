@@ -86,7 +86,7 @@ pub fn respond(
                 Ok(()) => (accepted(state, session, set_cookie), reason),
                 Err(why) => {
                     tracing::info!(user = %session.user, reason = %why, "authenticated but not allowed");
-                    (StatusCode::FORBIDDEN.into_response(), AuthReason::Forbidden)
+                    (refused(set_cookie), AuthReason::Forbidden)
                 }
             },
         },
@@ -137,6 +137,18 @@ fn narrowing(query: &str, accept_unverified_email: bool) -> Result<Policy, Strin
         narrowing.allowed_email_domains.as_deref(),
     )
     .accepting_unverified_email(accept_unverified_email))
+}
+
+/// 403 for a signed-in user the policy refuses. A session refreshed while deciding (the
+/// groups of the new tokens are what refused it, typically) still goes back in `Set-Cookie`:
+/// the refresh token the browser holds was spent, and a provider that rotates refresh tokens
+/// (Keycloak's `revokeRefreshToken`) ends the login when it is presented again.
+fn refused(set_cookie: Vec<HeaderValue>) -> Response {
+    let mut response = StatusCode::FORBIDDEN.into_response();
+    for line in set_cookie {
+        response.headers_mut().append(SET_COOKIE, line);
+    }
+    response
 }
 
 fn accepted(state: &AppState, session: &Session, set_cookie: Vec<HeaderValue>) -> Response {

@@ -7,9 +7,11 @@ use http::header::SET_COOKIE;
 use serde::Deserialize;
 
 use super::AppState;
+use super::page::Page;
 use super::start::oidc_error;
 use crate::error::Error;
-use crate::session::SessionStore;
+use crate::provider::Oidc;
+use crate::session::{Session, SessionStore};
 
 #[derive(Debug, Deserialize)]
 pub struct CallbackParams {
@@ -72,10 +74,13 @@ async fn finish(
         .await
         .map_err(oidc_error)?;
     if let Err(denial) = state.policy.check(&session) {
-        return Err(Error::NotAllowed {
-            user: session.user.clone(),
-            reason: denial.to_string(),
-        });
+        return Ok(not_allowed(
+            state,
+            oidc,
+            &session,
+            &attempt.rd,
+            denial.to_string(),
+        ));
     }
     let cookies = state
         .authenticator
@@ -85,4 +90,38 @@ async fn finish(
         .map_err(Error::SessionStore)?;
     tracing::info!(user = %session.user, provider = "oidc", "signed in");
     super::found(&attempt.rd, cookies)
+}
+
+/// 403 for a user the policy refuses at sign-in, whose "sign out" ends the provider's session
+/// too (the ID token as hint: Keycloak then asks nothing) and comes back to `rd`. Sekisho keeps
+/// no session for the refused user, so `/oauth2/sign_out` would have nothing to end, and the
+/// provider would sign the same user in again at once: nobody else could sign in in this
+/// browser until the provider's session expired.
+fn not_allowed(
+    state: &AppState,
+    oidc: &Oidc,
+    session: &Session,
+    rd: &str,
+    reason: String,
+) -> Response {
+    tracing::warn!(user = %session.user, reason = %reason, "sign-in callback refused: not allowed");
+    let user = session.user.clone();
+    let mut response = Error::NotAllowed {
+        user: user.clone(),
+        reason: reason.clone(),
+    }
+    .into_response();
+    let hint = session.tokens.as_ref().and_then(|t| t.id_token.as_deref());
+    let after = state
+        .public_url
+        .join(rd)
+        .unwrap_or_else(|_| state.public_url.clone());
+    if let Some(end_session) = oidc.end_session_url(hint, after.as_str()) {
+        response.extensions_mut().insert(Page::NotAllowed {
+            user,
+            reason,
+            sign_out_href: end_session.into(),
+        });
+    }
+    response
 }
