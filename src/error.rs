@@ -119,7 +119,11 @@ impl Error {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
+        if matches!(self, Self::NotSupported(_)) {
+            // A setting that does not fit (Keycloak's back-channel logout URL with cookie
+            // sessions): nothing failed here, the log names what to change.
+            tracing::warn!(error = %self, "request refused");
+        } else if status.is_server_error() {
             tracing::error!(error = %error_chain(&self), "request failed");
         } else {
             tracing::info!(error = %self, "request refused");

@@ -30,7 +30,9 @@ pub async fn backchannel_logout(
     let Some(redis) = state.authenticator.store.redis() else {
         // Cookie sessions live in browsers: nothing here can end them.
         return Err(Error::NotSupported(
-            "back-channel logout needs session.store = \"redis\"".into(),
+            "back-channel logout needs session.store = \"redis\"; with cookie sessions, clear \
+             the client's Backchannel logout URL in Keycloak"
+                .into(),
         ));
     };
     let token = form
