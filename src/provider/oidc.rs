@@ -538,6 +538,11 @@ impl Oidc {
     pub async fn verify_jwt(&self, token: &str, expect: &Expect<'_>) -> Result<Claims, OidcError> {
         let discovered = self.current()?;
         match discovered.keys.verify(token, expect) {
+            // Another issuer's token (another realm's): its keys are not ours to look for, and
+            // reloading for it would spend the reload interval a real key rotation may need.
+            Err(JwtError::UnknownKey(_)) if !issued_by(token, expect.issuer) => {
+                Err(OidcError::Rejected("wrong issuer".into()))
+            }
             Err(JwtError::UnknownKey(kid)) => {
                 self.reload_keys().await;
                 self.current()?
@@ -666,6 +671,11 @@ fn check_iss_parameter(issuer: &str, required: bool, iss: Option<&str>) -> Resul
     }
 }
 
+/// Whether `jwt` says (unverified) that `issuer` issued it: only ever used to refuse early.
+fn issued_by(jwt: &str, issuer: &str) -> bool {
+    jwt_payload(jwt).is_some_and(|claims| claims.get("iss").and_then(Value::as_str) == Some(issuer))
+}
+
 fn jwt_payload(jwt: &str) -> Option<Claims> {
     let payload = jwt.split('.').nth(1)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -726,6 +736,30 @@ mod tests {
                 ok,
                 "required {required}, iss {iss:?}"
             );
+        }
+    }
+
+    #[test]
+    fn another_issuers_token_is_told_apart_before_its_keys_are_looked_for() {
+        let token = |claims: serde_json::Value| {
+            let b64 = |v: String| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+            format!(
+                "{}.{}.sig",
+                b64(r#"{"alg":"RS256","kid":"k9"}"#.into()),
+                b64(claims.to_string())
+            )
+        };
+        assert!(issued_by(
+            &token(serde_json::json!({"iss": ISSUER})),
+            ISSUER
+        ));
+        for other in [
+            token(serde_json::json!({"iss": "https://idp.example/realms/other"})),
+            token(serde_json::json!({"iss": format!("{ISSUER}/")})),
+            token(serde_json::json!({"sub": "no issuer"})),
+            "not-a-jwt".to_owned(),
+        ] {
+            assert!(!issued_by(&other, ISSUER), "{other}");
         }
     }
 
