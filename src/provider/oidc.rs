@@ -205,7 +205,15 @@ impl Oidc {
             keys,
             callback_iss_required,
         }));
-        tracing::info!(issuer = %self.issuer, "identity provider discovered");
+        // The redirect URI is named once here: a client at the provider that does not list it
+        // stops every sign-in on the provider's own page ("Invalid parameter: redirect_uri"
+        // at Keycloak), which Sekisho never sees.
+        tracing::info!(
+            issuer = %self.issuer,
+            client_id = %self.config.client_id,
+            redirect_uri = %self.redirect_url.as_str(),
+            "identity provider discovered"
+        );
         Ok(())
     }
 
