@@ -176,6 +176,15 @@ async fn assert_refused(
         )
     });
     if response.status == 401 {
+        let challenge = response.header("www-authenticate").unwrap_or_default();
+        problems.check(
+            challenge.contains("error_description=\"") && challenge.contains(reason),
+            || {
+                format!(
+                    "{case}: the client should be told the short reason `{reason}`: {challenge}"
+                )
+            },
+        );
         let logged = next_refusal(stack, before).await;
         problems.check(logged.contains(reason), || {
             format!("{case}: Sekisho's log should give the reason `{reason}`, it says `{logged}`")
