@@ -9,8 +9,8 @@
 
 mod common;
 
-use common::browser_client::{Browser, Form, Page};
-use common::keycloak::{Keycloak, OIDC_CLIENT, Realm};
+use common::browser_client::{Browser, Page};
+use common::keycloak::{Keycloak, OIDC_CLIENT, Realm, consent_form};
 use common::oidc_stack::{ALICE, OidcStack, StackOptions};
 use serde_json::{Value, json};
 
@@ -94,28 +94,6 @@ fn assert_callback_refusal_logged(stack: &OidcStack, says: &[&str]) {
             "the log line should say {text:?}: {reason}"
         );
     }
-}
-
-/// Keycloak's consent page's form (`login-actions/consent`; its keycloak.v2 theme gives the
-/// form no id): its action and hidden `code`.
-fn consent_form(page: &Page) -> Option<Form> {
-    let body = &page.body;
-    let action_at = body.find("login-actions/consent")?;
-    let start = body[..action_at].rfind('"')? + 1;
-    let end = action_at + body[action_at..].find('"')?;
-    let action = page
-        .url
-        .join(&body[start..end].replace("&amp;", "&"))
-        .ok()?;
-    const CODE: &str = "name=\"code\" value=\"";
-    let code_at = end + body[end..].find(CODE)? + CODE.len();
-    let code = &body[code_at..code_at + body[code_at..].find('"')?];
-    Some(Form {
-        id: String::new(),
-        method: "post".into(),
-        action,
-        fields: vec![("code".into(), code.to_owned())],
-    })
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::browser_client::Browser;
 use common::http::Response;
-use common::keycloak::{Keycloak, OIDC_CLIENT, Realm};
+use common::keycloak::{Keycloak, OIDC_CLIENT, Realm, consent_form};
 use common::oidc_stack::{ALICE, BOB, OidcStack, StackOptions};
 use common::problems::Problems;
 use common::token_proxy::jwt;
@@ -247,6 +247,76 @@ async fn a_clis_access_token_with_sekisho_in_its_audience_passes_as_a_bearer_tok
     let id_token = tokens["id_token"].as_str().expect("an ID token");
     assert_refused(&mut problems, &stack, "the CLI's ID token", id_token, "").await;
     problems.assert_none("the CLI's ID token");
+}
+
+/// kubelogin's default: the device authorization grant (RFC 8628). The CLI asks for a code,
+/// the user opens the verification URL in a browser (here the scripted one), signs in and
+/// grants access; the CLI then picks its tokens up at the token endpoint.
+async fn device_tokens(realm: &Realm, client_id: &str, user: (&str, &str)) -> Value {
+    let http = realm.keycloak.http();
+    let start = realm
+        .keycloak
+        .request(
+            http.post(realm.oidc_endpoint("auth/device"))
+                .form(&[("client_id", client_id), ("scope", "openid")]),
+        )
+        .await;
+    assert_eq!(start.status, 200, "device authorization: {}", start.body);
+    let start = start.json();
+    let verification = start["verification_uri_complete"]
+        .as_str()
+        .expect("verification_uri_complete");
+    let device_code = start["device_code"].as_str().expect("device_code");
+
+    let browser = Browser::new().with_secure_origin(&realm.keycloak.url);
+    let form = browser.navigate(verification).await;
+    let consent = browser.sign_in(&form, user.0, user.1).await;
+    let grant = consent_form(&consent).unwrap_or_else(|| {
+        panic!(
+            "Keycloak should ask {} to grant the device access:\n{}",
+            user.0,
+            consent.describe()
+        )
+    });
+    let done = browser
+        .submit_until(&grant, &[("accept", "Yes")], |_| false)
+        .await;
+    assert!(
+        done.body.contains("Device Login Successful"),
+        "Keycloak should confirm the device sign-in:\n{}",
+        done.describe()
+    );
+    let answer = realm
+        .token_request(&[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("client_id", client_id),
+            ("device_code", device_code),
+        ])
+        .await;
+    assert_eq!(answer.status, 200, "the device's tokens: {}", answer.body);
+    answer.json()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_grant_token_passes_as_a_bearer_token() {
+    let keycloak = Keycloak::shared();
+    let mut client = cli_client(CLI_CLIENT, Some(OIDC_CLIENT), true);
+    client["directAccessGrantsEnabled"] = json!(false);
+    client["attributes"] = json!({"oauth2.device.authorization.grant.enabled": "true"});
+    let realm = realm_with(&keycloak, "tokens-device", vec![client]).await;
+    let stack = bearer_stack(&realm, &[]).await;
+
+    let tokens = device_tokens(&realm, CLI_CLIENT, BOB).await;
+    let access = tokens["access_token"].as_str().expect("an access token");
+    let response = auth_with(&stack, access).await;
+    assert_eq!(
+        response.status,
+        202,
+        "bob's access token from the device grant should pass: {response:?}\n{}",
+        stack.sekisho_log_excerpt("bearer")
+    );
+    assert_eq!(response.header("x-auth-request-user"), Some("bob"));
+    assert_eq!(response.header("x-auth-request-groups"), Some("/dev"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
