@@ -228,6 +228,27 @@ async fn an_id_token_expired_on_arrival_names_the_clocks_and_the_token_lifespan(
         "{}",
         page.describe()
     );
+    // The session works, but its access token is due the moment it arrives: every request
+    // refreshes at Keycloak. Sekisho says so at sign-in, naming both settings.
+    let warned = stack.sekisho.log().iter().any(|l| {
+        l["level"] == "WARN"
+            && l["message"].as_str().is_some_and(|m| {
+                m.contains("every request refreshes them") && m.contains("Access Token Lifespan")
+            })
+    });
+    assert!(
+        warned,
+        "Sekisho should warn that Keycloak's tokens are due on arrival:\n{}",
+        stack.sekisho_log_excerpt("lifespan")
+    );
+    let again = browser.navigate(&stack.url("/app/again")).await;
+    assert_eq!(again.status, 200, "{}", again.describe());
+    let refreshes = logged(&stack, "tokens refreshed").len();
+    assert!(
+        refreshes >= 1,
+        "the next request should have refreshed at Keycloak:\n{}",
+        stack.sekisho_log_excerpt("refresh")
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -390,6 +390,12 @@ impl Oidc {
         }
         let merged = self.merge_access_token_claims(claims, &access_token).await;
         let identity = self.identity(&merged).map_err(OidcError::Rejected)?;
+        if let Some(why) = response
+            .expires_in()
+            .and_then(|lifespan| always_due(lifespan, self.config.refresh_before_expiry))
+        {
+            tracing::warn!(user = %identity.user, "{why}");
+        }
         // The access token is kept only when apps get it: it is the largest part of a cookie
         // session, and Sekisho itself needs only its expiry.
         let tokens = Tokens {
@@ -679,6 +685,22 @@ fn check_iss_parameter(issuer: &str, required: bool, iss: Option<&str>) -> Resul
     }
 }
 
+/// Why an access token that lives `lifespan` is due for refresh the moment it arrives (it
+/// lives no longer than `oidc.refresh_before_expiry`, the `margin`): every request of the
+/// session would then go to the provider. `None` when it is not.
+fn always_due(lifespan: Duration, margin: Duration) -> Option<String> {
+    (lifespan <= margin).then(|| {
+        format!(
+            "the provider's access tokens live {}s, no longer than oidc.refresh_before_expiry \
+             ({}s): every request refreshes them; lengthen the provider's token lifespan \
+             (Keycloak: Realm settings > Tokens > Access Token Lifespan, or the client's \
+             Advanced settings) or shorten oidc.refresh_before_expiry",
+            lifespan.as_secs(),
+            margin.as_secs()
+        )
+    })
+}
+
 /// Whether `jwt` says (unverified) that `issuer` issued it: only ever used to refuse early.
 fn issued_by(jwt: &str, issuer: &str) -> bool {
     jwt_payload(jwt).is_some_and(|claims| claims.get("iss").and_then(Value::as_str) == Some(issuer))
@@ -769,6 +791,19 @@ mod tests {
         ] {
             assert!(!issued_by(&other, ISSUER), "{other}");
         }
+    }
+
+    #[test]
+    fn access_tokens_due_on_arrival_are_told() {
+        let secs = Duration::from_secs;
+        assert_eq!(always_due(secs(300), secs(60)), None);
+        assert_eq!(always_due(secs(61), secs(60)), None);
+        let why = always_due(secs(60), secs(60)).expect("due on arrival");
+        assert!(
+            why.contains("live 60s") && why.contains("Access Token Lifespan"),
+            "{why}"
+        );
+        assert!(always_due(secs(0), secs(60)).is_some());
     }
 
     #[test]
