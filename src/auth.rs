@@ -8,7 +8,7 @@ mod redirect;
 mod refresh;
 mod trusted_ip;
 
-pub use authenticate::{Authentication, Authenticator};
+pub use authenticate::{Authentication, Authenticator, bearer_challenge};
 pub use identity_headers::{HeaderStyle, IdentityHeaders};
 pub use policy::{Denial, Policy};
 pub use principal::{AuthReason, Principal};

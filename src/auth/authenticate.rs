@@ -7,7 +7,7 @@ use http::{Extensions, HeaderMap, HeaderValue};
 use super::refresh::{Refreshed, Refresher, access_due};
 use super::{AuthReason, Principal};
 use crate::error::Error;
-use crate::provider::Oidc;
+use crate::provider::{Oidc, OidcError};
 use crate::session::{Loaded, Rejection, Session, SessionError, SessionStore, Store, unix_now};
 
 /// The outcome of authenticating one request.
@@ -20,6 +20,22 @@ pub enum Authentication {
         set_cookie: Vec<HeaderValue>,
     },
     Denied(AuthReason),
+    /// A bearer token was presented and refused: why, in a few words for the client's
+    /// `WWW-Authenticate` (see [`bearer_challenge`]).
+    InvalidBearer(String),
+}
+
+/// `WWW-Authenticate` for a refused bearer token (RFC 6750, 3): `invalid_token`, and the short
+/// reason as `error_description`, kept to the characters it allows.
+pub fn bearer_challenge(why: &str) -> HeaderValue {
+    let description: String = why
+        .chars()
+        .filter(|c| matches!(c, ' '..='~') && *c != '"' && *c != '\\')
+        .collect();
+    HeaderValue::from_str(&format!(
+        r#"Bearer error="invalid_token", error_description="{description}""#
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static(r#"Bearer error="invalid_token""#))
 }
 
 /// Everything that decides who a request is from.
@@ -107,13 +123,17 @@ impl Authenticator {
 
     async fn authenticate_bearer(&self, token: &str) -> Authentication {
         let Some(oidc) = &self.oidc else {
-            return Authentication::Denied(AuthReason::InvalidBearer);
+            return Authentication::InvalidBearer("no identity provider".into());
         };
         match oidc.verify_bearer(token).await {
             Ok(session) => allowed(Principal::User(Arc::new(session)), AuthReason::Bearer),
             Err(e) => {
                 tracing::info!(error = %e, "bearer token refused");
-                Authentication::Denied(AuthReason::InvalidBearer)
+                Authentication::InvalidBearer(match e {
+                    OidcError::Rejected(why) => why,
+                    // Where the provider is and why it failed stay in the log.
+                    OidcError::Unavailable(_) => "identity provider unavailable".into(),
+                })
             }
         }
     }
@@ -182,5 +202,23 @@ fn allowed(principal: Principal, reason: AuthReason) -> Authentication {
         principal,
         reason,
         set_cookie: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_bearer_token_is_told_why_in_the_challenge() {
+        assert_eq!(
+            bearer_challenge("token expired"),
+            r#"Bearer error="invalid_token", error_description="token expired""#
+        );
+        // Quotes, backslashes and anything outside printable ASCII cannot be in the value.
+        assert_eq!(
+            bearer_challenge("kid \"k\\1\"\n\u{e9}t\u{e9}"),
+            r#"Bearer error="invalid_token", error_description="kid k1t""#
+        );
     }
 }

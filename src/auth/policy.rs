@@ -8,6 +8,15 @@
 
 use crate::session::Session;
 
+/// Why an OpenID Connect session may hold no groups, and the Keycloak setting to check.
+const NO_GROUPS_CLAIM: &str = "the token carries no `groups` claim (oidc.groups_claim): the \
+     user is in no group, or the Keycloak client has no Group Membership mapper (Clients > the \
+     client > Client scopes > its dedicated scope > Add mapper > Group Membership)";
+/// The same for a SAML session.
+const NO_GROUPS_ATTRIBUTE: &str = "the assertion carries no groups attribute \
+     (saml.attributes.groups): the user is in no group, or the Keycloak client has no Group \
+     list mapper (Clients > the client > Client scopes > its dedicated scope > Add mapper)";
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Policy {
     groups: Vec<String>,
@@ -22,6 +31,11 @@ pub struct Policy {
 pub enum Denial {
     #[error("not in any of the groups {0}")]
     Groups(String),
+    /// No groups at all came with the sign-in. Keycloak leaves the groups out both when the
+    /// user is in none and when the client has no group mapper (the usual cause when every
+    /// user is refused), so the reason names the mapper to add.
+    #[error("not in any of the groups {wanted}: {hint}")]
+    NoGroups { wanted: String, hint: &'static str },
     #[error("has none of the roles {0}")]
     Roles(String),
     #[error("email not in the domains {0}")]
@@ -89,7 +103,16 @@ impl Policy {
                 .iter()
                 .any(|g| self.groups.iter().any(|a| a == g.trim_start_matches('/')))
         {
-            return Err(Denial::Groups(self.groups.join(", ")));
+            let wanted = self.groups.join(", ");
+            if !session.groups.is_empty() {
+                return Err(Denial::Groups(wanted));
+            }
+            let hint = if session.provider == "saml" {
+                NO_GROUPS_ATTRIBUTE
+            } else {
+                NO_GROUPS_CLAIM
+            };
+            return Err(Denial::NoGroups { wanted, hint });
         }
         if !self.roles.is_empty() && !session.roles.iter().any(|r| self.roles.contains(r)) {
             return Err(Denial::Roles(self.roles.join(", ")));
@@ -139,6 +162,27 @@ mod tests {
         assert_eq!(
             p.check(&user(&["/ops"], &[], "a@x")),
             Err(Denial::Groups("admins, dev".into()))
+        );
+    }
+
+    #[test]
+    fn no_groups_at_all_names_the_mapper_to_add() {
+        let p = Policy::from_lists(Some("admins"), None, None);
+        let mut none = user(&[], &[], "a@x");
+        none.provider = "oidc".into();
+        let why = p.check(&none).unwrap_err().to_string();
+        assert!(
+            why.starts_with("not in any of the groups admins: the token carries no `groups` claim")
+                && why.contains("Group Membership mapper"),
+            "{why}"
+        );
+        none.provider = "saml".into();
+        let why = p.check(&none).unwrap_err().to_string();
+        assert!(why.contains("Group list mapper"), "{why}");
+        // Some groups, none of them wanted: the plain reason.
+        assert_eq!(
+            p.check(&user(&["/dev"], &[], "a@x")),
+            Err(Denial::Groups("admins".into()))
         );
     }
 

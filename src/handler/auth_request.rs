@@ -7,7 +7,7 @@ use http::{HeaderValue, StatusCode};
 use serde::Deserialize;
 
 use super::AppState;
-use crate::auth::{AuthReason, Authentication, Policy, Principal};
+use crate::auth::{AuthReason, Authentication, Policy, Principal, bearer_challenge};
 use crate::error::Error;
 use crate::session::Session;
 use crate::telemetry::record_auth_decision;
@@ -90,13 +90,14 @@ pub fn respond(
                 }
             },
         },
-        Ok(Authentication::Denied(AuthReason::InvalidBearer)) => {
-            let challenge = HeaderValue::from_static(r#"Bearer error="invalid_token""#);
+        Ok(Authentication::InvalidBearer(why)) => (
             (
-                (StatusCode::UNAUTHORIZED, [(WWW_AUTHENTICATE, challenge)]).into_response(),
-                AuthReason::InvalidBearer,
+                StatusCode::UNAUTHORIZED,
+                [(WWW_AUTHENTICATE, bearer_challenge(&why))],
             )
-        }
+                .into_response(),
+            AuthReason::InvalidBearer,
+        ),
         Ok(Authentication::Denied(reason)) => (StatusCode::UNAUTHORIZED.into_response(), reason),
         Err(error) => (error.into_response(), AuthReason::StoreUnavailable),
     };

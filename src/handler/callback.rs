@@ -59,9 +59,9 @@ async fn finish(
         .await
         .map_err(super::start::login_state_error)?;
     if let Some(error) = params.error {
-        let description = params.error_description.unwrap_or_default();
-        return Err(Error::LoginFailed(format!(
-            "the identity provider answered `{error}` {description}"
+        return Err(Error::LoginFailed(provider_error(
+            &error,
+            params.error_description.as_deref(),
         )));
     }
     oidc.check_callback_issuer(params.iss.as_deref())
@@ -124,4 +124,78 @@ fn not_allowed(
         });
     }
     response
+}
+
+/// The reason for a callback that brings the provider's `error` (RFC 6749, 4.1.2.1) instead of
+/// a code, with the Keycloak setting that usually causes it.
+fn provider_error(error: &str, description: Option<&str>) -> String {
+    let mut reason = format!("the identity provider answered `{error}`");
+    if let Some(description) = description.filter(|d| !d.trim().is_empty()) {
+        reason.push_str(&format!(" ({})", description.trim()));
+    }
+    if let Some(hint) = provider_error_hint(error) {
+        reason.push_str(": ");
+        reason.push_str(hint);
+    }
+    reason
+}
+
+/// What an authorization error from Keycloak points at, for the administrator who reads the
+/// page or the log; `None` where no client setting explains it.
+fn provider_error_hint(error: &str) -> Option<&'static str> {
+    Some(match error {
+        "unauthorized_client" => {
+            "the client may not use the browser sign-in; turn on Standard flow for it in \
+             Keycloak (Clients > the client > Settings > Capability config)"
+        }
+        "access_denied" => {
+            "the sign-in was refused at the identity provider (consent declined, or access \
+             denied); check the client's Consent required setting and the user's account in \
+             Keycloak"
+        }
+        "invalid_scope" => {
+            "a scope in oidc.scopes is not one of the client's client scopes in Keycloak \
+             (Clients > the client > Client scopes)"
+        }
+        "invalid_request" | "unsupported_response_type" => {
+            "Keycloak refused the sign-in request; check the client's settings (Standard flow \
+             on, PKCE method S256 or unset under Advanced) and oidc.scopes"
+        }
+        "login_required" | "interaction_required" | "consent_required" => {
+            "the identity provider wants the user to sign in or consent again; try again"
+        }
+        "temporarily_unavailable" | "server_error" => {
+            "the identity provider failed; its log says why"
+        }
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_providers_error_names_the_keycloak_setting() {
+        let reason = provider_error(
+            "unauthorized_client",
+            Some(
+                "Client is not allowed to initiate browser login with given response_type. Standard flow is disabled for the client.",
+            ),
+        );
+        assert!(
+            reason.starts_with(
+                "the identity provider answered `unauthorized_client` (Client is not allowed"
+            ) && reason.contains("turn on Standard flow"),
+            "{reason}"
+        );
+        let reason = provider_error("access_denied", None);
+        assert!(reason.contains("Consent required"), "{reason}");
+        assert!(provider_error("invalid_scope", Some(" ")).contains("oidc.scopes"));
+        // An error nobody documented: what the provider said, no guess.
+        assert_eq!(
+            provider_error("weird", Some("why")),
+            "the identity provider answered `weird` (why)"
+        );
+    }
 }

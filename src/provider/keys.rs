@@ -229,17 +229,18 @@ fn check_claims(
     };
     let (exp, nbf, iat) = (time("exp")?, time("nbf")?, time("iat")?);
     let (now, skew) = (now as f64, expect.clock_skew as f64);
+    let timing = |why: &str| invalid(timing_failure(kind, why));
     match exp {
-        Some(exp) if exp + skew <= now => return invalid("token expired".into()),
+        Some(exp) if exp + skew <= now => return timing("token expired"),
         // A logout token without `exp` is judged by its age, by the caller.
         None if kind != TokenKind::Logout => return invalid("missing claim exp".into()),
         _ => {}
     }
     if nbf.is_some_and(|nbf| nbf > now + skew) {
-        return invalid("token not yet valid (nbf)".into());
+        return timing("token not yet valid (nbf)");
     }
     match iat {
-        Some(iat) if iat > now + skew => return invalid("token issued in the future (iat)".into()),
+        Some(iat) if iat > now + skew => return timing("token issued in the future (iat)"),
         None if kind != TokenKind::Access => return invalid("missing claim iat".into()),
         _ => {}
     }
@@ -336,6 +337,20 @@ fn check_claims(
         }
     }
     Ok(())
+}
+
+/// An ID token comes straight from the token endpoint: when its times do not fit our clock,
+/// the clocks disagree or the provider's token lifespan leaves nothing to spare, never a token
+/// that merely aged. Other kinds can age on the way, and keep the plain reason.
+fn timing_failure(kind: TokenKind, why: &str) -> String {
+    if kind != TokenKind::Id {
+        return why.to_owned();
+    }
+    format!(
+        "{why} on arrival: check that this host's and the identity provider's clocks agree \
+         (NTP), and the provider's token lifespan (Keycloak: Realm settings > Tokens > Access \
+         Token Lifespan, which ID tokens share); oidc.clock_skew tolerates up to 5m"
+    )
 }
 
 /// Whether `id_token`'s `at_hash` (when it has one) is the hash of `access_token`: the left half
@@ -517,6 +532,45 @@ mod tests {
             .is_err()
         );
         assert!(check(TokenKind::Id, &sign(Some("at+jwt"), "k1", base)).is_err());
+    }
+
+    #[test]
+    fn an_id_token_out_of_time_names_the_clocks_and_the_lifespan() {
+        // Keycloak with an Access Token Lifespan of 0: exp = iat, expired on arrival.
+        let born_expired = |c: &mut Map<String, Value>| {
+            let iat = c["iat"].clone();
+            c.insert("exp".into(), iat);
+        };
+        let mut strict = expect(TokenKind::Id);
+        strict.clock_skew = 0;
+        let why = keys()
+            .verify(&token(TokenKind::Id, born_expired), &strict)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            why.starts_with("token expired on arrival")
+                && why.contains("clocks")
+                && why.contains("Access Token Lifespan")
+                && why.contains("oidc.clock_skew"),
+            "{why}"
+        );
+        let future = |c: &mut Map<String, Value>| {
+            c.insert("iat".into(), (unix_now() + 120).into());
+        };
+        let why = check(TokenKind::Id, &token(TokenKind::Id, future))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            why.contains("(iat) on arrival") && why.contains("oidc.clock_skew"),
+            "{why}"
+        );
+        // An access token can have aged on the way: the plain reason.
+        let mut strict = expect(TokenKind::Access);
+        strict.clock_skew = 0;
+        assert_eq!(
+            keys().verify(&token(TokenKind::Access, born_expired), &strict),
+            Err(JwtError::Invalid("token expired".into()))
+        );
     }
 
     #[test]

@@ -205,7 +205,15 @@ impl Oidc {
             keys,
             callback_iss_required,
         }));
-        tracing::info!(issuer = %self.issuer, "identity provider discovered");
+        // The redirect URI is named once here: a client at the provider that does not list it
+        // stops every sign-in on the provider's own page ("Invalid parameter: redirect_uri"
+        // at Keycloak), which Sekisho never sees.
+        tracing::info!(
+            issuer = %self.issuer,
+            client_id = %self.config.client_id,
+            redirect_uri = %self.redirect_url.as_str(),
+            "identity provider discovered"
+        );
         Ok(())
     }
 
@@ -382,6 +390,12 @@ impl Oidc {
         }
         let merged = self.merge_access_token_claims(claims, &access_token).await;
         let identity = self.identity(&merged).map_err(OidcError::Rejected)?;
+        if let Some(why) = response
+            .expires_in()
+            .and_then(|lifespan| always_due(lifespan, self.config.refresh_before_expiry))
+        {
+            tracing::warn!(user = %identity.user, "{why}");
+        }
         // The access token is kept only when apps get it: it is the largest part of a cookie
         // session, and Sekisho itself needs only its expiry.
         let tokens = Tokens {
@@ -538,6 +552,11 @@ impl Oidc {
     pub async fn verify_jwt(&self, token: &str, expect: &Expect<'_>) -> Result<Claims, OidcError> {
         let discovered = self.current()?;
         match discovered.keys.verify(token, expect) {
+            // Another issuer's token (another realm's): its keys are not ours to look for, and
+            // reloading for it would spend the reload interval a real key rotation may need.
+            Err(JwtError::UnknownKey(_)) if !issued_by(token, expect.issuer) => {
+                Err(OidcError::Rejected("wrong issuer".into()))
+            }
             Err(JwtError::UnknownKey(kid)) => {
                 self.reload_keys().await;
                 self.current()?
@@ -666,6 +685,27 @@ fn check_iss_parameter(issuer: &str, required: bool, iss: Option<&str>) -> Resul
     }
 }
 
+/// Why an access token that lives `lifespan` is due for refresh the moment it arrives (it
+/// lives no longer than `oidc.refresh_before_expiry`, the `margin`): every request of the
+/// session would then go to the provider. `None` when it is not.
+fn always_due(lifespan: Duration, margin: Duration) -> Option<String> {
+    (lifespan <= margin).then(|| {
+        format!(
+            "the provider's access tokens live {}s, no longer than oidc.refresh_before_expiry \
+             ({}s): every request refreshes them; lengthen the provider's token lifespan \
+             (Keycloak: Realm settings > Tokens > Access Token Lifespan, or the client's \
+             Advanced settings) or shorten oidc.refresh_before_expiry",
+            lifespan.as_secs(),
+            margin.as_secs()
+        )
+    })
+}
+
+/// Whether `jwt` says (unverified) that `issuer` issued it: only ever used to refuse early.
+fn issued_by(jwt: &str, issuer: &str) -> bool {
+    jwt_payload(jwt).is_some_and(|claims| claims.get("iss").and_then(Value::as_str) == Some(issuer))
+}
+
 fn jwt_payload(jwt: &str) -> Option<Claims> {
     let payload = jwt.split('.').nth(1)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -727,6 +767,43 @@ mod tests {
                 "required {required}, iss {iss:?}"
             );
         }
+    }
+
+    #[test]
+    fn another_issuers_token_is_told_apart_before_its_keys_are_looked_for() {
+        let token = |claims: serde_json::Value| {
+            let b64 = |v: String| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+            format!(
+                "{}.{}.sig",
+                b64(r#"{"alg":"RS256","kid":"k9"}"#.into()),
+                b64(claims.to_string())
+            )
+        };
+        assert!(issued_by(
+            &token(serde_json::json!({"iss": ISSUER})),
+            ISSUER
+        ));
+        for other in [
+            token(serde_json::json!({"iss": "https://idp.example/realms/other"})),
+            token(serde_json::json!({"iss": format!("{ISSUER}/")})),
+            token(serde_json::json!({"sub": "no issuer"})),
+            "not-a-jwt".to_owned(),
+        ] {
+            assert!(!issued_by(&other, ISSUER), "{other}");
+        }
+    }
+
+    #[test]
+    fn access_tokens_due_on_arrival_are_told() {
+        let secs = Duration::from_secs;
+        assert_eq!(always_due(secs(300), secs(60)), None);
+        assert_eq!(always_due(secs(61), secs(60)), None);
+        let why = always_due(secs(60), secs(60)).expect("due on arrival");
+        assert!(
+            why.contains("live 60s") && why.contains("Access Token Lifespan"),
+            "{why}"
+        );
+        assert!(always_due(secs(0), secs(60)).is_some());
     }
 
     #[test]

@@ -26,7 +26,7 @@ use super::routes::{Route, Routes};
 use super::skip_auth;
 use super::timing::IdleTimeout;
 use super::upgrade;
-use crate::auth::{AuthReason, Authentication, IdentityHeaders, Principal};
+use crate::auth::{AuthReason, Authentication, IdentityHeaders, Principal, bearer_challenge};
 use crate::config::Config;
 use crate::error::Error;
 use crate::handler::{self, AppState};
@@ -179,12 +179,11 @@ impl Inner {
                     }
                 }
             }
-            Ok(Authentication::Denied(AuthReason::InvalidBearer)) => {
+            Ok(Authentication::InvalidBearer(why)) => {
                 let mut response = Error::Unauthenticated.into_response();
-                response.headers_mut().insert(
-                    WWW_AUTHENTICATE,
-                    HeaderValue::from_static(r#"Bearer error="invalid_token""#),
-                );
+                response
+                    .headers_mut()
+                    .insert(WWW_AUTHENTICATE, bearer_challenge(&why));
                 refuse(response, AuthReason::InvalidBearer)
             }
             Ok(Authentication::Denied(reason)) if wants_sign_in_page(req) => {

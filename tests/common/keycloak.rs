@@ -462,3 +462,27 @@ impl Drop for Realm {
         }
     }
 }
+
+// Bearer tokens, key rotation and misconfigured realms (keycloak_tokens.rs, keycloak_misconfig.rs).
+
+/// Keycloak's consent page's form (`login-actions/consent`; its keycloak.v2 theme gives the
+/// form no id): its action and hidden `code`.
+pub fn consent_form(page: &super::browser_client::Page) -> Option<super::browser_client::Form> {
+    let body = &page.body;
+    let action_at = body.find("login-actions/consent")?;
+    let start = body[..action_at].rfind('"')? + 1;
+    let end = action_at + body[action_at..].find('"')?;
+    let action = page
+        .url
+        .join(&body[start..end].replace("&amp;", "&"))
+        .ok()?;
+    const CODE: &str = "name=\"code\" value=\"";
+    let code_at = end + body[end..].find(CODE)? + CODE.len();
+    let code = &body[code_at..code_at + body[code_at..].find('"')?];
+    Some(super::browser_client::Form {
+        id: String::new(),
+        method: "post".into(),
+        action,
+        fields: vec![("code".into(), code.to_owned())],
+    })
+}

@@ -136,7 +136,8 @@ function userClaims(user, { roles = true } = {}) {
     ...(user.given_name ? { given_name: user.given_name } : {}),
     ...(user.family_name ? { family_name: user.family_name } : {}),
     ...(user.email ? { email: user.email } : {}),
-    groups: user.groups,
+    // Keycloak's Group Membership mapper leaves the claim out for a user in no group.
+    ...(user.groups?.length ? { groups: user.groups } : {}),
     ...(roles ? effectiveRoles(user) : {}),
   };
 }
