@@ -34,13 +34,17 @@ fn browser(realm: &Realm) -> Browser {
     Browser::new().with_secure_origin(&realm.keycloak.url)
 }
 
-/// Sekisho's JSON log lines whose `message` is `message`.
+/// Sekisho's JSON log lines whose `message` starts with `message`.
 fn logged(stack: &OidcStack, message: &str) -> Vec<Value> {
     stack
         .sekisho
         .log()
         .into_iter()
-        .filter(|l| l["message"] == message)
+        .filter(|l| {
+            l["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with(message))
+        })
         .collect()
 }
 
@@ -81,7 +85,8 @@ fn assert_callback_refusal_logged(stack: &OidcStack, says: &[&str]) {
     let refusals = logged(stack, "sign-in callback refused");
     let reason = refusals
         .last()
-        .and_then(|l| l["error"].as_str())
+        // A refusal by the policy logs its `reason`, any other its `error`.
+        .and_then(|l| l["reason"].as_str().or_else(|| l["error"].as_str()))
         .unwrap_or_else(|| {
             panic!(
                 "Sekisho should log the callback's refusal:\n{}",
