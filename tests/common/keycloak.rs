@@ -462,3 +462,32 @@ impl Drop for Realm {
         }
     }
 }
+
+/// SAML 2.0 against a realm: the shipped SAML client, pointed at a stack of Sekisho's.
+impl Realm {
+    /// A SAML stack (nginx, Sekisho, the app) signing in at this realm, whose shipped SAML
+    /// client (client ID = Sekisho's SP entity ID) is pointed at it; Sekisho ready.
+    pub async fn saml_stack(
+        &self,
+        options: super::saml_stack::SamlStackOptions,
+    ) -> super::saml_stack::SamlStack<super::saml_stack::ExternalIdp> {
+        let stack =
+            super::saml_stack::SamlStack::start_external(options, &self.saml_descriptor()).await;
+        self.point_at(&stack.origin(), &format!("http://{}", stack.sekisho.addr()))
+            .await;
+        // Keycloak knows the SP by its entity ID: the client must be there under Sekisho's.
+        self.client_uuid(&stack.sp_entity_id()).await;
+        stack
+    }
+
+    /// The attributes of the SAML client that stands for `stack` (its client ID is the SP
+    /// entity ID), each `(name, value)` set.
+    pub async fn set_saml_client_attributes(&self, client_id: &str, attributes: &[(&str, &str)]) {
+        self.update_client(client_id, |client| {
+            for (name, value) in attributes {
+                client["attributes"][*name] = json!(value);
+            }
+        })
+        .await;
+    }
+}
