@@ -67,7 +67,7 @@ impl Cookie {
         self.expires.is_some_and(|at| at <= now)
     }
 
-    fn matches(&self, url: &Url, now: SystemTime) -> bool {
+    fn matches(&self, url: &Url, secure_context: bool, now: SystemTime) -> bool {
         let host = host_of(url);
         let domain_ok = if self.host_only {
             host == self.domain
@@ -76,7 +76,7 @@ impl Cookie {
         };
         domain_ok
             && path_match(url.path(), &self.path)
-            && (!self.secure || url.scheme() == "https")
+            && (!self.secure || secure_context)
             && !self.expired(now)
     }
 }
@@ -121,9 +121,20 @@ struct Jar {
     cookies: Vec<Cookie>,
     refused: Vec<Refused>,
     sequence: u64,
+    /// Plain-http origins taken for secure contexts, as Chromium takes loopback ones (see
+    /// [`Browser::with_secure_origin`]).
+    secure_origins: Vec<String>,
 }
 
 impl Jar {
+    /// Whether `url` is a secure context: https, or an origin the test said to take for one.
+    fn secure_context(&self, url: &Url) -> bool {
+        url.scheme() == "https"
+            || self
+                .secure_origins
+                .contains(&url.origin().ascii_serialization())
+    }
+
     /// Stores one `Set-Cookie` header received from `url` (RFC 6265, section 5.3).
     fn store(&mut self, url: &Url, header: &str) {
         let refuse = |jar: &mut Self, reason: &str| {
@@ -199,7 +210,7 @@ impl Jar {
             }
         }
         cookie.expires = max_age.or(expires);
-        if cookie.secure && url.scheme() != "https" {
+        if cookie.secure && !self.secure_context(url) {
             return refuse(
                 self,
                 "Secure cookie set over plain http: browsers drop it (is session.secure = false honoured?)",
@@ -228,8 +239,12 @@ impl Jar {
     /// The `Cookie` header a browser sends to `url`: longer paths first, then older cookies.
     fn header_for(&mut self, url: &Url) -> Option<String> {
         let now = SystemTime::now();
-        let mut matching: Vec<&Cookie> =
-            self.live().iter().filter(|c| c.matches(url, now)).collect();
+        let secure = self.secure_context(url);
+        let mut matching: Vec<&Cookie> = self
+            .live()
+            .iter()
+            .filter(|c| c.matches(url, secure, now))
+            .collect();
         matching.sort_by(|a, b| {
             b.path
                 .len()
@@ -406,6 +421,18 @@ pub struct Browser {
 impl Browser {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// This browser, taking plain-http `origin` (`http://127.0.0.1:PORT`) for a secure context
+    /// as Chromium and Firefox take loopback origins: `Secure` cookies set there are kept and
+    /// sent back. Keycloak marks its cookies `Secure; SameSite=None` even over plain http.
+    /// Other origins stay plain, so a `Secure` cookie from Sekisho is still refused.
+    pub fn with_secure_origin(self, origin: &str) -> Self {
+        let origin = Url::parse(origin)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_else(|e| panic!("{origin} is no URL: {e}"));
+        self.jar().secure_origins.push(origin);
+        self
     }
 
     /// Another browser starting with a copy of this one's cookies (an attacker who stole
