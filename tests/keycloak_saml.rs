@@ -536,3 +536,96 @@ fn name_id(xml: &str) -> (String, String) {
         .unwrap_or_default();
     (format.to_owned(), value.to_owned())
 }
+
+/// Replaces the realm file's SAML client by the one Keycloak makes of Sekisho's own SP
+/// metadata (`/saml/metadata`), as "Import client" in the admin console does; returns it.
+async fn import_sp_metadata(realm: &Realm, stack: &KeycloakStack) -> Value {
+    let metadata = stack.sekisho_get("/saml/metadata", &[]).await;
+    assert_eq!(metadata.status, 200, "Sekisho's SP metadata: {metadata:?}");
+    let shipped = realm.client_uuid(&stack.sp_entity_id()).await;
+    realm
+        .call("DELETE", &format!("clients/{shipped}"), None)
+        .await;
+    let client = realm.client_from_description(&metadata.body).await;
+    assert_eq!(
+        client["clientId"].as_str(),
+        Some(stack.sp_entity_id().as_str()),
+        "Keycloak takes the entity ID for the client ID: {client}"
+    );
+    let id = realm.create_client(&client).await;
+    realm.get(&format!("clients/{id}")).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sp_metadata_without_a_key_imported_into_keycloak_needs_client_signature_turned_off() {
+    let (realm, stack) = realm_and_stack("saml-import", SamlStackOptions::default()).await;
+    let metadata = stack.sekisho_get("/saml/metadata", &[]).await.body;
+    assert!(
+        metadata.contains(r#"AuthnRequestsSigned="false""#),
+        "{metadata}"
+    );
+    let client = import_sp_metadata(&realm, &stack).await;
+    // Keycloak ignores AuthnRequestsSigned="false": the imported client requires signed
+    // requests (and holds a key pair Keycloak made up for it).
+    assert_eq!(
+        client["attributes"]["saml.client.signature"].as_str(),
+        Some("true"),
+        "{client}"
+    );
+    let page = browser(&realm).navigate(&stack.url("/page")).await;
+    assert!(
+        page.status == 400
+            && page
+                .element_text("kc-error-message")
+                .unwrap_or_default()
+                .contains("Invalid requester"),
+        "Keycloak refuses Sekisho's unsigned AuthnRequest:\n{}",
+        page.describe()
+    );
+
+    realm
+        .set_saml_client_attributes(&stack.sp_entity_id(), &[("saml.client.signature", "false")])
+        .await;
+    scripted_sign_in(&stack, &browser(&realm), "/page", ALICE).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sp_metadata_with_a_key_imported_into_keycloak_signs_in_and_out_with_signed_requests() {
+    let keys = common::saml_forge::KeyPair::generate("sekisho-sp");
+    let options = SamlStackOptions::default()
+        .set("saml.sp_key_file", keys.key_path.display().to_string())
+        .set("saml.sp_cert_file", keys.cert_path.display().to_string());
+    let (realm, stack) = realm_and_stack("saml-import-key", options).await;
+    let client = import_sp_metadata(&realm, &stack).await;
+    let cert_pem = std::fs::read_to_string(&keys.cert_path).expect("the SP certificate");
+    let cert_body: String = cert_pem
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    assert_eq!(
+        (
+            client["attributes"]["saml.client.signature"].as_str(),
+            client["attributes"]["saml.signing.certificate"].as_str()
+        ),
+        (Some("true"), Some(cert_body.as_str())),
+        "Keycloak takes Sekisho's certificate from its metadata to verify its requests: {client}"
+    );
+
+    // Keycloak requires the signature, so signing in proves it verified.
+    let browser = browser(&realm);
+    scripted_sign_in(&stack, &browser, "/page", ALICE).await;
+    assert_eq!(realm.sessions("alice").await.len(), 1);
+    let page = browser
+        .navigate(&stack.url("/oauth2/sign_out?rd=/bye"))
+        .await;
+    assert!(
+        hop_with(&page, "/saml/slo", "SAMLResponse").is_some(),
+        "Keycloak should accept Sekisho's signed LogoutRequest and answer:\n{}",
+        page.describe()
+    );
+    assert_eq!(
+        realm.sessions("alice").await,
+        Vec::<Value>::new(),
+        "Keycloak's session ended by the signed LogoutRequest"
+    );
+}

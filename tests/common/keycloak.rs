@@ -491,3 +491,29 @@ impl Realm {
         .await;
     }
 }
+
+/// Clients from an SP's own description, as the admin console's "Import client" makes them.
+impl Realm {
+    /// The client representation Keycloak makes of SAML SP metadata `xml`
+    /// (`client-description-converter`), not yet created.
+    pub async fn client_from_description(&self, xml: &str) -> Value {
+        let token = self.keycloak.admin_token().await;
+        let request = self
+            .keycloak
+            .http
+            .post(format!(
+                "{}/admin/realms/{}/client-description-converter",
+                self.keycloak.url, self.name
+            ))
+            .bearer_auth(token)
+            .header("content-type", "text/plain")
+            .body(xml.to_owned());
+        let answer = self.keycloak.send(request).await;
+        assert_eq!(
+            answer.status, 200,
+            "Keycloak could not read the SP metadata: {}\n{xml}",
+            answer.body
+        );
+        answer.json()
+    }
+}
