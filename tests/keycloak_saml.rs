@@ -319,19 +319,7 @@ async fn signing_out_at_keycloak_ends_the_sekisho_session_by_a_front_channel_log
 
     // The user signs out at Keycloak in the same browser: its end-session endpoint asks to
     // confirm, then logs every client of the session out, SAML ones by front channel.
-    let ask = browser.navigate(&realm.oidc_endpoint("logout")).await;
-    let confirm = common::saml_stack::forms(&ask.body, &ask.url)
-        .into_iter()
-        .find(|f| f.action.path().ends_with("/logout-confirm"))
-        .unwrap_or_else(|| {
-            panic!(
-                "Keycloak should ask to confirm the logout:\n{}",
-                ask.describe()
-            )
-        });
-    let page = browser
-        .submit_until(&confirm, &[("confirmLogout", "Logout")], |_| false)
-        .await;
+    let page = sign_out_at_keycloak(&realm, &browser).await;
     let request = hop_with(&page, "/saml/slo", "SAMLRequest").unwrap_or_else(|| {
         panic!(
             "Keycloak should send a LogoutRequest to Sekisho's /saml/slo (redirect binding):\n{}",
@@ -628,4 +616,80 @@ async fn sp_metadata_with_a_key_imported_into_keycloak_signs_in_and_out_with_sig
         Vec::<Value>::new(),
         "Keycloak's session ended by the signed LogoutRequest"
     );
+}
+
+/// Signs `browser` out at Keycloak (its end-session endpoint, confirmed), following every
+/// loopback redirect; returns the last page.
+async fn sign_out_at_keycloak(realm: &Realm, browser: &Browser) -> Page {
+    let ask = browser.navigate(&realm.oidc_endpoint("logout")).await;
+    let confirm = common::saml_stack::forms(&ask.body, &ask.url)
+        .into_iter()
+        .find(|f| f.action.path().ends_with("/logout-confirm"))
+        .unwrap_or_else(|| {
+            panic!(
+                "Keycloak should ask to confirm the logout:\n{}",
+                ask.describe()
+            )
+        });
+    browser
+        .submit_until(&confirm, &[("confirmLogout", "Logout")], |_| false)
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_only_assertions_signed_keycloaks_unsigned_logout_messages_are_refused_naming_sign_documents()
+ {
+    let (realm, stack) = realm_and_stack("saml-slo-unsigned", SamlStackOptions::default()).await;
+    realm
+        .set_saml_client_attributes(
+            &stack.sp_entity_id(),
+            &[
+                ("saml.server.signature", "false"),
+                ("saml.assertion.signature", "true"),
+            ],
+        )
+        .await;
+    let hint = |stack: &KeycloakStack| {
+        let log = stack.sekisho_log_excerpt("logout message is unsigned");
+        assert!(
+            log.contains("Sign documents") && log.contains("saml.server.signature"),
+            "Sekisho's log should name Keycloak's setting:\n{log}"
+        );
+    };
+
+    // Signing out here: Keycloak ends its session, but its LogoutResponse is unsigned, so
+    // the way back to rd is refused (the session here ended before).
+    let browser = browser(&realm);
+    scripted_sign_in(&stack, &browser, "/page", ALICE).await;
+    let page = browser
+        .navigate(&stack.url("/oauth2/sign_out?rd=/bye"))
+        .await;
+    let back = hop_with(&page, "/saml/slo", "SAMLResponse")
+        .unwrap_or_else(|| panic!("Keycloak should answer:\n{}", page.describe()));
+    assert!(
+        back.status == 400 && back.query("Signature").is_none(),
+        "an unsigned LogoutResponse is refused:\n{}",
+        page.describe()
+    );
+    hint(&stack);
+    assert_eq!(realm.sessions("alice").await, Vec::<Value>::new());
+    stack.assert_no_session(&browser, "after signing out").await;
+
+    // Signing out at Keycloak: its LogoutRequest is unsigned, so Sekisho ends nothing.
+    let browser = self::browser(&realm);
+    scripted_sign_in(&stack, &browser, "/page", ALICE).await;
+    let page = sign_out_at_keycloak(&realm, &browser).await;
+    let request = hop_with(&page, "/saml/slo", "SAMLRequest")
+        .unwrap_or_else(|| panic!("Keycloak should send a LogoutRequest:\n{}", page.describe()));
+    assert!(
+        request.status == 400 && request.query("Signature").is_none(),
+        "an unsigned LogoutRequest is refused:\n{}",
+        page.describe()
+    );
+    assert_eq!(
+        stack.auth(&browser).await.status,
+        202,
+        "a refused LogoutRequest ends nothing"
+    );
+    hint(&stack);
 }
