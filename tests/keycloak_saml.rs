@@ -61,6 +61,30 @@ fn assert_lines(text: &str, expected: &[&str]) {
     }
 }
 
+/// Sekisho's log lines containing `needle`, once there are at least `count` of them (its
+/// output is read by another thread, so a line may follow the response it was written for).
+async fn log_lines(stack: &KeycloakStack, needle: &str, count: usize) -> Vec<String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let lines: Vec<String> = stack
+            .sekisho
+            .output()
+            .lines()
+            .into_iter()
+            .filter(|l| l.contains(needle))
+            .collect();
+        if lines.len() >= count {
+            return lines;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Sekisho should have logged {count} line(s) with {needle:?}:\n{}",
+            stack.sekisho_log_excerpt("saml")
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// A realm of the test's own and a stack signing in at it.
 async fn realm_and_stack(prefix: &str, options: SamlStackOptions) -> (Realm, KeycloakStack) {
     let realm = Keycloak::shared().create_realm(prefix, |_| {}).await;
@@ -238,7 +262,7 @@ async fn every_way_keycloak_signs_its_response_signs_in_and_an_unsigned_one_is_r
         "the refusal should say why:\n{}",
         page.describe()
     );
-    let log = stack.sekisho_log_excerpt("signs neither");
+    let log = log_lines(&stack, "signs neither", 1).await.join("\n");
     assert!(
         log.contains("Sign documents") && log.contains("saml.assertion.signature"),
         "Sekisho's log should name Keycloak's settings:\n{log}"
@@ -345,16 +369,7 @@ async fn signing_out_at_keycloak_ends_the_sekisho_session_by_a_front_channel_log
         "Keycloak's logged-out page:\n{}",
         page.describe()
     );
-    assert!(
-        stack
-            .sekisho
-            .output()
-            .lines()
-            .iter()
-            .any(|l| l.contains("IdP ended the session")),
-        "Sekisho should log the IdP's logout:\n{}",
-        stack.sekisho_log_excerpt("saml")
-    );
+    log_lines(&stack, "IdP ended the session", 1).await;
     assert_eq!(
         realm.sessions("alice").await,
         Vec::<Value>::new(),
@@ -371,18 +386,9 @@ async fn client_signature_required_without_a_key_shows_keycloaks_invalid_request
     let (realm, stack) = realm_and_stack("saml-client-sig", SamlStackOptions::default()).await;
     // Keycloak's realm descriptor asks for signed requests whatever the client says; Sekisho,
     // with no key of its own, says once at start which Keycloak setting that is about.
-    let note = stack
-        .sekisho
-        .output()
-        .lines()
-        .into_iter()
-        .find(|l| l.contains("WantAuthnRequestsSigned"))
-        .unwrap_or_else(|| {
-            panic!(
-                "Sekisho should note that Keycloak wants signed AuthnRequests:\n{}",
-                stack.sekisho_log_excerpt("saml")
-            )
-        });
+    let note = log_lines(&stack, "WantAuthnRequestsSigned", 1)
+        .await
+        .join("\n");
     assert!(
         note.contains("Client signature required") && note.contains("saml.sp_key_file"),
         "the note should name Keycloak's setting and Sekisho's: {note}"
@@ -451,7 +457,9 @@ async fn consent_denied_at_keycloak_is_a_clear_refusal_naming_keycloaks_status()
         "Sekisho's page should say the IdP refused, with its status:\n{}",
         answer.describe()
     );
-    let log = stack.sekisho_log_excerpt("refused the sign-in");
+    let log = log_lines(&stack, "the IdP refused the sign-in", 1)
+        .await
+        .join("\n");
     assert!(
         log.contains("consent"),
         "Sekisho's log should say what RequestDenied means at Keycloak:\n{log}"
@@ -649,12 +657,18 @@ async fn with_only_assertions_signed_keycloaks_unsigned_logout_messages_are_refu
             ],
         )
         .await;
-    let hint = |stack: &KeycloakStack| {
-        let log = stack.sekisho_log_excerpt("logout message is unsigned");
-        assert!(
-            log.contains("Sign documents") && log.contains("saml.server.signature"),
-            "Sekisho's log should name Keycloak's setting:\n{log}"
-        );
+    // Sekisho's log names Keycloak's setting for each refusal (`count` so far).
+    let hint = |count: usize| {
+        let stack = &stack;
+        async move {
+            let log = log_lines(stack, "logout message is unsigned", count).await;
+            assert!(
+                log.iter()
+                    .all(|l| l.contains("Sign documents") && l.contains("saml.server.signature")),
+                "Sekisho's log should name Keycloak's setting:\n{}",
+                log.join("\n")
+            );
+        }
     };
 
     // Signing out here: Keycloak ends its session, but its LogoutResponse is unsigned, so
@@ -671,7 +685,7 @@ async fn with_only_assertions_signed_keycloaks_unsigned_logout_messages_are_refu
         "an unsigned LogoutResponse is refused:\n{}",
         page.describe()
     );
-    hint(&stack);
+    hint(1).await;
     assert_eq!(realm.sessions("alice").await, Vec::<Value>::new());
     stack.assert_no_session(&browser, "after signing out").await;
 
@@ -691,5 +705,5 @@ async fn with_only_assertions_signed_keycloaks_unsigned_logout_messages_are_refu
         202,
         "a refused LogoutRequest ends nothing"
     );
-    hint(&stack);
+    hint(2).await;
 }
