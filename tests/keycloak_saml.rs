@@ -707,3 +707,32 @@ async fn with_only_assertions_signed_keycloaks_unsigned_logout_messages_are_refu
     );
     hint(2).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bob_of_dev_signed_in_over_saml_is_refused_where_only_admins_may_go() {
+    let (realm, stack) = realm_and_stack("saml-groups", SamlStackOptions::default()).await;
+    let browser = browser(&realm);
+    let post = keycloak_sign_in(&stack, &browser, "/admin/page", ("bob", "bob-password"))
+        .await
+        .unwrap_or_else(|page| panic!("bob signs in at Keycloak:\n{}", page.describe()));
+    assert!(
+        post.xml.contains(">/dev<")
+            && post.xml.contains(
+                r#"Name="groups" NameFormat="urn:oasis:names:tc:SAML:2.0:attrname-format:basic""#
+            ),
+        "the realm's group mapper sends the full path, as a Basic attribute:\n{}",
+        post.xml
+    );
+    let page = submit_post(&browser, &post).await;
+    assert_eq!(
+        (page.status, page.url.as_str()),
+        (403, stack.url("/admin/page").as_str()),
+        "bob is signed in but not in /admins:\n{}",
+        page.describe()
+    );
+    let page = browser.navigate(&stack.url("/page")).await;
+    assert_lines(
+        &page.body,
+        &["X-Auth-Request-User: bob", "X-Auth-Request-Groups: /dev"],
+    );
+}
