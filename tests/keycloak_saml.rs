@@ -193,12 +193,18 @@ async fn scripted_sign_in(
 /// Where the SAMLResponse `xml` carries an XML signature: on the Response (a Signature
 /// before the Assertion) and on the Assertion (one inside it).
 fn signatures(xml: &str) -> (bool, bool) {
+    const NAME: &str = ":Signature";
     let assertion = xml.find(":Assertion ").or_else(|| xml.find("<Assertion "));
+    // Opening `<prefix:Signature ...>` tags: not `</...>`, not `:SignatureValue`.
     let signature_at: Vec<usize> = xml
-        .match_indices(":Signature ")
+        .match_indices(NAME)
         .map(|(i, _)| i)
-        .chain(xml.match_indices(":Signature>").map(|(i, _)| i))
-        .filter(|i| !xml[..*i].ends_with('/'))
+        .filter(|&i| matches!(xml.as_bytes().get(i + NAME.len()), Some(b' ' | b'>')))
+        .filter(|&i| {
+            xml[..i]
+                .rfind('<')
+                .is_some_and(|lt| xml.as_bytes().get(lt + 1) != Some(&b'/'))
+        })
         .collect();
     match assertion {
         Some(a) => (
