@@ -119,11 +119,23 @@ impl Outcome {
         outcome
     }
 
-    /// The status, `Responder/RequestDenied`, when it is not Success.
+    /// The status, `Responder/RequestDenied`, when it is not Success. It is read before any
+    /// signature is checked and shown on the error page, so only status-code names pass:
+    /// anything else is `other`.
     pub fn failure(&self) -> Option<String> {
+        let name = |code: &String| {
+            let plain = !code.is_empty()
+                && code.len() <= 40
+                && code.bytes().all(|b| b.is_ascii_alphanumeric());
+            if plain {
+                code.clone()
+            } else {
+                "other".to_owned()
+            }
+        };
         match self.status.first().map(String::as_str) {
             None | Some("Success") => None,
-            Some(_) => Some(self.status.join("/")),
+            Some(_) => Some(self.status.iter().map(name).collect::<Vec<_>>().join("/")),
         }
     }
 }
@@ -163,6 +175,10 @@ mod tests {
             "{outcome:?}"
         );
         assert_eq!(Outcome::read("not xml <<").failure(), None);
+        let odd = format!(
+            r#"<samlp:Response {P}><samlp:Status><samlp:StatusCode Value="Visit evil.example to fix"/></samlp:Status></samlp:Response>"#
+        );
+        assert_eq!(Outcome::read(&odd).failure().as_deref(), Some("other"));
     }
 
     #[test]
