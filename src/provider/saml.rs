@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 
 use base64::Engine;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -18,6 +19,7 @@ use samael::service_provider::{ServiceProvider, ServiceProviderBuilder};
 use samael::traits::ToXml;
 use url::Url;
 
+use super::saml_shape::Outcome;
 use crate::config::SamlConfig;
 use crate::readiness::ReadinessCheck;
 use crate::session::{LoginAttempt, Session};
@@ -87,6 +89,8 @@ pub struct Saml {
     /// Signs our requests when configured.
     pub(super) key: Option<PKey<Private>>,
     last_error: RwLock<String>,
+    /// Whether the IdP's wish for signed requests Sekisho cannot sign was logged.
+    noted_unsigned: AtomicBool,
 }
 
 impl std::fmt::Debug for Saml {
@@ -130,6 +134,7 @@ impl Saml {
             http,
             sp: RwLock::new(None),
             last_error: RwLock::new("IdP metadata not loaded yet".into()),
+            noted_unsigned: AtomicBool::new(false),
             config,
         };
         if let Some(xml) = saml.config.metadata_xml.clone() {
@@ -170,6 +175,7 @@ impl Saml {
 
     fn install(&self, xml: &str) -> Result<(), String> {
         let descriptor = check_idp_metadata(xml)?;
+        self.note_unsigned_requests(&descriptor);
         // SHA-1 is broken for signatures: only SHA-2 families unless explicitly allowed.
         let algorithms = (!self.config.allow_sha1).then(|| {
             vec![
@@ -200,6 +206,29 @@ impl Saml {
             .map_err(|e| e.to_string())?;
         *self.sp.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(sp));
         Ok(())
+    }
+
+    /// Says once, when the IdP's metadata asks for signed AuthnRequests and Sekisho has no key
+    /// to sign them, what the IdP will do. Keycloak's realm descriptor always asks, whatever its
+    /// clients require, and refuses an unsigned request only when the client's "Client
+    /// signature required" is on: then the user sees Keycloak's "Invalid requester" page and
+    /// Sekisho receives nothing, so this line is all Sekisho can say about it.
+    fn note_unsigned_requests(&self, descriptor: &EntityDescriptor) {
+        let wants_signed = descriptor
+            .idp_sso_descriptors
+            .iter()
+            .flatten()
+            .any(|d| d.want_authn_requests_signed == Some(true));
+        if wants_signed && self.key.is_none() && !self.noted_unsigned.swap(true, Ordering::Relaxed)
+        {
+            tracing::info!(
+                "the IdP's metadata asks for signed AuthnRequests (WantAuthnRequestsSigned) and \
+                 saml.sp_key_file / saml.sp_cert_file are not set: if the IdP answers sign-ins \
+                 with \"Invalid requester\", turn off \"Client signature required\" in the \
+                 Keycloak SAML client's Keys tab (saml.client.signature), or set both and import \
+                 <public_url>/saml/metadata into the client"
+            );
+        }
     }
 
     /// Fetches the metadata from its URL, retrying with backoff, then refreshes it now and
@@ -297,11 +326,25 @@ impl Saml {
             .ok()
             .and_then(|bytes| String::from_utf8(bytes).ok())
             .ok_or_else(|| SamlError::Rejected("SAMLResponse is not base64 of UTF-8 XML".into()))?;
+        let outcome = Outcome::read(&xml);
+        if let Some(status) = outcome.failure() {
+            tracing::warn!(%status, hint = status_hint(&status), "the IdP refused the sign-in");
+            return Err(SamlError::Rejected(format!(
+                "the identity provider refused the sign-in ({status})"
+            )));
+        }
         super::saml_shape::check_shape(&xml).map_err(SamlError::Rejected)?;
         // samael's error is not Send: it becomes a string before anything else happens.
         let assertion = sp.parse_xml_response(&xml, possible).map_err(|e| {
             let reason = crate::error::error_chain(&e);
-            if !self.config.allow_sha1 && uses_sha1(&xml) {
+            if !outcome.signed {
+                tracing::warn!(
+                    hint = "in Keycloak, turn on the SAML client's \"Sign documents\" or \"Sign assertions\" \
+                            (saml.server.signature / saml.assertion.signature)",
+                    "the IdP signs neither its Response nor the assertion"
+                );
+                SamlError::Rejected("the response is not signed".into())
+            } else if !self.config.allow_sha1 && uses_sha1(&xml) {
                 SamlError::Rejected(format!(
                     "{reason}: the signature uses SHA-1, refused unless saml.allow_sha1 = true"
                 ))
@@ -499,6 +542,33 @@ fn check_audience(assertion: &Assertion, entity_id: &str) -> Result<(), String> 
         ));
     }
     Ok(())
+}
+
+/// What to change when the IdP answers with `status` (`Responder/RequestDenied`), for the log.
+fn status_hint(status: &str) -> &'static str {
+    let second = status.split('/').nth(1).unwrap_or_default();
+    match second {
+        "RequestDenied" => {
+            "the IdP or the user declined the sign-in (in Keycloak: consent denied on the \
+             client's consent screen, or the user may not use the client)"
+        }
+        "InvalidNameIDPolicy" => {
+            "the IdP cannot give a NameID of the format Sekisho asks for: make saml.name_id_format \
+             one the client offers (in Keycloak: the SAML client's \"Name ID format\")"
+        }
+        "RequestUnsupported" | "UnsupportedBinding" => {
+            "the IdP does not take Sekisho's request as sent: in Keycloak, check the SAML \
+             client's signature settings (\"Client signature required\" needs saml.sp_key_file \
+             and saml.sp_cert_file) and its \"Force POST binding\""
+        }
+        _ if status.starts_with("Requester") => {
+            "the IdP found Sekisho's request wrong: in Keycloak, the SAML client's ID must be \
+             saml.sp_entity_id, its valid redirect URIs must include the ACS \
+             (<public_url>/saml/acs), and \"Client signature required\" needs saml.sp_key_file \
+             and saml.sp_cert_file"
+        }
+        _ => "see the IdP's log (in Keycloak: the realm's events) for why it refused",
+    }
 }
 
 fn uses_sha1(xml: &str) -> bool {

@@ -134,7 +134,17 @@ impl Saml {
         let certs = sp.idp_signing_certs().ok().flatten().unwrap_or_default();
         redirect
             .verify(&certs, self.config.allow_sha1)
-            .map_err(rejected)?;
+            .map_err(|why| {
+                if !redirect.is_signed() {
+                    tracing::warn!(
+                        hint = "Keycloak signs logout messages only with the SAML client's \
+                                \"Sign documents\" on (saml.server.signature); \"Sign assertions\" \
+                                alone leaves them unsigned",
+                        "the IdP's logout message is unsigned"
+                    );
+                }
+                rejected(why)
+            })?;
         let xml = redirect.xml().map_err(rejected)?;
         let shape = LogoutShape::read(&xml).map_err(rejected)?;
         match (redirect.kind, shape.root.as_str()) {

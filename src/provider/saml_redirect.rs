@@ -115,6 +115,11 @@ impl<'q> Redirect<'q> {
 
     /// Checks the signature against the IdP's certificates. Unsigned, a missing or unknown
     /// `SigAlg`, SHA-1 unless allowed, a key of the wrong type: all refusals, never a panic.
+    /// Whether the query carries a Signature at all (verified or not).
+    pub fn is_signed(&self) -> bool {
+        self.signature.is_some()
+    }
+
     pub fn verify(&self, certs: &[CertificateDer], allow_sha1: bool) -> Result<(), String> {
         let what = self.kind.parameter();
         let signature = self

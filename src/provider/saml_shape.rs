@@ -55,6 +55,91 @@ pub fn check_shape(xml: &str) -> Result<(), String> {
     }
 }
 
+/// What a Response says of its outcome and its signing, read before it is verified, only to
+/// explain a refusal: an IdP that refused the sign-in (a StatusCode other than Success, as
+/// Keycloak sends when consent is denied) and one that signs nothing are misconfigurations to
+/// name, not forgeries to report as a broken signature.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// The Response's StatusCode values, outermost first, with the URN prefix taken off
+    /// (`["Responder", "RequestDenied"]`); empty when there is none.
+    pub status: Vec<String>,
+    /// Whether any element of the document is an XML Signature.
+    pub signed: bool,
+}
+
+const STATUS_PREFIX: &str = "urn:oasis:names:tc:SAML:2.0:status:";
+
+impl Outcome {
+    /// Read from `xml`; a document that does not parse says nothing (`check_shape` names it).
+    pub fn read(xml: &str) -> Self {
+        let mut reader = Reader::from_str(xml);
+        let mut outcome = Self::default();
+        // Depth of the Status element under the root, and how deep we are.
+        let (mut depth, mut in_status) = (0usize, None);
+        while let Ok(event) = reader.read_event() {
+            let (element, opens) = match &event {
+                Event::Start(e) => (e, true),
+                Event::Empty(e) => (e, false),
+                Event::End(_) => {
+                    depth = depth.saturating_sub(1);
+                    if in_status.is_some_and(|d| depth < d) {
+                        in_status = None;
+                    }
+                    continue;
+                }
+                Event::Eof => break,
+                _ => continue,
+            };
+            match element.local_name().as_ref() {
+                b"Signature" => outcome.signed = true,
+                b"Status" if depth == 1 => in_status = Some(depth + 1),
+                b"StatusCode" if in_status.is_some() => {
+                    let value = element
+                        .try_get_attribute("Value")
+                        .ok()
+                        .flatten()
+                        // A status is a URN: nothing to unescape.
+                        .map(|a| String::from_utf8_lossy(&a.value).into_owned())
+                        .unwrap_or_default();
+                    let value = value.trim();
+                    outcome.status.push(
+                        value
+                            .strip_prefix(STATUS_PREFIX)
+                            .unwrap_or(value)
+                            .to_owned(),
+                    );
+                }
+                _ => {}
+            }
+            if opens {
+                depth += 1;
+            }
+        }
+        outcome
+    }
+
+    /// The status, `Responder/RequestDenied`, when it is not Success. It is read before any
+    /// signature is checked and shown on the error page, so only status-code names pass:
+    /// anything else is `other`.
+    pub fn failure(&self) -> Option<String> {
+        let name = |code: &String| {
+            let plain = !code.is_empty()
+                && code.len() <= 40
+                && code.bytes().all(|b| b.is_ascii_alphanumeric());
+            if plain {
+                code.clone()
+            } else {
+                "other".to_owned()
+            }
+        };
+        match self.status.first().map(String::as_str) {
+            None | Some("Success") => None,
+            Some(_) => Some(self.status.iter().map(name).collect::<Vec<_>>().join("/")),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,6 +152,33 @@ mod tests {
             r#"<samlp:Response {P}><saml:Issuer>x</saml:Issuer><saml:Assertion ID="a"><saml:Subject/></saml:Assertion></samlp:Response>"#
         );
         check_shape(&xml).unwrap();
+    }
+
+    #[test]
+    fn outcome_names_the_status_and_any_signature() {
+        let denied = format!(
+            r#"<samlp:Response {P}><saml:Issuer>x</saml:Issuer><samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Responder"><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:RequestDenied"/></samlp:StatusCode></samlp:Status></samlp:Response>"#
+        );
+        let outcome = Outcome::read(&denied);
+        assert_eq!(
+            outcome.failure().as_deref(),
+            Some("Responder/RequestDenied")
+        );
+        assert!(!outcome.signed);
+        let success = format!(
+            r#"<samlp:Response {P}><ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"/><samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status><saml:Assertion ID="a"><samlp:Status><samlp:StatusCode Value="x"/></samlp:Status></saml:Assertion></samlp:Response>"#
+        );
+        let outcome = Outcome::read(&success);
+        assert_eq!(
+            (outcome.failure(), outcome.signed),
+            (None, true),
+            "{outcome:?}"
+        );
+        assert_eq!(Outcome::read("not xml <<").failure(), None);
+        let odd = format!(
+            r#"<samlp:Response {P}><samlp:Status><samlp:StatusCode Value="Visit evil.example to fix"/></samlp:Status></samlp:Response>"#
+        );
+        assert_eq!(Outcome::read(&odd).failure().as_deref(), Some("other"));
     }
 
     #[test]

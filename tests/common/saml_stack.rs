@@ -96,16 +96,26 @@ impl SamlStackOptions {
 }
 
 /// Everything started for one test; stopped on drop (nginx, Sekisho, the app, then the IdP,
-/// which prints its diagnostics if the test panicked).
-pub struct SamlStack {
+/// which prints its diagnostics if the test panicked). The IdP is SimpleSAMLphp
+/// ([`SamlStack::start`]) or one running elsewhere, such as a Keycloak realm
+/// ([`SamlStack::start_external`]).
+pub struct SamlStack<I = SamlIdp> {
     pub nginx: Nginx,
     pub sekisho: Sekisho,
     pub upstream: Upstream,
-    pub idp: SamlIdp,
+    pub idp: I,
     /// What Sekisho was configured with.
     pub config: String,
     /// Holds the metadata file with [`Metadata::File`].
     _dir: TempDir,
+}
+
+/// An IdP this harness did not start (a Keycloak realm): Sekisho reads its metadata from
+/// `metadata_url`; telling it about Sekisho is the caller's part, once the stack's URLs are
+/// known.
+#[derive(Clone, Debug)]
+pub struct ExternalIdp {
+    pub metadata_url: String,
 }
 
 impl SamlStack {
@@ -122,7 +132,6 @@ impl SamlStack {
                 serde_json::Value::String(format!("http://{host}:{}/simplesaml/", idp.port)),
             );
         }
-        let upstream = Upstream::start().await;
         let dir = tempfile::Builder::new()
             .prefix("sekisho-saml-")
             .tempdir()
@@ -135,38 +144,11 @@ impl SamlStack {
                 ("idp_metadata_file", path_string(&path))
             }
         };
-        let mut env: Vec<(String, String)> = ["no_proxy", "NO_PROXY"]
-            .into_iter()
-            .map(|name| (name.to_owned(), "127.0.0.1,localhost".to_owned()))
-            .collect();
-        env.extend(options.env.iter().cloned());
-
-        let mut attempt = 0;
-        let (nginx, sekisho, config) = loop {
-            attempt += 1;
-            let sekisho_addr =
-                SocketAddr::from((Ipv4Addr::LOCALHOST, free_port(Ipv4Addr::LOCALHOST)));
-            let nginx = Nginx::start(
-                Path::new(TEMPLATE),
-                &[
-                    ("SEKISHO", &sekisho_addr.to_string()),
-                    ("UPSTREAM", &upstream.addr().to_string()),
-                ],
-            )
+        let (upstream, nginx, sekisho, config) =
+            start_sp(&options, metadata_source, |public_url| {
+                idp.set_sps(&[SpRegistration::at(public_url)]);
+            })
             .await;
-            let public_url = format!("http://{}", nginx.addr());
-            idp.set_sps(&[SpRegistration::at(&public_url)]);
-            let config = sekisho_config(&public_url, metadata_source.clone(), &options.settings);
-            let mut with_listen = env.clone();
-            with_listen.push(("SEKISHO_LISTEN".into(), sekisho_addr.to_string()));
-            match start_sekisho(config.clone(), with_listen).await {
-                Ok(sekisho) => break (nginx, sekisho, config),
-                Err(message) if attempt < PORT_ATTEMPTS && message.contains("in use") => continue,
-                Err(message) => panic!(
-                    "sekisho did not start (attempt {attempt}): {message}\nits configuration:\n{config}"
-                ),
-            }
-        };
         let stack = Self {
             nginx,
             sekisho,
@@ -180,7 +162,79 @@ impl SamlStack {
         }
         stack
     }
+}
 
+impl SamlStack<ExternalIdp> {
+    /// The stack signing in at an IdP already running (`metadata_url`: its metadata, read by
+    /// URL); `options.idp`, `metadata` and `idp_host` are not used. The IdP learns Sekisho's
+    /// URLs from the caller ([`Self::origin`]), so readiness here is only Sekisho's having
+    /// loaded the metadata.
+    pub async fn start_external(options: SamlStackOptions, metadata_url: &str) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("sekisho-saml-")
+            .tempdir()
+            .expect("temporary directory");
+        let source = ("idp_metadata_url", metadata_url.to_owned());
+        let (upstream, nginx, sekisho, config) = start_sp(&options, source, |_| {}).await;
+        let stack = Self {
+            nginx,
+            sekisho,
+            upstream,
+            idp: ExternalIdp {
+                metadata_url: metadata_url.to_owned(),
+            },
+            config,
+            _dir: dir,
+        };
+        if options.wait_ready {
+            stack.wait_ready(READY_TIMEOUT).await;
+        }
+        stack
+    }
+}
+
+/// The app, nginx and Sekisho (reading the IdP's metadata from `metadata_source`, a key and
+/// its value), retried on a port another process took meanwhile; `register` tells the IdP
+/// about each `public_url` tried before Sekisho starts.
+async fn start_sp(
+    options: &SamlStackOptions,
+    metadata_source: (&str, String),
+    register: impl Fn(&str),
+) -> (Upstream, Nginx, Sekisho, String) {
+    let upstream = Upstream::start().await;
+    let mut env: Vec<(String, String)> = ["no_proxy", "NO_PROXY"]
+        .into_iter()
+        .map(|name| (name.to_owned(), "127.0.0.1,localhost".to_owned()))
+        .collect();
+    env.extend(options.env.iter().cloned());
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let sekisho_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port(Ipv4Addr::LOCALHOST)));
+        let nginx = Nginx::start(
+            Path::new(TEMPLATE),
+            &[
+                ("SEKISHO", &sekisho_addr.to_string()),
+                ("UPSTREAM", &upstream.addr().to_string()),
+            ],
+        )
+        .await;
+        let public_url = format!("http://{}", nginx.addr());
+        register(&public_url);
+        let config = sekisho_config(&public_url, metadata_source.clone(), &options.settings);
+        let mut with_listen = env.clone();
+        with_listen.push(("SEKISHO_LISTEN".into(), sekisho_addr.to_string()));
+        match start_sekisho(config.clone(), with_listen).await {
+            Ok(sekisho) => return (upstream, nginx, sekisho, config),
+            Err(message) if attempt < PORT_ATTEMPTS && message.contains("in use") => continue,
+            Err(message) => panic!(
+                "sekisho did not start (attempt {attempt}): {message}\nits configuration:\n{config}"
+            ),
+        }
+    }
+}
+
+impl<I> SamlStack<I> {
     /// nginx's URL for `path` (what a browser opens).
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.nginx.addr())
@@ -199,45 +253,8 @@ impl SamlStack {
         self.url("/saml/acs")
     }
 
-    /// An HTTP-Redirect URL to Sekisho's `/saml/slo` carrying a LogoutRequest as the IdP
-    /// would send it for alice's session `session_index`, its query string signed with `key`
-    /// (PEM; `None`: unsigned).
-    pub fn idp_logout_request_url(&self, session_index: &str, key: Option<&str>) -> String {
-        self.idp_logout_request_url_naming(super::saml_idp::ALICE_NAME_ID, session_index, key)
-    }
-
-    /// The same, for the user with `name_id`.
-    pub fn idp_logout_request_url_naming(
-        &self,
-        name_id: &str,
-        session_index: &str,
-        key: Option<&str>,
-    ) -> String {
-        use super::saml_forge::{LogoutRequestForge, RedirectQuery};
-        use super::saml_idp::RSA_SHA256;
-        let mut request = LogoutRequestForge::new(&self.idp.entity_id, &self.slo_url(), name_id);
-        request.session_index = Some(session_index.to_owned());
-        let query = RedirectQuery::message("SAMLRequest", &request.xml())
-            .relay_state("relay-state-of-the-idp");
-        match key {
-            Some(key) => query.signed(key, RSA_SHA256, "sha256"),
-            None => query,
-        }
-        .url(&self.slo_url())
-    }
-
     pub fn slo_url(&self) -> String {
         self.url("/saml/slo")
-    }
-
-    /// The path of the IdP's SSO endpoint (`/simplesaml/saml2/idp/SSOService.php`).
-    pub fn idp_sso_path(&self) -> String {
-        url_path(&self.idp.sso_url)
-    }
-
-    /// The path of the IdP's SLO endpoint.
-    pub fn idp_slo_path(&self) -> String {
-        url_path(&self.idp.slo_url)
     }
 
     /// `GET path` straight to Sekisho (not through nginx), from 127.0.0.1.
@@ -255,73 +272,12 @@ impl SamlStack {
             }
             if Instant::now() >= deadline {
                 panic!(
-                    "sekisho's /ready still answers {} after {timeout:?} with the IdP at {} up: {:?}",
-                    response.status, self.idp.metadata_url, response.body
+                    "sekisho's /ready still answers {} after {timeout:?} with the IdP up: {:?}\n\
+                     its configuration:\n{}",
+                    response.status, response.body, self.config
                 );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// Opens `path` on nginx in `browser` and signs in as `user` at the IdP, stopping at the
-    /// IdP's auto-submitting form (the SAMLResponse for Sekisho's ACS): nothing has been
-    /// posted to the ACS yet. Panics, with the navigation, on any other outcome.
-    pub async fn login_until_acs(
-        &self,
-        browser: &Browser,
-        path: &str,
-        user: (&str, &str),
-    ) -> AcsPost {
-        let first = browser.navigate(&self.url(path)).await;
-        self.sign_in_at_idp(browser, first, user).await
-    }
-
-    /// From a page showing the IdP's login form (or already its auto-submitting form, when the
-    /// IdP session signs in silently), signs in as `user` and stops at the auto-submitting
-    /// form.
-    pub async fn sign_in_at_idp(
-        &self,
-        browser: &Browser,
-        first: Page,
-        user: (&str, &str),
-    ) -> AcsPost {
-        let authn_request = first
-            .hop(&self.idp_sso_path())
-            .map(|hop| hop.url.clone())
-            .unwrap_or_else(|| {
-                panic!(
-                    "the browser never reached the IdP's SSO endpoint {}:\n{}{}",
-                    self.idp_sso_path(),
-                    first.describe(),
-                    browser.describe_cookies()
-                )
-            });
-        let page = match idp_login_form(&first) {
-            Some(form) => {
-                let mut after = browser
-                    .submit_until(&form, &[("username", user.0), ("password", user.1)], |_| {
-                        false
-                    })
-                    .await;
-                let mut hops = first.hops.clone();
-                hops.append(&mut after.hops);
-                after.hops = hops;
-                after
-            }
-            None => first,
-        };
-        let form = saml_post_form(&page).unwrap_or_else(|| {
-            panic!(
-                "signing in at the IdP as {} should end at its auto-submitting SAMLResponse form:\n{}\n{}",
-                user.0,
-                page.describe(),
-                self.idp.log_summary()
-            )
-        });
-        AcsPost {
-            form,
-            page,
-            authn_request,
         }
     }
 
@@ -329,24 +285,6 @@ impl SamlStack {
     /// redirects on loopback; returns the last page (hops from this POST on).
     pub async fn submit_acs(&self, browser: &Browser, post: &AcsPost) -> Page {
         browser.submit_until(&post.form, &[], |_| false).await
-    }
-
-    /// The whole sign-in: `path` → IdP → login form → auto-submitting form → ACS → `path`.
-    /// Panics, with the navigation, unless the browser ends up back at `path` with 200.
-    pub async fn login(&self, browser: &Browser, path: &str, user: (&str, &str)) -> Login {
-        let post = self.login_until_acs(browser, path, user).await;
-        let page = self.submit_acs(browser, &post).await;
-        let target = self.url(path);
-        assert_eq!(
-            (page.status, page.url.as_str()),
-            (200, target.as_str()),
-            "after signing in as {} the browser should be back at {target} with 200:\n{}\n{}{}",
-            user.0,
-            page.describe(),
-            self.sekisho_log_excerpt("saml"),
-            browser.describe_cookies()
-        );
-        Login { post, page }
     }
 
     /// POSTs `saml_response` (base64) and `relay_state` to the ACS through nginx with
@@ -460,6 +398,126 @@ impl SamlStack {
             })
             .collect::<Vec<_>>()
             .join("\n")
+    }
+}
+
+/// What needs the SimpleSAMLphp IdP: its endpoints, its key, its login form.
+impl SamlStack {
+    /// An HTTP-Redirect URL to Sekisho's `/saml/slo` carrying a LogoutRequest as the IdP
+    /// would send it for alice's session `session_index`, its query string signed with `key`
+    /// (PEM; `None`: unsigned).
+    pub fn idp_logout_request_url(&self, session_index: &str, key: Option<&str>) -> String {
+        self.idp_logout_request_url_naming(super::saml_idp::ALICE_NAME_ID, session_index, key)
+    }
+
+    /// The same, for the user with `name_id`.
+    pub fn idp_logout_request_url_naming(
+        &self,
+        name_id: &str,
+        session_index: &str,
+        key: Option<&str>,
+    ) -> String {
+        use super::saml_forge::{LogoutRequestForge, RedirectQuery};
+        use super::saml_idp::RSA_SHA256;
+        let mut request = LogoutRequestForge::new(&self.idp.entity_id, &self.slo_url(), name_id);
+        request.session_index = Some(session_index.to_owned());
+        let query = RedirectQuery::message("SAMLRequest", &request.xml())
+            .relay_state("relay-state-of-the-idp");
+        match key {
+            Some(key) => query.signed(key, RSA_SHA256, "sha256"),
+            None => query,
+        }
+        .url(&self.slo_url())
+    }
+
+    /// The path of the IdP's SSO endpoint (`/simplesaml/saml2/idp/SSOService.php`).
+    pub fn idp_sso_path(&self) -> String {
+        url_path(&self.idp.sso_url)
+    }
+
+    /// The path of the IdP's SLO endpoint.
+    pub fn idp_slo_path(&self) -> String {
+        url_path(&self.idp.slo_url)
+    }
+
+    /// Opens `path` on nginx in `browser` and signs in as `user` at the IdP, stopping at the
+    /// IdP's auto-submitting form (the SAMLResponse for Sekisho's ACS): nothing has been
+    /// posted to the ACS yet. Panics, with the navigation, on any other outcome.
+    pub async fn login_until_acs(
+        &self,
+        browser: &Browser,
+        path: &str,
+        user: (&str, &str),
+    ) -> AcsPost {
+        let first = browser.navigate(&self.url(path)).await;
+        self.sign_in_at_idp(browser, first, user).await
+    }
+
+    /// From a page showing the IdP's login form (or already its auto-submitting form, when the
+    /// IdP session signs in silently), signs in as `user` and stops at the auto-submitting
+    /// form.
+    pub async fn sign_in_at_idp(
+        &self,
+        browser: &Browser,
+        first: Page,
+        user: (&str, &str),
+    ) -> AcsPost {
+        let authn_request = first
+            .hop(&self.idp_sso_path())
+            .map(|hop| hop.url.clone())
+            .unwrap_or_else(|| {
+                panic!(
+                    "the browser never reached the IdP's SSO endpoint {}:\n{}{}",
+                    self.idp_sso_path(),
+                    first.describe(),
+                    browser.describe_cookies()
+                )
+            });
+        let page = match idp_login_form(&first) {
+            Some(form) => {
+                let mut after = browser
+                    .submit_until(&form, &[("username", user.0), ("password", user.1)], |_| {
+                        false
+                    })
+                    .await;
+                let mut hops = first.hops.clone();
+                hops.append(&mut after.hops);
+                after.hops = hops;
+                after
+            }
+            None => first,
+        };
+        let form = saml_post_form(&page).unwrap_or_else(|| {
+            panic!(
+                "signing in at the IdP as {} should end at its auto-submitting SAMLResponse form:\n{}\n{}",
+                user.0,
+                page.describe(),
+                self.idp.log_summary()
+            )
+        });
+        AcsPost {
+            form,
+            page,
+            authn_request,
+        }
+    }
+
+    /// The whole sign-in: `path` → IdP → login form → auto-submitting form → ACS → `path`.
+    /// Panics, with the navigation, unless the browser ends up back at `path` with 200.
+    pub async fn login(&self, browser: &Browser, path: &str, user: (&str, &str)) -> Login {
+        let post = self.login_until_acs(browser, path, user).await;
+        let page = self.submit_acs(browser, &post).await;
+        let target = self.url(path);
+        assert_eq!(
+            (page.status, page.url.as_str()),
+            (200, target.as_str()),
+            "after signing in as {} the browser should be back at {target} with 200:\n{}\n{}{}",
+            user.0,
+            page.describe(),
+            self.sekisho_log_excerpt("saml"),
+            browser.describe_cookies()
+        );
+        Login { post, page }
     }
 }
 
