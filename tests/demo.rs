@@ -4,10 +4,10 @@
 //! sign-in page, once over OpenID Connect and once over SAML 2.0 (both the realm `demo` of the
 //! shipped realm file, its URLs pointed at the demo's), landing on the app's page with alice's
 //! identity. Then the script gets SIGINT, as from Ctrl-C, and must stop: it, nginx, Sekisho,
-//! Redis, Keycloak (a Java process) and the app, every process it started, gone, their ports
+//! Keycloak (a Java process) and the app, every process it started, gone, their ports
 //! closed and its temporary directory (Keycloak's copy and database in it) removed.
 //!
-//! Needs what the demo needs (nginx, Redis, Java, Keycloak's distribution, which the script
+//! Needs what the demo needs (nginx, Java, Keycloak's distribution, which the script
 //! fetches once with Maven) plus Chromium and tests/peers/browser/node_modules; fails, saying
 //! how to install them, without. The script builds Sekisho and the app with Cargo itself.
 //! Keycloak's start makes this the slowest test: a minute or two on a busy machine.
@@ -59,7 +59,6 @@ async fn the_demo_signs_alice_in_at_keycloak_over_oidc_and_saml_and_stops_every_
         ("nginx", "nginx"),
         ("Sekisho", "sekisho serve"),
         ("Keycloak (Java, from the run's copy)", "-Dkc.home.dir="),
-        ("Redis", "redis-server"),
         ("the app", "whoami"),
     ] {
         assert!(
@@ -114,19 +113,18 @@ async fn the_demo_signs_alice_in_at_keycloak_over_oidc_and_saml_and_stops_every_
     demo.started.clear();
 }
 
-/// Five distinct free loopback ports.
+/// Four distinct free loopback ports.
 struct Ports {
     nginx: u16,
     sekisho: u16,
     keycloak: u16,
-    redis: u16,
     app: u16,
 }
 
 impl Ports {
     fn pick() -> Self {
         let mut ports = Vec::new();
-        while ports.len() < 5 {
+        while ports.len() < 4 {
             let port = free_port(Ipv4Addr::LOCALHOST);
             if !ports.contains(&port) {
                 ports.push(port);
@@ -136,17 +134,15 @@ impl Ports {
             nginx: ports[0],
             sekisho: ports[1],
             keycloak: ports[2],
-            redis: ports[3],
-            app: ports[4],
+            app: ports[3],
         }
     }
 
-    fn all(&self) -> [(&'static str, u16); 5] {
+    fn all(&self) -> [(&'static str, u16); 4] {
         [
             ("nginx", self.nginx),
             ("Sekisho", self.sekisho),
             ("Keycloak", self.keycloak),
-            ("Redis", self.redis),
             ("the app", self.app),
         ]
     }
@@ -167,7 +163,6 @@ impl Demo {
             .env("DEMO_PORT", ports.nginx.to_string())
             .env("DEMO_SEKISHO_PORT", ports.sekisho.to_string())
             .env("DEMO_KEYCLOAK_PORT", ports.keycloak.to_string())
-            .env("DEMO_REDIS_PORT", ports.redis.to_string())
             .env("DEMO_APP_PORT", ports.app.to_string());
         Self {
             process: Process::spawn("scripts/demo", command),
