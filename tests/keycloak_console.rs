@@ -98,7 +98,7 @@ async fn pages(realm: &Realm) -> Vec<Page> {
     let oidc = realm.client_uuid(OIDC_CLIENT).await;
     let saml = realm.client_uuid(SAML_CLIENT).await;
     vec![
-        Page::new("clients", format!("{r}/clients"), OIDC_CLIENT),
+        Page::new("clients", format!("{r}/clients"), OIDC_CLIENT).wide(),
         Page::new(
             "oidc-access",
             format!("{r}/clients/{oidc}/settings"),

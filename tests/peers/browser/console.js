@@ -88,10 +88,25 @@ function readFields() {
     }));
 }
 
-// Waits until the console shows no spinner any more (it loads each tab's data after routing).
+// Requests the page has sent and not yet seen answered: the console loads each tab's data
+// after routing, without a navigation Playwright could wait for.
+let pending = 0;
+
+// Waits until the console has shown no spinner and had no request pending for half a second.
 async function settle(page) {
-  await page.waitForFunction(() => !document.querySelector('[role="progressbar"], .pf-v5-c-spinner'), null, { timeout });
-  await page.waitForTimeout(300);
+  const deadline = Date.now() + timeout;
+  let quietSince = null;
+  while (Date.now() < deadline) {
+    const spinner = await page.locator('[role="progressbar"], .pf-v5-c-spinner').count();
+    if (pending === 0 && spinner === 0) {
+      quietSince ??= Date.now();
+      if (Date.now() - quietSince >= 500) return;
+    } else {
+      quietSince = null;
+    }
+    await page.waitForTimeout(100);
+  }
+  throw new Error(`the console was still loading after ${timeout} ms (${pending} requests pending)`);
 }
 
 // Opens or closes the console's navigation (its toggle remembers the state), so a wide table
@@ -168,6 +183,9 @@ try {
   });
   const page = context.pages()[0] ?? await context.newPage();
   page.setDefaultTimeout(timeout);
+  page.on('request', () => { pending += 1; });
+  page.on('requestfinished', () => { pending -= 1; });
+  page.on('requestfailed', () => { pending -= 1; });
   await signIn(page);
   for (const spec of args.pages) {
     try {
