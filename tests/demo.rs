@@ -1,14 +1,16 @@
 //! `./scripts/demo` as a newcomer runs it: started with its own ports (ephemeral ones here),
-//! it prints the URL to open; a headless Chromium opens it, picks a provider on Sekisho's
-//! choice page and signs in as alice, once over OpenID Connect (the OpenID provider of
-//! tests/peers/oidc) and once over SAML 2.0 (the SAML IdP of tests/peers/saml), landing on the
-//! app's page with alice's identity. Then the script gets SIGINT, as from Ctrl-C, and must
-//! stop: it, nginx, Sekisho, the providers (the IdP's PHP workers included) and the app, every
-//! process it started, gone, their ports closed and its temporary directory removed.
+//! it prints the URL to open and where Keycloak's admin console is; a headless Chromium opens
+//! the URL, picks a provider on Sekisho's choice page and signs in as alice on Keycloak's own
+//! sign-in page, once over OpenID Connect and once over SAML 2.0 (both the realm `demo` of the
+//! shipped realm file, its URLs pointed at the demo's), landing on the app's page with alice's
+//! identity. Then the script gets SIGINT, as from Ctrl-C, and must stop: it, nginx, Sekisho,
+//! Keycloak (a Java process) and the app, every process it started, gone, their ports
+//! closed and its temporary directory (Keycloak's copy and database in it) removed.
 //!
-//! Needs what the demo needs (nginx, Node.js with tests/peers/oidc/node_modules, PHP with
-//! SimpleSAMLphp) plus Chromium and tests/peers/browser/node_modules; fails, saying how to
-//! install them, without. The script builds Sekisho and the app with Cargo itself.
+//! Needs what the demo needs (nginx, Java, Keycloak's distribution, which the script
+//! fetches once with Maven) plus Chromium and tests/peers/browser/node_modules; fails, saying
+//! how to install them, without. The script builds Sekisho and the app with Cargo itself.
+//! Keycloak's start makes this the slowest test: a minute or two on a busy machine.
 
 mod common;
 
@@ -18,24 +20,25 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::browser_driver::{DRIVER_DIR, check_driver, chromium};
+use common::browser_driver::{exactly, run_driver, screenshot_path};
 use common::ports::free_port;
 use common::process::Process;
 use serde_json::{Value, json};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-/// From start to the URL: Cargo checks (or finishes) the build, then five servers start.
-const START_TIMEOUT: Duration = Duration::from_secs(240);
-/// How long the driver may take for one whole sign-in.
-const DRIVER_TIMEOUT: Duration = Duration::from_secs(45);
-/// How long the script may take to stop everything after SIGINT (it waits 5 s at most per
-/// process before SIGKILL).
-const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+/// From start to the URL: Cargo checks (or finishes) the build, Keycloak starts (a minute or
+/// two on a loaded machine: it re-augments its copy for dev mode, then imports the realm), then
+/// Sekisho and nginx.
+const START_TIMEOUT: Duration = Duration::from_secs(420);
+/// How long the script may take to stop everything after SIGINT (it waits 10 s at most per
+/// process before SIGKILL; Keycloak takes a few seconds).
+const STOP_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_demo_signs_alice_in_over_oidc_and_saml_and_stops_every_process_it_started() {
-    let chromium = chromium();
-    check_driver();
+async fn the_demo_signs_alice_in_at_keycloak_over_oidc_and_saml_and_stops_every_process_it_started()
+{
+    common::browser_driver::chromium();
+    common::browser_driver::check_driver();
     let ports = Ports::pick();
     let mut demo = Demo::start(&ports);
     let url = demo.wait_for_url().await;
@@ -44,6 +47,10 @@ async fn the_demo_signs_alice_in_over_oidc_and_saml_and_stops_every_process_it_s
         format!("http://127.0.0.1:{}/", ports.nginx),
         "the demo should print nginx's URL to open"
     );
+    let keycloak = format!("http://127.0.0.1:{}", ports.keycloak);
+    demo.assert_says(&format!(
+        "Keycloak's admin console: {keycloak}/admin/ (admin / admin)"
+    ));
 
     // What it started, while it runs: every process below the script.
     demo.started = descendants(demo.process.pid());
@@ -51,8 +58,7 @@ async fn the_demo_signs_alice_in_over_oidc_and_saml_and_stops_every_process_it_s
     for (what, needle) in [
         ("nginx", "nginx"),
         ("Sekisho", "sekisho serve"),
-        ("the OpenID provider", "tests/peers/oidc/server.js"),
-        ("the SAML IdP", "php -S"),
+        ("Keycloak (Java, from the run's copy)", "-Dkc.home.dir="),
         ("the app", "whoami"),
     ] {
         assert!(
@@ -60,43 +66,22 @@ async fn the_demo_signs_alice_in_over_oidc_and_saml_and_stops_every_process_it_s
             "the demo should have started {what} ({needle}); its processes: {commands:#?}"
         );
     }
-    let php = commands.iter().filter(|c| c.starts_with("php -S")).count();
-    assert!(
-        php >= 2,
-        "test premise: the SAML IdP runs as a php -S master with forked workers, whose stop the \
-         test checks; found {php} php -S processes: {commands:#?}"
-    );
 
-    // OpenID Connect: the choice page, the provider's login form, back on the page asked for.
+    // OpenID Connect: the choice page, Keycloak's sign-in page, back on the page asked for.
     let oidc_page = format!("{url}?via=oidc");
-    let oidc = sign_in(
-        &chromium,
-        &oidc_page,
-        "a[href*=\"provider=oidc\"]",
-        ("#username", "#password", "#kc-login"),
-    )
-    .await;
-    demo.assert_signed_in(&oidc, &oidc_page, "/admins");
+    let oidc = sign_in(&oidc_page, "oidc").await;
+    demo.assert_signed_in(&oidc, &oidc_page);
     demo.assert_visited(
         &oidc,
-        &format!("http://127.0.0.1:{}/realms/demo/", ports.oidc),
+        &format!("{keycloak}/realms/demo/protocol/openid-connect/auth?"),
     );
 
-    // SAML 2.0, in a fresh browser: SimpleSAMLphp's login form, its auto-submitting form to
-    // Sekisho's ACS, back on the page asked for.
+    // SAML 2.0, in a fresh browser (no Keycloak session): Keycloak's sign-in page again, its
+    // auto-submitting form to Sekisho's ACS, back on the page asked for.
     let saml_page = format!("{url}?via=saml");
-    let saml = sign_in(
-        &chromium,
-        &saml_page,
-        "a[href*=\"provider=saml\"]",
-        ("#username", "#password", "#submit_button"),
-    )
-    .await;
-    demo.assert_signed_in(&saml, &saml_page, "/admins,/dev");
-    demo.assert_visited(
-        &saml,
-        &format!("http://127.0.0.1:{}/simplesaml/", ports.saml),
-    );
+    let saml = sign_in(&saml_page, "saml").await;
+    demo.assert_signed_in(&saml, &saml_page);
+    demo.assert_visited(&saml, &format!("{keycloak}/realms/demo/protocol/saml?"));
 
     // Ctrl-C: SIGINT to the script alone; it must stop what it started.
     let run_dir = demo.run_dir();
@@ -128,19 +113,18 @@ async fn the_demo_signs_alice_in_over_oidc_and_saml_and_stops_every_process_it_s
     demo.started.clear();
 }
 
-/// Five distinct free loopback ports.
+/// Four distinct free loopback ports.
 struct Ports {
     nginx: u16,
     sekisho: u16,
-    oidc: u16,
-    saml: u16,
+    keycloak: u16,
     app: u16,
 }
 
 impl Ports {
     fn pick() -> Self {
         let mut ports = Vec::new();
-        while ports.len() < 5 {
+        while ports.len() < 4 {
             let port = free_port(Ipv4Addr::LOCALHOST);
             if !ports.contains(&port) {
                 ports.push(port);
@@ -149,18 +133,16 @@ impl Ports {
         Self {
             nginx: ports[0],
             sekisho: ports[1],
-            oidc: ports[2],
-            saml: ports[3],
-            app: ports[4],
+            keycloak: ports[2],
+            app: ports[3],
         }
     }
 
-    fn all(&self) -> [(&'static str, u16); 5] {
+    fn all(&self) -> [(&'static str, u16); 4] {
         [
             ("nginx", self.nginx),
             ("Sekisho", self.sekisho),
-            ("the OpenID provider", self.oidc),
-            ("the SAML IdP", self.saml),
+            ("Keycloak", self.keycloak),
             ("the app", self.app),
         ]
     }
@@ -180,8 +162,7 @@ impl Demo {
             .current_dir(ROOT)
             .env("DEMO_PORT", ports.nginx.to_string())
             .env("DEMO_SEKISHO_PORT", ports.sekisho.to_string())
-            .env("DEMO_OIDC_PORT", ports.oidc.to_string())
-            .env("DEMO_SAML_PORT", ports.saml.to_string())
+            .env("DEMO_KEYCLOAK_PORT", ports.keycloak.to_string())
             .env("DEMO_APP_PORT", ports.app.to_string());
         Self {
             process: Process::spawn("scripts/demo", command),
@@ -224,8 +205,19 @@ impl Demo {
         }
     }
 
-    /// The driver landed on `page` and the app showed alice's identity, with `groups`.
-    fn assert_signed_in(&self, result: &Value, page: &str, groups: &str) {
+    /// The script printed `line` (trimmed).
+    fn assert_says(&self, line: &str) {
+        assert!(
+            self.process.output().find(|l| l.trim() == line).is_some(),
+            "the demo should say {line:?}; its output:\n{}",
+            self.process.output().text()
+        );
+    }
+
+    /// The driver landed on `page` and the app showed alice's identity, with her group
+    /// `/admins` (Keycloak's full path, over both protocols).
+    fn assert_signed_in(&self, result: &Value, page: &str) {
+        let groups = "/admins";
         let shown = serde_json::to_string_pretty(result).unwrap_or_default();
         assert_eq!(
             (result["ok"].as_bool(), result["final_url"].as_str()),
@@ -252,15 +244,15 @@ impl Demo {
         );
     }
 
-    /// The browser went through `origin` (the provider's pages) on the way.
-    fn assert_visited(&self, result: &Value, origin: &str) {
+    /// The browser went through `prefix` (Keycloak's endpoint) on the way.
+    fn assert_visited(&self, result: &Value, prefix: &str) {
         let navigations: Vec<&str> = result["navigations"]
             .as_array()
             .map(|n| n.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
         assert!(
-            navigations.iter().any(|url| url.starts_with(origin)),
-            "Chromium should have signed in at {origin}: {navigations:?}"
+            navigations.iter().any(|url| url.starts_with(prefix)),
+            "Chromium should have signed in through {prefix}: {navigations:?}"
         );
     }
 }
@@ -362,53 +354,18 @@ fn signal(sig: &str, pids: &[u32]) {
         .status();
 }
 
-/// Runs the browser driver: open `page`, click `choose`, sign in as alice with the form's
-/// `(username, password, submit)` selectors, until the browser is back on `page`.
-async fn sign_in(chromium: &Path, page: &str, choose: &str, form: (&str, &str, &str)) -> Value {
-    let screenshots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("demo");
-    std::fs::create_dir_all(&screenshots).expect("screenshot directory");
-    let name = if choose.contains("saml") {
-        "saml"
-    } else {
-        "oidc"
-    };
-    let screenshot = screenshots.join(format!("after-sign-in-{name}.png"));
-    let _ = std::fs::remove_file(&screenshot);
-    let args = json!({
+/// Runs the browser driver: open `page`, choose `provider` on Sekisho's choice page, sign in
+/// as alice on Keycloak's form, until the browser is back on `page`.
+async fn sign_in(page: &str, provider: &str) -> Value {
+    let screenshot = screenshot_path("demo", &format!("after-sign-in-{provider}.png"));
+    run_driver(&json!({
         "screenshot": screenshot,
         "start_url": page,
-        "choose_selector": choose,
+        "choose_selector": format!("a[href*=\"provider={provider}\"]"),
         "username": "alice",
         "password": "alice-password",
-        "username_selector": form.0,
-        "password_selector": form.1,
-        "submit_selector": form.2,
-        "expect_url": format!("^{}$", regex_escape(page)),
-        "timeout_ms": 30_000,
-    });
-    let mut command = Command::new("node");
-    command
-        .arg(Path::new(DRIVER_DIR).join("login.js"))
-        .arg(args.to_string())
-        .current_dir(DRIVER_DIR)
-        .env("CHROMIUM_BINARY", chromium);
-    let mut driver = Process::spawn("browser driver (login.js)", command);
-    let line = driver
-        .wait_for_line("its result line", DRIVER_TIMEOUT, |line| {
-            line.starts_with("{\"result\"")
-        })
-        .await;
-    let parsed: Value = serde_json::from_str(&line)
-        .unwrap_or_else(|e| panic!("the driver's result is not JSON ({e}): {line}"));
-    parsed["result"].clone()
-}
-
-/// `text` with the regular-expression metacharacters escaped (JavaScript syntax).
-fn regex_escape(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| {
-            let escape = "\\^$.|?*+()[]{}/".contains(c);
-            escape.then_some('\\').into_iter().chain([c])
-        })
-        .collect()
+        "expect_url": exactly(page),
+        "timeout_ms": 40_000,
+    }))
+    .await
 }

@@ -555,3 +555,11 @@ impl Realm {
         answer.json()
     }
 }
+
+/// For the admin console test (tests/keycloak_console.rs).
+impl Keycloak {
+    /// The admin account (user, password): the console's sign-in, as the API's.
+    pub fn admin_account(&self) -> (&str, &str) {
+        (&self.admin.0, &self.admin.1)
+    }
+}
