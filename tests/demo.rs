@@ -59,6 +59,7 @@ async fn the_demo_signs_alice_in_at_keycloak_over_oidc_and_saml_and_stops_every_
         ("nginx", "nginx"),
         ("Sekisho", "sekisho serve"),
         ("Keycloak (Java, from the run's copy)", "-Dkc.home.dir="),
+        ("Redis, the session store", "redis-server"),
         ("the app", "whoami"),
     ] {
         assert!(
@@ -118,13 +119,14 @@ struct Ports {
     nginx: u16,
     sekisho: u16,
     keycloak: u16,
+    redis: u16,
     app: u16,
 }
 
 impl Ports {
     fn pick() -> Self {
         let mut ports = Vec::new();
-        while ports.len() < 4 {
+        while ports.len() < 5 {
             let port = free_port(Ipv4Addr::LOCALHOST);
             if !ports.contains(&port) {
                 ports.push(port);
@@ -134,15 +136,17 @@ impl Ports {
             nginx: ports[0],
             sekisho: ports[1],
             keycloak: ports[2],
-            app: ports[3],
+            redis: ports[3],
+            app: ports[4],
         }
     }
 
-    fn all(&self) -> [(&'static str, u16); 4] {
+    fn all(&self) -> [(&'static str, u16); 5] {
         [
             ("nginx", self.nginx),
             ("Sekisho", self.sekisho),
             ("Keycloak", self.keycloak),
+            ("Redis", self.redis),
             ("the app", self.app),
         ]
     }
@@ -163,6 +167,7 @@ impl Demo {
             .env("DEMO_PORT", ports.nginx.to_string())
             .env("DEMO_SEKISHO_PORT", ports.sekisho.to_string())
             .env("DEMO_KEYCLOAK_PORT", ports.keycloak.to_string())
+            .env("DEMO_REDIS_PORT", ports.redis.to_string())
             .env("DEMO_APP_PORT", ports.app.to_string());
         Self {
             process: Process::spawn("scripts/demo", command),

@@ -481,6 +481,8 @@ fn the_demo_configuration_passes_sekisho_check_as_compose_and_the_script_run_it(
         "SEKISHO_SAML__IDP_METADATA_URL",
         "SEKISHO_SAML__SP_ENTITY_ID",
         "SEKISHO_SESSION__SECRET",
+        "SEKISHO_SESSION__STORE",
+        "SEKISHO_SESSION__REDIS_URL",
     ] {
         assert!(
             script_env.contains_key(name),
@@ -500,13 +502,18 @@ fn the_demo_configuration_passes_sekisho_check_as_compose_and_the_script_run_it(
             "http://127.0.0.1:8000".to_owned(),
         ),
         ("SEKISHO_SHUTDOWN_TIMEOUT".to_owned(), "2s".to_owned()),
+        ("SEKISHO_SESSION__STORE".to_owned(), "redis".to_owned()),
+        (
+            "SEKISHO_SESSION__REDIS_URL".to_owned(),
+            "redis://127.0.0.1:6380/0".to_owned(),
+        ),
         (
             "SEKISHO_OIDC__ISSUER_URL".to_owned(),
             "http://127.0.0.1:8080/realms/demo".to_owned(),
         ),
         (
             "SEKISHO_SAML__IDP_METADATA_URL".to_owned(),
-            "http://127.0.0.1:8081/simplesaml/saml2/idp/metadata.php".to_owned(),
+            "http://127.0.0.1:8080/realms/demo/protocol/saml/descriptor".to_owned(),
         ),
         (
             "SEKISHO_SAML__SP_ENTITY_ID".to_owned(),
