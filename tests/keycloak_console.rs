@@ -8,7 +8,7 @@
 //! its words describe the realm that runs; and the certificate Sekisho reads from the realm's
 //! SAML descriptor must be the realm's RS256 signing key the keys page lists.
 //!
-//! With `SEKISHO_KEYCLOAK_SCREENSHOTS=DIR` the pictures are copied into DIR once every check
+//! With `KEYCLOAK_SCREENSHOTS_DIR=DIR` the pictures are copied into DIR once every check
 //! has passed: `scripts/keycloak-screenshots` refreshes docs/images/keycloak/ that way.
 //!
 //! Needs the run's Keycloak (`./scripts/test` starts one), Chromium and the browser driver;
@@ -26,7 +26,7 @@ use common::process::Process;
 use serde_json::{Value, json};
 
 /// Where the pictures go besides the test's own directory, when set.
-const SCREENSHOTS_ENV: &str = "SEKISHO_KEYCLOAK_SCREENSHOTS";
+const SCREENSHOTS_ENV: &str = "KEYCLOAK_SCREENSHOTS_DIR";
 /// How long one page may take in the console (it loads each tab's data after routing).
 const PAGE_TIMEOUT_MS: u64 = 60_000;
 /// How long the whole visit may take: a loaded machine renders the console slowly.
@@ -439,7 +439,7 @@ async fn assert_realm_keys(realm: &Realm, shown: &[Shown]) {
     );
 }
 
-/// Copies the pictures into `SEKISHO_KEYCLOAK_SCREENSHOTS`, when set, and removes the PNGs
+/// Copies the pictures into `KEYCLOAK_SCREENSHOTS_DIR`, when set, and removes the PNGs
 /// there that are no page's any more (a page renamed or dropped).
 fn publish(shown: &[Shown]) {
     let Some(dir) = std::env::var_os(SCREENSHOTS_ENV).map(PathBuf::from) else {

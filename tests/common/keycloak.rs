@@ -2,7 +2,7 @@
 //!
 //! One Keycloak serves a whole test run: `./scripts/test` starts it (`scripts/keycloak`,
 //! realm `config/keycloak/demo-realm.json` imported), waits until it is ready, names it in
-//! `SEKISHO_TEST_KEYCLOAK` (`http://127.0.0.1:PORT`) and stops it at the end. Tests keep apart
+//! `TEST_KEYCLOAK_URL` (`http://127.0.0.1:PORT`) and stops it at the end. Tests keep apart
 //! by creating a realm of their own through the admin REST API: the shipped realm file under a
 //! fresh name ([`Keycloak::create_realm`]), its clients pointed at the test's nginx and Sekisho
 //! ([`Realm::point_at`]), deleted again when the [`Realm`] drops.
@@ -13,10 +13,11 @@ use serde_json::{Value, json};
 
 use super::oidc_stack::{OidcStack, StackOptions};
 
-/// Where the running Keycloak is: `http://127.0.0.1:PORT`.
-pub const URL_ENV: &str = "SEKISHO_TEST_KEYCLOAK";
+/// Where the running Keycloak is: `http://127.0.0.1:PORT`. Not `SEKISHO_*`: Sekisho reads
+/// those as its own settings, and refuses to start on one it does not know.
+pub const URL_ENV: &str = "TEST_KEYCLOAK_URL";
 /// Its first admin, `user:password` (default `admin:admin`, as `scripts/keycloak` creates it).
-pub const ADMIN_ENV: &str = "SEKISHO_TEST_KEYCLOAK_ADMIN";
+pub const ADMIN_ENV: &str = "TEST_KEYCLOAK_ADMIN";
 /// The realm file `docker compose` and the demo import.
 pub const REALM_FILE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
