@@ -34,6 +34,18 @@ fn browser(realm: &Realm) -> Browser {
     Browser::new().with_secure_origin(&realm.keycloak.url)
 }
 
+/// How long a log line may take to reach the captured output after the answer it explains.
+const LOG_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Waits (up to [`LOG_WAIT`]) until Sekisho logged a line containing `needle`.
+async fn wait_logged(stack: &OidcStack, needle: &str) {
+    let _ = stack
+        .sekisho
+        .output()
+        .wait_for(LOG_WAIT, |line| line.contains(needle))
+        .await;
+}
+
 /// Sekisho's JSON log lines whose `message` starts with `message`.
 fn logged(stack: &OidcStack, message: &str) -> Vec<Value> {
     stack
@@ -81,7 +93,9 @@ fn assert_sekisho_page(
 }
 
 /// Asserts that Sekisho logged the callback's refusal with every one of `says` in its reason.
-fn assert_callback_refusal_logged(stack: &OidcStack, says: &[&str]) {
+/// The line may reach the captured output a moment after the page reached the browser.
+async fn assert_callback_refusal_logged(stack: &OidcStack, says: &[&str]) {
+    wait_logged(stack, "sign-in callback refused").await;
     let refusals = logged(stack, "sign-in callback refused");
     let reason = refusals
         .last()
@@ -120,7 +134,7 @@ async fn a_client_without_a_groups_mapper_gets_a_403_that_names_the_mapper() {
     let page = browser.sign_in(&form, ALICE.0, ALICE.1).await;
     let says = ["no `groups` claim", "Group Membership mapper"];
     assert_sekisho_page(&stack, &browser, &page, "/oauth2/callback", 403, &says);
-    assert_callback_refusal_logged(&stack, &says);
+    assert_callback_refusal_logged(&stack, &says).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -137,6 +151,7 @@ async fn a_location_for_one_group_explains_a_missing_groups_mapper_too() {
     let page = browser.navigate(&stack.url("/admin/")).await;
     // nginx answers the browser itself (its 403 page); Sekisho's log says why.
     assert_eq!(page.status, 403, "{}", page.describe());
+    wait_logged(&stack, "authenticated but not allowed").await;
     let log = stack.sekisho.log();
     let explained = log.iter().any(|l| {
         let reason = l["reason"].as_str().unwrap_or_default();
@@ -217,7 +232,7 @@ async fn an_id_token_expired_on_arrival_names_the_clocks_and_the_token_lifespan(
             "oidc.clock_skew",
         ];
         assert_sekisho_page(&stack, &browser, &page, "/oauth2/callback", 400, &says);
-        assert_callback_refusal_logged(&stack, &says);
+        assert_callback_refusal_logged(&stack, &says).await;
     }
 
     // Sekisho's tolerance covers the same tokens: its clock_skew applies to Keycloak's exp.
@@ -235,6 +250,7 @@ async fn an_id_token_expired_on_arrival_names_the_clocks_and_the_token_lifespan(
     );
     // The session works, but its access token is due the moment it arrives: every request
     // refreshes at Keycloak. Sekisho says so at sign-in, naming both settings.
+    wait_logged(&stack, "every request refreshes them").await;
     let warned = stack.sekisho.log().iter().any(|l| {
         l["level"] == "WARN"
             && l["message"].as_str().is_some_and(|m| {
@@ -283,7 +299,7 @@ async fn a_client_without_the_standard_flow_gets_a_page_naming_it() {
     );
     let says = ["unauthorized_client", "turn on Standard flow"];
     assert_sekisho_page(&stack, &browser, &page, "/oauth2/callback", 400, &says);
-    assert_callback_refusal_logged(&stack, &says);
+    assert_callback_refusal_logged(&stack, &says).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -320,5 +336,5 @@ async fn a_declined_consent_gets_a_page_naming_the_setting() {
     );
     let says = ["access_denied", "Consent required"];
     assert_sekisho_page(&stack, &browser, &page, "/oauth2/callback", 400, &says);
-    assert_callback_refusal_logged(&stack, &says);
+    assert_callback_refusal_logged(&stack, &says).await;
 }

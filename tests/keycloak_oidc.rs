@@ -24,7 +24,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::browser_client::{Browser, Page, is_session_cookie};
-use common::browser_driver::{exactly, run_driver, screenshot_path};
+use common::browser_driver::{self, app_cookies};
 use common::http::{Client, Response};
 use common::keycloak::{Keycloak, OIDC_CLIENT, Realm};
 use common::oidc_stack::{ALICE, BOB, OidcStack, StackOptions};
@@ -35,46 +35,7 @@ use serde_json::{Value, json};
 /// Signs `user` in with Chromium at `path` on the stack, on Keycloak's sign-in page; returns
 /// the driver's result (page text, cookies), asserting it came back to `path`.
 async fn chromium_sign_in(stack: &OidcStack, path: &str, user: (&str, &str), shot: &str) -> Value {
-    let target = stack.url(path);
-    let screenshot = screenshot_path("keycloak_oidc", &format!("{shot}.png"));
-    let result = run_driver(&json!({
-        "start_url": target,
-        "username": user.0,
-        "password": user.1,
-        "expect_url": exactly(&target),
-        "screenshot": screenshot,
-        "timeout_ms": 40_000,
-    }))
-    .await;
-    assert_eq!(
-        (result["ok"].as_bool(), result["final_url"].as_str()),
-        (Some(true), Some(target.as_str())),
-        "Chromium should sign {} in at Keycloak and land on {target}; the driver reported:\n{}\n\
-         Sekisho's log:\n{}",
-        user.0,
-        serde_json::to_string_pretty(&result).unwrap_or_default(),
-        stack.sekisho_log_excerpt("callback")
-    );
-    result
-}
-
-/// The `Cookie` header of the driver's cookies for Sekisho: cookies are per host, not port,
-/// so Keycloak's (scoped to `/realms/...`) are left out by their path.
-fn sekisho_cookies(result: &Value) -> String {
-    result["cookies"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|c| !c["path"].as_str().unwrap_or("/").starts_with("/realms/"))
-        .map(|c| {
-            format!(
-                "{}={}",
-                c["name"].as_str().unwrap_or_default(),
-                c["value"].as_str().unwrap_or_default()
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
+    browser_driver::chromium_sign_in(stack, path, user, ("keycloak_oidc", shot), json!({})).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -102,7 +63,7 @@ async fn chromium_signs_in_at_keycloak_and_the_app_gets_the_claims_of_keycloaks_
         "Chromium should have been at Keycloak's authorization endpoint: {navigations}"
     );
 
-    let cookie = sekisho_cookies(&result);
+    let cookie = app_cookies(&result);
     let info = common::http::Client::new()
         .get(
             stack.nginx.addr(),
@@ -233,7 +194,7 @@ async fn identity_headers_groups_and_roles_come_from_keycloaks_tokens() {
         "/admins",
     );
 
-    let cookie = sekisho_cookies(&result);
+    let cookie = app_cookies(&result);
     let info = sekisho_with_cookie(&stack, "/oauth2/userinfo", &cookie).await;
     assert_eq!(info.status, 200, "userinfo: {info:?}");
     let info: Value = serde_json::from_str(&info.body).expect("userinfo is JSON");
@@ -346,10 +307,11 @@ async fn the_admins_location_admits_alice_and_refuses_bob_with_403_not_a_sign_in
         .cookie_header(&stack.url("/oauth2/auth"))
         .unwrap_or_default();
     let mut problems = Problems::default();
+    let default_roles = format!("allowed_roles=default-roles-{}", realm.name);
     for (query, want) in [
         ("allowed_roles=admin", 403),
         ("allowed_roles=editor", 403),
-        ("allowed_roles=default-roles-demo", 202),
+        (default_roles.as_str(), 202),
         ("allowed_groups=admins,dev", 202),
         ("allowed_groups=admins,dev&allowed_roles=editor", 403),
     ] {

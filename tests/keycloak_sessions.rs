@@ -4,7 +4,8 @@
 //! - back-channel logout: sessions in one real `redis-server` shared by two Sekisho replicas
 //!   (A behind nginx, where the browser signs in; B asked directly). Keycloak POSTs its logout
 //!   token to A (the shipped `sekisho` client's `backchannel.logout.url`, pointed at A) when an
-//!   admin ends alice's sessions or when she signs out at Keycloak herself; every replica then
+//!   admin ends alice's sessions or when she signs out herself in Keycloak's account console
+//!   (its user menu's "Sign out", in Chromium); every replica then
 //!   refuses her cookie;
 //! - Keycloak unreachable, at start and during use: a [`TcpRelay`] stands between Keycloak and
 //!   everyone else (Sekisho and the browser) and is stopped and started again on its port.
@@ -17,14 +18,14 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::browser_client::is_session_cookie;
-use common::browser_driver::{exactly, run_driver, screenshot_path};
+use common::browser_driver::{self, app_cookies};
 use common::http::{Client, Response};
 use common::keycloak::{Keycloak, Realm};
 use common::oidc_stack::{ALICE, OidcStack, StackOptions, TRUSTED_CLIENT, start_sekisho};
 use common::redis::RedisServer;
 use common::sekisho::Sekisho;
 use common::tcp_relay::TcpRelay;
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// How long Keycloak's back-channel logout, Sekisho's recovery and the like may take.
 const WAIT: Duration = Duration::from_secs(20);
@@ -81,9 +82,9 @@ impl Replicas {
     /// Signs alice in with Chromium at Keycloak through nginx and replica A; returns the
     /// browser's cookies (Keycloak's too) and the Sekisho session cookie, which both replicas
     /// accept.
-    async fn sign_in(&self, shot: &str) -> (Jar, String) {
-        let jar = chromium_sign_in(&self.stack, "/app/", shot).await;
-        let cookie = jar.sekisho_session();
+    async fn sign_in(&self, shot: &str, extra: Value) -> (Value, String) {
+        let signed_in = chromium_sign_in(&self.stack, "/app/", shot, extra).await;
+        let cookie = session_cookie(&signed_in);
         for (name, addr) in self.replicas() {
             let response = auth(addr, &cookie).await;
             assert_eq!(
@@ -93,7 +94,7 @@ impl Replicas {
                 self.logs()
             );
         }
-        (jar, cookie)
+        (signed_in, cookie)
     }
 
     /// Polls every replica until each refuses `cookie` (401); panics with the logs if one
@@ -181,7 +182,7 @@ async fn auth(addr: SocketAddr, cookie: &str) -> Response {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_ending_alices_keycloak_sessions_ends_her_session_on_every_replica() {
     let r = Replicas::start("bcl-admin").await;
-    let (_jar, cookie) = r.sign_in("bcl-admin").await;
+    let (_, cookie) = r.sign_in("bcl-admin", json!({})).await;
     assert_eq!(
         r.realm.sessions("alice").await.len(),
         1,
@@ -199,22 +200,20 @@ async fn an_admin_ending_alices_keycloak_sessions_ends_her_session_on_every_repl
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alice_signing_out_at_keycloak_ends_her_session_on_every_replica() {
     let r = Replicas::start("bcl-self").await;
-    let (mut jar, cookie) = r.sign_in("bcl-self").await;
-
-    // With the browser's cookies, alice opens Keycloak's logout page and confirms, as a user
-    // would in the same browser session.
-    let logout = r.realm.oidc_endpoint("logout");
-    let confirm = jar.fetch(&r.realm.keycloak, "GET", &logout, &[]).await;
-    let (action, fields) = keycloak_logout_form(&confirm);
-    let mut fields = fields;
-    fields.push(("confirmLogout".into(), "Logout".into()));
-    let after = jar.fetch(&r.realm.keycloak, "POST", &action, &fields).await;
+    // In the same browser, alice opens Keycloak's account console (signed in there by
+    // Keycloak's session) and signs out with its user menu, as a user does.
+    let account = format!("{}/account", r.realm.issuer());
+    let (signed_in, cookie) = r
+        .sign_in(
+            "bcl-self",
+            json!({ "sign_out_at_account_console": account }),
+        )
+        .await;
     assert!(
-        after.status == 200 && after.body.contains("You are logged out"),
-        "Keycloak should confirm the logout: {} {}\n{}",
-        after.status,
-        after.url,
-        after.body
+        signed_in["signed_out_at"]
+            .as_str()
+            .is_some_and(|url| url.starts_with(&r.realm.issuer())),
+        "the account console's Sign out should end at Keycloak's sign-in page: {signed_in}"
     );
     r.realm
         .wait_until("alice's Keycloak session ends", WAIT, || async {
@@ -227,228 +226,31 @@ async fn alice_signing_out_at_keycloak_ends_her_session_on_every_replica() {
     r.assert_logout_token_received("alice's own logout at Keycloak");
 }
 
-/// Keycloak's logout confirmation (`logout-confirm.ftl`): a form without an id, posting to
-/// `.../logout/logout-confirm`, with the submit button `#kc-logout` (`name="confirmLogout"`).
-/// Returns its action (resolved) and its hidden fields.
-fn keycloak_logout_form(page: &Fetched) -> (String, Vec<(String, String)>) {
-    let lower = page.body.to_ascii_lowercase();
-    let start = lower.find("<form").unwrap_or_else(|| {
-        panic!(
-            "Keycloak's logout page ({} {}) should show a confirmation form:\n{}",
-            page.status, page.url, page.body
-        )
-    });
-    let end = lower[start..]
-        .find("</form")
-        .map_or(page.body.len(), |i| start + i);
-    let form = &page.body[start..end];
-    assert!(
-        form.contains("kc-logout") && form.contains("logout-confirm"),
-        "the form on Keycloak's logout page should be its confirmation:\n{}",
-        page.body
-    );
-    let attribute = |tag: &str, name: &str| -> Option<String> {
-        let needle = format!("{name}=\"");
-        let from = tag.find(&needle)? + needle.len();
-        let to = from + tag[from..].find('"')?;
-        Some(tag[from..to].replace("&amp;", "&"))
-    };
-    let open_tag = &form[..form.find('>').unwrap_or(form.len())];
-    let action = attribute(open_tag, "action").expect("the confirmation form's action");
-    let action = url::Url::parse(&page.url)
-        .and_then(|base| base.join(&action))
-        .expect("the form's action resolves");
-    let fields = form
-        .split("<input")
-        .skip(1)
-        .filter(|input| input.contains("type=\"hidden\""))
-        .filter_map(|input| Some((attribute(input, "name")?, attribute(input, "value")?)))
-        .collect();
-    (action.to_string(), fields)
-}
-
 // ---------------------------------------------------------------------------------------------
 // A browser's cookies, carried on without the browser
 
-/// Signs alice in with Chromium at `path` on the stack (Keycloak's sign-in page); returns the
-/// browser's cookies, asserting it came back to `path`.
-async fn chromium_sign_in(stack: &OidcStack, path: &str, shot: &str) -> Jar {
-    let target = stack.url(path);
-    let screenshot = screenshot_path("keycloak_sessions", &format!("{shot}.png"));
-    let result = run_driver(&json!({
-        "start_url": target,
-        "username": ALICE.0,
-        "password": ALICE.1,
-        "expect_url": exactly(&target),
-        "screenshot": screenshot,
-        "timeout_ms": 40_000,
-    }))
-    .await;
-    assert_eq!(
-        (result["ok"].as_bool(), result["final_url"].as_str()),
-        (Some(true), Some(target.as_str())),
-        "Chromium should sign alice in at Keycloak and land on {target}; the driver reported:\n{}\n\
-         Sekisho's log:\n{}",
-        serde_json::to_string_pretty(&result).unwrap_or_default(),
-        stack.sekisho_log_excerpt("callback")
-    );
-    let cookies = result["cookies"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|c| {
-            let text = |name: &str| c[name].as_str().unwrap_or_default().to_owned();
-            JarCookie {
-                name: text("name"),
-                value: text("value"),
-                path: text("path"),
-            }
+/// Signs alice in with Chromium at `path` on the stack (Keycloak's sign-in page), `extra`
+/// added to the driver's arguments; returns the driver's result (cookies included).
+async fn chromium_sign_in(stack: &OidcStack, path: &str, shot: &str, extra: Value) -> Value {
+    browser_driver::chromium_sign_in(stack, path, ALICE, ("keycloak_sessions", shot), extra).await
+}
+
+/// Sekisho's session cookie (`name=value`) among the browser's: with Redis, one small cookie.
+fn session_cookie(signed_in: &Value) -> String {
+    let cookies = app_cookies(signed_in);
+    let session: Vec<&str> = cookies
+        .split("; ")
+        .filter(|c| {
+            c.split_once('=')
+                .is_some_and(|(name, _)| is_session_cookie(name))
         })
         .collect();
-    Jar { cookies }
-}
-
-/// A browser's cookies on 127.0.0.1 (cookies are per host, not per port): Keycloak's are
-/// scoped to `/realms/...`, Sekisho's to `/`. Keycloak 26 marks its cookies `Secure` even over
-/// plain http; Chromium keeps them on 127.0.0.1 (a secure context), and so does this jar.
-struct Jar {
-    cookies: Vec<JarCookie>,
-}
-
-struct JarCookie {
-    name: String,
-    value: String,
-    path: String,
-}
-
-/// One answer to [`Jar::fetch`], after the redirects it followed.
-struct Fetched {
-    status: u16,
-    url: String,
-    body: String,
-}
-
-/// Redirects [`Jar::fetch`] follows on loopback.
-const MAX_REDIRECTS: usize = 10;
-
-impl Jar {
-    /// Sekisho's session cookie (`name=value`).
-    fn sekisho_session(&self) -> String {
-        let session: Vec<String> = self
-            .cookies
-            .iter()
-            .filter(|c| is_session_cookie(&c.name))
-            .map(|c| format!("{}={}", c.name, c.value))
-            .collect();
-        assert_eq!(
-            session.len(),
-            1,
-            "a Redis session is one small cookie; the browser holds {session:?}"
-        );
-        session[0].clone()
-    }
-
-    /// Sekisho's cookies (every chunk of a cookie session), as a `Cookie` header: the
-    /// cookies not scoped to Keycloak's `/realms/...`.
-    fn sekisho_cookies(&self) -> String {
-        self.cookies
-            .iter()
-            .filter(|c| !c.path.starts_with("/realms/"))
-            .map(|c| format!("{}={}", c.name, c.value))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    /// The `Cookie` header for `path`.
-    fn header(&self, path: &str) -> String {
-        self.cookies
-            .iter()
-            .filter(|c| path.starts_with(c.path.trim_end_matches('/')))
-            .map(|c| format!("{}={}", c.name, c.value))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    /// Takes in one `Set-Cookie` (removal by `Max-Age=0` or an expiry in 1970 included).
-    fn accept(&mut self, set_cookie: &str) {
-        let mut parts = set_cookie.split(';').map(str::trim);
-        let Some((name, value)) = parts.next().and_then(|p| p.split_once('=')) else {
-            return;
-        };
-        let mut path = "/".to_owned();
-        let mut removed = false;
-        for attribute in parts {
-            let (key, val) = attribute.split_once('=').unwrap_or((attribute, ""));
-            match key.to_ascii_lowercase().as_str() {
-                "path" => path = val.to_owned(),
-                "max-age" => removed |= val.trim() == "0",
-                "expires" => removed |= val.contains("1970"),
-                _ => {}
-            }
-        }
-        self.cookies.retain(|c| c.name != name || c.path != path);
-        if !removed {
-            self.cookies.push(JarCookie {
-                name: name.to_owned(),
-                value: value.to_owned(),
-                path,
-            });
-        }
-    }
-
-    /// `method url` at Keycloak with these cookies (and `form` as the body of a POST),
-    /// following redirects on loopback as a browser does, taking in every `Set-Cookie`.
-    async fn fetch(
-        &mut self,
-        keycloak: &Keycloak,
-        method: &str,
-        url: &str,
-        form: &[(String, String)],
-    ) -> Fetched {
-        let mut url = url::Url::parse(url).expect("a URL");
-        let mut method = method.to_owned();
-        for _ in 0..MAX_REDIRECTS {
-            assert_eq!(url.host_str(), Some("127.0.0.1"), "loopback only: {url}");
-            let mut request = keycloak
-                .http()
-                .request(
-                    reqwest::Method::from_bytes(method.as_bytes()).expect("a method"),
-                    url.clone(),
-                )
-                .header("cookie", self.header(url.path()));
-            if method == "POST" {
-                request = request.form(form);
-            }
-            let response = request
-                .send()
-                .await
-                .unwrap_or_else(|e| panic!("{method} {url} failed: {e}"));
-            let status = response.status().as_u16();
-            for value in response.headers().get_all("set-cookie") {
-                self.accept(value.to_str().unwrap_or_default());
-            }
-            let location = response
-                .headers()
-                .get("location")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|l| url.join(l).ok());
-            let body = response.text().await.unwrap_or_default();
-            match location {
-                Some(next) if (300..400).contains(&status) => {
-                    url = next;
-                    method = "GET".into();
-                }
-                _ => {
-                    return Fetched {
-                        status,
-                        url: url.to_string(),
-                        body,
-                    };
-                }
-            }
-        }
-        panic!("more than {MAX_REDIRECTS} redirects from {url}");
-    }
+    assert_eq!(
+        session.len(),
+        1,
+        "a Redis session is one small cookie; the browser holds {session:?}"
+    );
+    session[0].to_owned()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -610,8 +412,8 @@ async fn sekisho_starts_while_keycloak_is_unreachable_and_signs_in_once_it_is_ba
     r.relay.resume().await;
     r.stack.wait_ready(WAIT).await;
     r.wait_sign_in_available("Keycloak back").await;
-    let jar = chromium_sign_in(&r.stack, "/app/", "down-start-recovered").await;
-    let cookie = jar.sekisho_cookies();
+    let signed_in = chromium_sign_in(&r.stack, "/app/", "down-start-recovered", json!({})).await;
+    let cookie = app_cookies(&signed_in);
     let response = app_with(&r.stack, &cookie).await;
     assert_eq!(
         (response.status, app_user(&response)),
@@ -626,8 +428,8 @@ async fn keycloak_going_away_during_use_keeps_sessions_shows_the_unavailable_pag
     // after the first second is due for a refresh, so the outage meets a refresh.
     let options = StackOptions::default().set("oidc.refresh_before_expiry", "299s");
     let mut r = Relayed::start("down-use", true, options).await;
-    let jar = chromium_sign_in(&r.stack, "/app/", "down-use-signed-in").await;
-    let cookie = jar.sekisho_cookies();
+    let signed_in = chromium_sign_in(&r.stack, "/app/", "down-use-signed-in", json!({})).await;
+    let cookie = app_cookies(&signed_in);
     let response = app_with(&r.stack, &cookie).await;
     assert_eq!(
         (response.status, app_user(&response)),
@@ -681,8 +483,8 @@ async fn keycloak_going_away_during_use_keeps_sessions_shows_the_unavailable_pag
         (200, Some("alice")),
         "alice's session once Keycloak is back: {response:?}"
     );
-    let jar = chromium_sign_in(&r.stack, "/app/", "down-use-recovered").await;
-    let response = app_with(&r.stack, &jar.sekisho_cookies()).await;
+    let signed_in = chromium_sign_in(&r.stack, "/app/", "down-use-recovered", json!({})).await;
+    let response = app_with(&r.stack, &app_cookies(&signed_in)).await;
     assert_eq!(
         (response.status, app_user(&response)),
         (200, Some("alice")),

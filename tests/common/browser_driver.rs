@@ -77,3 +77,54 @@ pub fn screenshot_path(group: &str, name: &str) -> std::path::PathBuf {
     let _ = std::fs::remove_file(&path);
     path
 }
+
+/// Signs `user` in with Chromium at `path` on `stack` (the provider's own sign-in page, through
+/// nginx), `extra` merged into the driver's arguments; returns the driver's result, asserting
+/// it came back to `path`. `shot` names the screenshot (under `group`).
+pub async fn chromium_sign_in(
+    stack: &super::oidc_stack::OidcStack,
+    path: &str,
+    user: (&str, &str),
+    (group, shot): (&str, &str),
+    extra: serde_json::Value,
+) -> serde_json::Value {
+    let target = stack.url(path);
+    let mut args = serde_json::json!({
+        "start_url": target,
+        "username": user.0,
+        "password": user.1,
+        "expect_url": exactly(&target),
+        "screenshot": screenshot_path(group, &format!("{shot}.png")),
+        "timeout_ms": 40_000,
+    });
+    if let (Some(args), Some(extra)) = (args.as_object_mut(), extra.as_object()) {
+        args.extend(extra.clone());
+    }
+    let result = run_driver(&args).await;
+    assert_eq!(
+        (result["ok"].as_bool(), result["final_url"].as_str()),
+        (Some(true), Some(target.as_str())),
+        "Chromium should sign {} in and land on {target}; the driver reported:\n{}\n\
+         Sekisho's log:\n{}",
+        user.0,
+        serde_json::to_string_pretty(&result).unwrap_or_default(),
+        stack.sekisho_log_excerpt("callback")
+    );
+    result
+}
+
+/// The `Cookie` header of the driver's cookies for Sekisho and the app: cookies are per host,
+/// not per port, so Keycloak's (scoped to `/realms/...`) are left out by their path.
+pub fn app_cookies(result: &serde_json::Value) -> String {
+    result["cookies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| !c["path"].as_str().unwrap_or("/").starts_with("/realms/"))
+        .map(|c| {
+            let text = |name: &str| c[name].as_str().unwrap_or_default().to_owned();
+            format!("{}={}", text("name"), text("value"))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}

@@ -210,10 +210,17 @@ impl Keycloak {
         );
         let mut realm = Self::shipped_realm();
         realm["realm"] = json!(name);
+        // The realm's default roles are `default-roles-<realm>`: under another name, the
+        // users' `default-roles-demo` would be a plain role, and they would lack what it
+        // grants (the account console's roles, offline_access).
+        let default_roles = format!("default-roles-{name}");
         if let Some(users) = realm["users"].as_array_mut() {
-            for user in users {
-                if let Some(user) = user.as_object_mut() {
-                    user.remove("id");
+            for user in users.iter_mut().filter_map(Value::as_object_mut) {
+                user.remove("id");
+                if let Some(roles) = user.get_mut("realmRoles").and_then(Value::as_array_mut) {
+                    for role in roles.iter_mut().filter(|r| *r == "default-roles-demo") {
+                        *role = json!(default_roles);
+                    }
                 }
             }
         }

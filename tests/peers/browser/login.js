@@ -13,6 +13,10 @@
 // page in between (a SAML IdP's auto-submitting HTTP-POST form) is left to the browser.
 // "choose_selector": a link or button to click first, on the page start_url leads to (the
 // provider choice of a Sekisho with both OpenID Connect and SAML configured).
+// "sign_out_at_account_console": Keycloak's account console URL ({issuer}/account): once
+// signed in, the browser opens it (signed in there too, by Keycloak's session) and signs out
+// with its user menu's "Sign out", as a user does, until Keycloak's sign-in form shows again;
+// the result then has "signed_out_at" (that page's URL). Screenshot and text are taken before.
 //
 // Prints exactly one line on stdout, last:
 //   {"result": {"ok": true|false, "final_url": ..., "status": ..., "text": <page text, cut>,
@@ -114,11 +118,22 @@ try {
   result.text = (await page.locator('body').innerText()).slice(0, 4000);
   // The browser's cookies, so a test can go on as this browser without it.
   result.cookies = (await context.cookies()).map(({ name, value, domain, path }) => ({ name, value, domain, path }));
-  result.ok = true;
   if (args.screenshot) {
     await page.screenshot({ path: args.screenshot, fullPage: true });
     result.screenshot = args.screenshot;
   }
+  if (args.sign_out_at_account_console) {
+    await page.goto(args.sign_out_at_account_console, { waitUntil: 'load' });
+    // The console is a React app: its user menu appears once it has loaded the account.
+    await page.locator('[data-testid=options-toggle]').click();
+    await Promise.all([
+      page.locator(selectors.username).waitFor({ state: 'visible' }),
+      page.getByRole('menuitem', { name: 'Sign out' }).click(),
+    ]);
+    result.signed_out_at = page.url();
+    console.error(`signed out at the account console -> ${page.url()}`);
+  }
+  result.ok = true;
 } catch (err) {
   result.error = String(err?.message ?? err);
   try {
