@@ -80,10 +80,10 @@ impl Replicas {
     }
 
     /// Signs alice in with Chromium at Keycloak through nginx and replica A; returns the
-    /// browser's cookies (Keycloak's too) and the Sekisho session cookie, which both replicas
-    /// accept.
-    async fn sign_in(&self, shot: &str, extra: Value) -> (Value, String) {
-        let signed_in = chromium_sign_in(&self.stack, "/app/", shot, extra).await;
+    /// driver's result (the browser's cookies, Keycloak's too) and the Sekisho session cookie,
+    /// which both replicas accept.
+    async fn sign_in(&self, shot: &str) -> (Value, String) {
+        let signed_in = chromium_sign_in(&self.stack, "/app/", shot, json!({})).await;
         let cookie = session_cookie(&signed_in);
         for (name, addr) in self.replicas() {
             let response = auth(addr, &cookie).await;
@@ -182,7 +182,7 @@ async fn auth(addr: SocketAddr, cookie: &str) -> Response {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_ending_alices_keycloak_sessions_ends_her_session_on_every_replica() {
     let r = Replicas::start("bcl-admin").await;
-    let (_, cookie) = r.sign_in("bcl-admin", json!({})).await;
+    let (_, cookie) = r.sign_in("bcl-admin").await;
     assert_eq!(
         r.realm.sessions("alice").await.len(),
         1,
@@ -203,12 +203,21 @@ async fn alice_signing_out_at_keycloak_ends_her_session_on_every_replica() {
     // In the same browser, alice opens Keycloak's account console (signed in there by
     // Keycloak's session) and signs out with its user menu, as a user does.
     let account = format!("{}/account", r.realm.issuer());
-    let (signed_in, cookie) = r
-        .sign_in(
-            "bcl-self",
-            json!({ "sign_out_at_account_console": account }),
-        )
-        .await;
+    let signed_in = chromium_sign_in(
+        &r.stack,
+        "/app/",
+        "bcl-self",
+        json!({ "sign_out_at_account_console": account }),
+    )
+    .await;
+    let cookie = session_cookie(&signed_in);
+    // The session worked on the way in (the app's page, alice's identity, replica A),
+    // before the browser went on to sign out.
+    let text = signed_in["text"].as_str().unwrap_or_default();
+    assert!(
+        text.lines().any(|l| l == "X-Auth-Request-User: alice"),
+        "the app's page should have shown alice's identity before the sign-out:\n{text}"
+    );
     assert!(
         signed_in["signed_out_at"]
             .as_str()
