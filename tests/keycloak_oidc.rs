@@ -3,13 +3,17 @@
 //! (`config/nginx/oidc.conf`) and Sekisho, each test in a realm of its own made from
 //! `config/keycloak/demo-realm.json`:
 //!
+//! - sign-in: a wrong password stays on Keycloak's form without a session;
 //! - identity: the headers, groups (the Group Membership mapper's full path on and off) and
 //!   realm and client roles of Keycloak's real tokens, and the `allowed_*` narrowing on them;
+//!   Keycloak's access token passed on with `oidc.pass_access_token`;
 //! - authorization: the admins location and a global group policy refuse bob with 403 after
-//!   one trip to Keycloak, never a loop back to its sign-in;
+//!   one trip to Keycloak, never a loop back to its sign-in; a narrowing query that narrows
+//!   nothing is a 400;
 //! - refresh, with a 10 s `accessTokenLifespan` and Keycloak's event log counting the grants:
-//!   concurrent requests refresh once (refresh tokens revoked on use or not), a user who left
-//!   a group loses its location at the next refresh, a session an admin ended ends there too;
+//!   concurrent requests refresh once (refresh tokens revoked on use or not), nginx passes
+//!   every chunk of the refreshed session on, a user who left a group loses its location at
+//!   the next refresh, a session an admin ended ends there too;
 //! - sign-out at Keycloak's end-session endpoint: no confirmation page, back to Sekisho, both
 //!   sessions gone.
 //!
@@ -29,6 +33,7 @@ use common::http::{Client, Response};
 use common::keycloak::{Keycloak, OIDC_CLIENT, Realm};
 use common::oidc_stack::{ALICE, BOB, OidcStack, StackOptions};
 use common::problems::Problems;
+use common::token_proxy::jwt;
 use common::upstream::echoed_header_all;
 use serde_json::{Value, json};
 
@@ -255,6 +260,84 @@ async fn groups_without_their_full_path_still_narrow_locations() {
     assert_identity_at_app(&page.body, "bob", "bob@example.com", "dev");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_stays_on_keycloaks_form_without_a_session() {
+    let keycloak = Keycloak::shared();
+    let realm = keycloak.create_realm("oidc-wrongpw", |_| {}).await;
+    let stack = realm.oidc_stack(StackOptions::default()).await;
+    let browser = keycloak_browser(&realm);
+    let target = stack.url("/app/page?x=1");
+
+    let form = browser.navigate(&target).await;
+    let again = browser.sign_in(&form, ALICE.0, "not-alices-password").await;
+    assert!(
+        again.status == 200
+            && again.login_form().is_some()
+            && again.url.as_str().starts_with(&realm.issuer()),
+        "a wrong password should show Keycloak's sign-in form again:\n{}",
+        again.describe()
+    );
+    assert!(
+        again.body.contains("Invalid username or password."),
+        "Keycloak's error message:\n{}",
+        again.describe()
+    );
+    stack
+        .assert_no_session(&browser, "after a wrong password")
+        .await;
+    assert_eq!(
+        stack.upstream.hits(),
+        0,
+        "the app must not be reached without signing in"
+    );
+
+    // The right password on the same form still works.
+    let page = browser.sign_in(&again, ALICE.0, ALICE.1).await;
+    assert_eq!(
+        (page.status, page.url.as_str()),
+        (200, target.as_str()),
+        "the right password after a wrong one:\n{}",
+        page.describe()
+    );
+    assert_identity_at_app(&page.body, "alice", "alice@example.com", "/admins");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_access_token_is_passed_on_when_asked() {
+    let keycloak = Keycloak::shared();
+    let realm = keycloak.create_realm("oidc-passtoken", |_| {}).await;
+    let stack = realm
+        .oidc_stack(StackOptions::default().set("oidc.pass_access_token", true))
+        .await;
+    let (browser, _) = scripted_sign_in(&realm, &stack, "/app/", ALICE).await;
+    let cookie = browser
+        .cookie_header(&stack.url("/oauth2/auth"))
+        .unwrap_or_default();
+    let auth = sekisho_with_cookie(&stack, "/oauth2/auth", &cookie).await;
+    assert_eq!(auth.status, 202, "{auth:?}");
+    let token = auth
+        .header("x-auth-request-access-token")
+        .unwrap_or_else(|| {
+            panic!("pass_access_token = true: the 202 should carry X-Auth-Request-Access-Token: {auth:?}")
+        });
+    let claims = jwt::claims(token);
+    assert_eq!(
+        (
+            claims["iss"].as_str(),
+            claims["azp"].as_str(),
+            claims["typ"].as_str(),
+            claims["preferred_username"].as_str()
+        ),
+        (
+            Some(realm.issuer().as_str()),
+            Some(OIDC_CLIENT),
+            Some("Bearer"),
+            Some("alice")
+        ),
+        "X-Auth-Request-Access-Token should be alice's access token from Keycloak: {claims}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Authorization: who may pass once signed in at Keycloak
 
@@ -314,6 +397,13 @@ async fn the_admins_location_admits_alice_and_refuses_bob_with_403_not_a_sign_in
         (default_roles.as_str(), 202),
         ("allowed_groups=admins,dev", 202),
         ("allowed_groups=admins,dev&allowed_roles=editor", 403),
+        // A query that would narrow nothing (a typo, a repeated key, a value an nginx
+        // variable left empty) is a misconfigured location: refused for everyone, never a
+        // pass for every signed-in user.
+        ("allowed_group=admins", 400),
+        ("allowed_groups=admins&allowed_groups=dev", 400),
+        ("allowed_groups=", 400),
+        ("allowed_groups=dev&allowed_roles=", 400),
     ] {
         let response = sekisho_with_cookie(&stack, &format!("/oauth2/auth?{query}"), &cookie).await;
         problems.check(response.status == want, || {
@@ -560,6 +650,11 @@ async fn concurrent_requests_refresh_once(prefix: &str, rotate: bool) {
 
     // Due again: refreshed during nginx's auth_request, the new session passed on by nginx.
     tokio::time::sleep_until((refreshed_at + DUE_AFTER).into()).await;
+    let chunks: Vec<String> = browser
+        .session_cookies()
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
     let page = browser.navigate(&stack.url("/app/through-nginx")).await;
     assert_eq!(
         (page.status, page.hops.len()),
@@ -567,12 +662,12 @@ async fn concurrent_requests_refresh_once(prefix: &str, rotate: bool) {
         "a request due for refresh through nginx:\n{}",
         page.describe()
     );
+    let set_cookies = page.hops[0].set_cookie_names();
     assert!(
-        page.hops[0]
-            .set_cookie_names()
-            .iter()
-            .any(|n| is_session_cookie(n)),
-        "nginx should pass the refreshed session on:\n{}",
+        !chunks.is_empty() && chunks.iter().all(|c| set_cookies.contains(c)),
+        "nginx should pass on every chunk of the refreshed session ({chunks:?}), passed \
+         {set_cookies:?} (auth_request_set with $upstream_http_set_cookie keeps only the FIRST \
+         Set-Cookie line; config/nginx/oidc.conf forwards _sekisho_1.._sekisho_3 by name):\n{}",
         page.describe()
     );
     let page = browser

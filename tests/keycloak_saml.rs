@@ -604,6 +604,11 @@ async fn sp_metadata_with_a_key_imported_into_keycloak_signs_in_and_out_with_sig
         .lines()
         .filter(|l| !l.starts_with("-----"))
         .collect();
+    let metadata = stack.sekisho_get("/saml/metadata", &[]).await.body;
+    assert!(
+        metadata.contains(&cert_body) && metadata.contains(r#"AuthnRequestsSigned="true""#),
+        "the SP metadata should carry the signing certificate and announce signed requests:\n{metadata}"
+    );
     assert_eq!(
         (
             client["attributes"]["saml.client.signature"].as_str(),

@@ -247,6 +247,14 @@ async fn a_clis_access_token_with_sekisho_in_its_audience_passes_as_a_bearer_tok
     let id_token = tokens["id_token"].as_str().expect("an ID token");
     assert_refused(&mut problems, &stack, "the CLI's ID token", id_token, "").await;
     problems.assert_none("the CLI's ID token");
+
+    // Without `oidc.accept_bearer_tokens` (the default), the same token alone is no session.
+    let off = realm.oidc_stack(StackOptions::default()).await;
+    let response = auth_with(&off, access).await;
+    assert_eq!(
+        response.status, 401,
+        "accept_bearer_tokens = false: a bearer token alone must not pass: {response:?}"
+    );
 }
 
 /// kubelogin's default: the device authorization grant (RFC 8628). The CLI asks for a code,

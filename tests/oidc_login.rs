@@ -1,8 +1,15 @@
-//! OpenID Connect sign-in, end to end: a scripted browser (cookie jar, redirects followed by
-//! hand) → nginx (`config/nginx/oidc.conf`, `auth_request`) → Sekisho → the real OpenID
-//! provider (npm `oidc-provider` in Keycloak's layout, `tests/peers/oidc`) → back. Each test
-//! starts its own provider, Sekisho, nginx and app on loopback ports (see
-//! `tests/common/oidc_stack.rs`) and stops them all when it ends.
+//! OpenID Connect sign-in against the lookalike provider (npm `oidc-provider` in Keycloak's
+//! layout, `tests/peers/oidc`), for what Keycloak cannot be made to do: forged, replayed and
+//! altered callbacks and tokens (the token proxy), hostile redirect targets, and counts of what
+//! reached the provider (code exchanges, each refresh token's uses). A scripted browser (cookie
+//! jar, redirects followed by hand) → nginx (`config/nginx/oidc.conf`, `auth_request`) →
+//! Sekisho → the provider → back; each test starts its own provider, Sekisho, nginx and app on
+//! loopback ports (`tests/common/oidc_stack.rs`) and stops them all when it ends.
+//!
+//! Whatever Keycloak does itself (sign-in and sign-out, groups and roles, refresh, bearer
+//! tokens, key rotation, the provider down) is tested against the real Keycloak in
+//! `tests/keycloak_oidc.rs`, `keycloak_tokens.rs` and `keycloak_sessions.rs`; those are the
+//! tests that count there.
 //!
 //! Users (the provider's README): alice / alice-password in `/admins`, bob / bob-password in
 //! `/dev`.
@@ -17,9 +24,8 @@ use common::browser_client::{
 use common::http::Response;
 use common::oidc_provider::{OidcClient, OidcOptions};
 use common::oidc_stack::{
-    ALICE, BOB, CLIENT_ID, CLIENT_SECRET, OidcStack, StackOptions, TRUSTED_CLIENT, provider_tokens,
+    ALICE, BOB, CLIENT_ID, CLIENT_SECRET, OidcStack, StackOptions, provider_tokens,
 };
-use common::ports::free_port;
 use common::problems::Problems;
 use common::token_proxy::jwt;
 use common::upstream::echoed_header_all;
@@ -103,6 +109,9 @@ fn check_authorization_request(stack: &OidcStack, authorize: &Url, problems: &mu
 // ---------------------------------------------------------------------------------------------
 // The sign-in itself
 
+/// Lookalike: Sekisho's side of a sign-in in detail (its authorization request with PKCE, state and
+/// nonce, the login-state and session cookies, one code exchange counted by the provider), which
+/// `tests/keycloak_oidc.rs` does not assert.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signing_in_through_nginx_returns_to_the_page_with_its_query() {
     let stack = OidcStack::start(StackOptions::default()).await;
@@ -262,220 +271,6 @@ async fn signing_in_through_nginx_returns_to_the_page_with_its_query() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_wrong_password_stays_on_the_form_without_a_session() {
-    let stack = OidcStack::start(StackOptions::default()).await;
-    let browser = Browser::new();
-    let target = stack.url("/app/page?x=1");
-
-    let form = browser.navigate(&target).await;
-    let again = browser.sign_in(&form, "alice", "not-alices-password").await;
-    assert!(
-        again.status == 200 && again.login_form().is_some(),
-        "a wrong password should show the sign-in form again:\n{}",
-        again.describe()
-    );
-    assert_eq!(
-        again.element_text("input-error").as_deref(),
-        Some("Invalid username or password."),
-        "the provider's error message:\n{}",
-        again.describe()
-    );
-    assert_ne!(
-        again.url.origin(),
-        Url::parse(&target).unwrap().origin(),
-        "the browser must still be at the provider"
-    );
-    stack
-        .assert_no_session(&browser, "after a wrong password")
-        .await;
-    assert_eq!(
-        stack.upstream.hits(),
-        0,
-        "the app must not be reached without signing in"
-    );
-
-    // The right password on the same form still works.
-    let page = browser.sign_in(&again, ALICE.0, ALICE.1).await;
-    assert_eq!(
-        (page.status, page.url.as_str()),
-        (200, target.as_str()),
-        "the right password after a wrong one:\n{}",
-        page.describe()
-    );
-    assert_identity_at_app(&page, "alice", "alice@example.com", "/admins");
-}
-
-// ---------------------------------------------------------------------------------------------
-// Authorization: who may pass once signed in
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_location_narrowed_to_admins_admits_alice_and_refuses_bob() {
-    let stack = OidcStack::start(StackOptions::default()).await;
-
-    let alice = Browser::new();
-    let page = stack.login(&alice, "/admin/reports?y=2", ALICE).await;
-    assert_identity_at_app(&page, "alice", "alice@example.com", "/admins");
-
-    // bob signs in fine, but /admin/ is narrowed to the admins group: nginx answers 403.
-    let bob = Browser::new();
-    let form = bob.navigate(&stack.url("/admin/reports?y=2")).await;
-    let page = bob.sign_in(&form, BOB.0, BOB.1).await;
-    assert_eq!(
-        (page.status, page.url.as_str()),
-        (403, stack.url("/admin/reports?y=2").as_str()),
-        "bob (group /dev) at /admin/ (auth_request → /oauth2/auth?allowed_groups=admins) should get 403 after signing in:\n{}\n{}",
-        page.describe(),
-        stack.sekisho_log_excerpt("/oauth2/auth")
-    );
-    assert!(
-        !bob.session_cookies().is_empty(),
-        "bob is signed in all the same:\n{}",
-        bob.describe_cookies()
-    );
-    let elsewhere = bob.navigate(&stack.url("/app/")).await;
-    assert_eq!(
-        (elsewhere.status, elsewhere.hops.len()),
-        (200, 1),
-        "bob may use the rest of the site:\n{}",
-        elsewhere.describe()
-    );
-    assert_identity_at_app(&elsewhere, "bob", "bob@example.com", "/dev");
-    // The narrowing parameters, asked directly: groups (with or without Keycloak's leading
-    // slash) and roles (alice has the client role editor, bob none).
-    let alice_cookie = alice
-        .cookie_header(&stack.url("/oauth2/auth"))
-        .unwrap_or_default();
-    let bob_cookie = bob
-        .cookie_header(&stack.url("/oauth2/auth"))
-        .unwrap_or_default();
-    let mut problems = Problems::default();
-    for (query, who, cookie, want) in [
-        ("allowed_groups=admins", "alice", &alice_cookie, 202),
-        ("allowed_groups=admins", "bob", &bob_cookie, 403),
-        ("allowed_groups=admins,dev", "bob", &bob_cookie, 202),
-        ("allowed_groups=/dev", "bob", &bob_cookie, 202),
-        ("allowed_roles=editor", "alice", &alice_cookie, 202),
-        ("allowed_roles=editor", "bob", &bob_cookie, 403),
-        (
-            "allowed_groups=admins,dev&allowed_roles=editor",
-            "bob",
-            &bob_cookie,
-            403,
-        ),
-        (
-            "allowed_groups=admins,dev&allowed_roles=editor",
-            "alice",
-            &alice_cookie,
-            202,
-        ),
-        // A query that would narrow nothing (a typo, a repeated key, a value an nginx
-        // variable left empty) is a misconfigured location: refused for everyone, never a
-        // pass for every signed-in user.
-        ("allowed_group=admins", "bob", &bob_cookie, 400),
-        (
-            "allowed_groups=admins&allowed_groups=dev",
-            "bob",
-            &bob_cookie,
-            400,
-        ),
-        ("allowed_groups=", "bob", &bob_cookie, 400),
-        (
-            "allowed_groups=admins&allowed_roles=",
-            "alice",
-            &alice_cookie,
-            400,
-        ),
-    ] {
-        let response = stack
-            .sekisho_get(&format!("/oauth2/auth?{query}"), &[("Cookie", cookie)])
-            .await;
-        problems.check(response.status == want, || {
-            format!(
-                "/oauth2/auth?{query} for {who} should answer {want}, answered {}: {response:?}",
-                response.status
-            )
-        });
-    }
-    problems.assert_none("per-location narrowing");
-
-    let admin_hits: Vec<_> = stack
-        .upstream
-        .received()
-        .into_iter()
-        .filter(|r| {
-            r.target.starts_with("/admin/") && r.header("X-Auth-Request-User") == Some("bob")
-        })
-        .collect();
-    assert!(
-        admin_hits.is_empty(),
-        "the app must never see bob under /admin/: {admin_hits:?}"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_global_group_policy_refuses_bob_at_the_callback() {
-    let stack = OidcStack::start(
-        StackOptions::default().set("authorization.allowed_groups", vec!["admins"]),
-    )
-    .await;
-
-    let bob = Browser::new();
-    let stopped = stack.login_until_callback(&bob, "/app/", BOB).await;
-    let page = bob.resume(&stopped, |_| false).await;
-    let callback = callback_hop(&page);
-    assert_eq!(
-        callback.status,
-        403,
-        "with [authorization] allowed_groups = [\"admins\"], bob's callback should answer 403:\n{}\n{}",
-        page.describe(),
-        stack.sekisho_log_excerpt("callback")
-    );
-    let text = page.body.to_lowercase();
-    assert!(
-        text.contains("bob") && text.contains("not allowed"),
-        "the 403 page should say who is signed in and that they are not allowed (\"signed in as bob but not allowed\"):\n{}",
-        page.body
-    );
-    stack
-        .assert_no_session(&bob, "bob refused by the global policy")
-        .await;
-    assert_eq!(stack.upstream.hits(), 0, "the app must not see bob");
-
-    let alice = Browser::new();
-    let page = stack.login(&alice, "/app/", ALICE).await;
-    assert_identity_at_app(&page, "alice", "alice@example.com", "/admins");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_access_token_is_passed_on_when_asked() {
-    let stack = OidcStack::start(StackOptions::default().set("oidc.pass_access_token", true)).await;
-    let browser = Browser::new();
-    stack.login(&browser, "/app/", ALICE).await;
-    let cookie = browser
-        .cookie_header(&stack.url("/oauth2/auth"))
-        .unwrap_or_default();
-    let auth = stack
-        .sekisho_get("/oauth2/auth", &[("Cookie", &cookie)])
-        .await;
-    assert_eq!(auth.status, 202, "{auth:?}");
-    let token = auth
-        .header("x-auth-request-access-token")
-        .unwrap_or_else(|| {
-            panic!("pass_access_token = true: the 202 should carry X-Auth-Request-Access-Token: {auth:?}")
-        });
-    let claims = jwt::claims(token);
-    assert_eq!(
-        (
-            claims["iss"].as_str(),
-            claims["azp"].as_str(),
-            claims["preferred_username"].as_str()
-        ),
-        (Some(stack.issuer()), Some(CLIENT_ID), Some("alice")),
-        "X-Auth-Request-Access-Token should be alice's access token from the provider: {claims}"
-    );
-}
-
 // ---------------------------------------------------------------------------------------------
 // The callback under attack
 
@@ -516,6 +311,7 @@ async fn check_refused(
     });
 }
 
+/// Lookalike: forged callbacks (state, code, iss, cookies tampered with), which no provider sends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_or_broken_callbacks_are_refused_without_a_session() {
     let stack = OidcStack::start(StackOptions::default()).await;
@@ -675,6 +471,7 @@ async fn forged_or_broken_callbacks_are_refused_without_a_session() {
     );
 }
 
+/// Lookalike: a callback replayed with its cookies, an attacker's act, not the provider's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replayed_callback_yields_no_second_session() {
     let stack = OidcStack::start(StackOptions::default()).await;
@@ -775,6 +572,7 @@ async fn sign_in_with_altered_tokens(
     (browser, page)
 }
 
+/// Lookalike: ID tokens altered on their way through the token proxy, which Keycloak never issues.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn altered_or_foreign_id_tokens_are_refused_at_the_callback() {
     let mut provider = OidcOptions::default();
@@ -865,6 +663,7 @@ async fn altered_or_foreign_id_tokens_are_refused_at_the_callback() {
     problems.assert_none("altered token responses");
 }
 
+/// Lookalike: an authorization request tampered with on its way to the provider.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_nonce_changed_in_the_authorization_request_is_refused() {
     let stack = OidcStack::start(StackOptions::default()).await;
@@ -895,6 +694,7 @@ async fn a_nonce_changed_in_the_authorization_request_is_refused() {
 // ---------------------------------------------------------------------------------------------
 // Open redirects
 
+/// Lookalike: hostile `rd` targets, Sekisho's own check; the provider only completes the sign-ins.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redirect_targets_off_the_site_fall_back_to_the_root() {
     let stack = OidcStack::start(
@@ -990,177 +790,6 @@ async fn redirect_targets_off_the_site_fall_back_to_the_root() {
 // ---------------------------------------------------------------------------------------------
 // Token refresh
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_requests_due_for_refresh_refresh_once() {
-    const TTL: u64 = 6;
-    let stack = OidcStack::start(
-        StackOptions::access_tokens_for(TTL)
-            // Due 3 s before expiry: at the earliest 2 s after issue (exp is rounded down), so not
-            // during the sign-in itself even on a slow machine.
-            .set("oidc.refresh_before_expiry", "3s"),
-    )
-    .await;
-    let provider = stack.provider();
-    let browser = Browser::new();
-    stack.login(&browser, "/app/", ALICE).await;
-    let signed_in = Instant::now();
-    eprintln!(
-        "session after sign-in: {}",
-        browser
-            .session_cookies()
-            .iter()
-            .map(|c| format!("{} ({} bytes)", c.name, c.value.len()))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    assert_eq!(
-        provider.token_requests("refresh_token"),
-        0,
-        "Sekisho refreshed right after signing in, before the token was due (ttl {TTL}s, refresh_before_expiry 3s)"
-    );
-
-    // Due (at most 2.5 s of the 6 left, less than 3), not yet expired.
-    tokio::time::sleep_until((signed_in + Duration::from_millis(3500)).into()).await;
-    let cookie = browser
-        .cookie_header(&stack.url("/oauth2/auth"))
-        .expect("the browser has cookies for the site");
-    let mut burst = tokio::task::JoinSet::new();
-    for i in 0..20 {
-        let client = common::http::Client::new();
-        let addr = stack.sekisho.addr();
-        let cookie = cookie.clone();
-        burst.spawn(async move {
-            let id = format!("refresh-burst-{i}");
-            let response = client
-                .get(
-                    addr,
-                    "/oauth2/auth",
-                    &[("Cookie", &cookie), ("X-Request-Id", &id)],
-                )
-                .await;
-            (i, response)
-        });
-    }
-    let mut responses: Vec<(usize, Response)> = burst.join_all().await;
-    responses.sort_by_key(|(i, _)| *i);
-    let statuses: Vec<u16> = responses.iter().map(|(_, r)| r.status).collect();
-    assert!(
-        statuses.iter().all(|&s| s == 202),
-        "20 concurrent /oauth2/auth with the same session, due for refresh, should all answer 202: {statuses:?}\n\
-         provider counters: {}\n{}",
-        provider.counters(),
-        stack.sekisho_log_excerpt("refresh")
-    );
-    for (i, response) in &responses {
-        assert_eq!(
-            response.header("x-auth-request-user"),
-            Some("alice"),
-            "request {i}: {response:?}"
-        );
-    }
-    let counters = provider.counters();
-    assert_eq!(
-        (
-            counters["token"]["refresh_token"].as_u64().unwrap_or(0),
-            counters["token_errors"]["refresh_token"]
-                .as_u64()
-                .unwrap_or(0)
-        ),
-        (1, 0),
-        "the provider should see exactly ONE refresh_token grant, and no failed one (a second use of \
-         the rotated refresh token fails and revokes the whole login) for 20 concurrent requests: {counters}\n{}",
-        stack.sekisho_log_excerpt("refresh")
-    );
-    let refreshed: Vec<&Response> = responses
-        .iter()
-        .map(|(_, r)| r)
-        .filter(|r| {
-            r.headers.iter().any(|(n, v)| {
-                n.eq_ignore_ascii_case("set-cookie")
-                    && is_session_cookie(v.split('=').next().unwrap_or(""))
-            })
-        })
-        .collect();
-    assert!(
-        !refreshed.is_empty(),
-        "a 202 that refreshed the tokens should carry the new session in Set-Cookie; none did: {:?}",
-        responses.first()
-    );
-    // The browser takes the new session; it works without another refresh.
-    browser.accept_cookies(&stack.url("/oauth2/auth"), refreshed[0]);
-    let page = browser.navigate(&stack.url("/app/after-refresh")).await;
-    assert_eq!(
-        (page.status, page.hops.len()),
-        (200, 1),
-        "with the refreshed session the browser should go straight through (no new sign-in):\n{}{}",
-        page.describe(),
-        browser.describe_cookies()
-    );
-    assert_eq!(provider.token_requests("refresh_token"), 1);
-
-    // Through nginx: the refreshed session must reach the browser (auth_request_set +
-    // add_header Set-Cookie), or its next request carries the consumed refresh token.
-    let refreshed_at = Instant::now();
-    tokio::time::sleep_until((refreshed_at + Duration::from_millis(3500)).into()).await;
-    let chunks: Vec<String> = browser
-        .session_cookies()
-        .into_iter()
-        .map(|c| c.name)
-        .collect();
-    let page = browser.navigate(&stack.url("/app/through-nginx")).await;
-    let set_cookies = page.hops[0].set_cookie_names();
-    assert_eq!(
-        (page.status, page.hops.len()),
-        (200, 1),
-        "a request due for refresh through nginx should go straight through:\n{}",
-        page.describe()
-    );
-    assert_eq!(
-        provider.token_requests("refresh_token"),
-        2,
-        "the request through nginx should have refreshed (2nd refresh_token grant)"
-    );
-    assert!(
-        set_cookies.iter().any(|n| is_session_cookie(n)),
-        "nginx should pass Sekisho's refreshed session on to the browser (Set-Cookie), got {set_cookies:?}\n{}",
-        page.describe()
-    );
-    assert!(
-        chunks.iter().all(|c| set_cookies.contains(c)),
-        "nginx should pass on every chunk of the refreshed session ({chunks:?}), passed {set_cookies:?} \
-         (auth_request_set with $upstream_http_set_cookie keeps only the FIRST Set-Cookie line; \
-         config/nginx/oidc.conf forwards _sekisho_1.._sekisho_3 by name)\n{}",
-        page.describe()
-    );
-    let page = browser
-        .navigate(&stack.url("/app/after-nginx-refresh"))
-        .await;
-    assert_eq!(
-        (page.status, page.hops.len()),
-        (200, 1),
-        "with the session nginx passed on, the next request should pass without a new sign-in \
-         (nginx 1.22 copies only the FIRST Set-Cookie of the subrequest with $upstream_http_set_cookie: \
-         a session split over several cookies loses its other chunks):\n{}{}",
-        page.describe(),
-        browser.describe_cookies()
-    );
-    let counters = provider.counters();
-    assert_eq!(
-        (
-            counters["token"]["refresh_token"].as_u64().unwrap_or(0),
-            counters["token_errors"]["refresh_token"]
-                .as_u64()
-                .unwrap_or(0)
-        ),
-        (2, 0),
-        "no further refresh with the fresh session: {counters}"
-    );
-    assert_eq!(
-        counters["token"]["authorization_code"], 1,
-        "one sign-in only, no silent re-login along the way: {counters}"
-    );
-}
-
 /// `GET path` through nginx with exactly `cookie`, as a client that never stores the cookies
 /// it is sent back (nginx in front of it without `Set-Cookie` forwarding behaves so).
 async fn replay(stack: &OidcStack, path: &str, cookie: &str) -> Response {
@@ -1169,6 +798,7 @@ async fn replay(stack: &OidcStack, path: &str, cookie: &str) -> Response {
         .await
 }
 
+/// Lookalike: counts how often each refresh token is presented, which Keycloak does not expose.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_old_cookie_lasts_only_as_long_as_the_refreshed_tokens_and_the_provider_session() {
     // Access tokens live 8 s and are due 4 s before they expire: 3 to 4 s after issue (the
@@ -1272,99 +902,6 @@ async fn an_old_cookie_lasts_only_as_long_as_the_refreshed_tokens_and_the_provid
 }
 
 // ---------------------------------------------------------------------------------------------
-// Sign-out
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn signing_out_ends_the_provider_session_too() {
-    let stack = OidcStack::start(StackOptions::default()).await;
-    let browser = Browser::new();
-    stack.login(&browser, "/app/", ALICE).await;
-
-    let confirm = browser.navigate(&stack.url("/oauth2/sign_out?rd=/")).await;
-    let sign_out = &confirm.hops[0];
-    assert_eq!(
-        sign_out.status,
-        302,
-        "/oauth2/sign_out should redirect to the provider's end_session endpoint:\n{}",
-        confirm.describe()
-    );
-    let logout_path = format!(
-        "{}/protocol/openid-connect/logout",
-        Url::parse(stack.issuer()).unwrap().path()
-    );
-    let end_session = confirm.hop(&logout_path).unwrap_or_else(|| {
-        panic!(
-            "the browser never reached the provider's end_session endpoint {logout_path}:\n{}",
-            confirm.describe()
-        )
-    });
-    let hint = end_session.query("id_token_hint");
-    let post_logout = end_session.query("post_logout_redirect_uri");
-    assert!(
-        hint.as_deref().is_some_and(|h| h.split('.').count() == 3)
-            && post_logout
-                .as_deref()
-                .is_some_and(|p| p.starts_with(&stack.origin())),
-        "end_session request should carry id_token_hint (the ID token) and a post_logout_redirect_uri on {}: {}",
-        stack.origin(),
-        end_session.url
-    );
-    stack
-        .assert_no_session(&browser, "right after /oauth2/sign_out")
-        .await;
-    let after = browser.confirm_logout(&confirm).await;
-    assert_eq!(
-        stack.provider().counters()["logout"],
-        1,
-        "the provider session should be ended:\n{}",
-        after.describe()
-    );
-    // The provider sends the browser back to post_logout_redirect_uri.
-    let confirmed = after
-        .hop_ending("/protocol/openid-connect/logout/confirm")
-        .unwrap_or_else(|| panic!("no POST to logout/confirm:\n{}", after.describe()));
-    let post_logout = post_logout.unwrap_or_default();
-    assert!(
-        matches!(confirmed.status, 302 | 303)
-            && confirmed
-                .location
-                .as_deref()
-                .is_some_and(|l| l.starts_with(&post_logout)),
-        "after confirming, the provider should redirect to post_logout_redirect_uri {post_logout}:\n{}",
-        after.describe()
-    );
-
-    stack
-        .assert_no_session(&browser, "after signing out at the provider")
-        .await;
-    let auth = stack
-        .sekisho_get(
-            "/oauth2/auth",
-            &browser
-                .cookie_header(&stack.url("/oauth2/auth"))
-                .iter()
-                .map(|c| ("Cookie", c.as_str()))
-                .collect::<Vec<_>>(),
-        )
-        .await;
-    assert_eq!(
-        auth.status, 401,
-        "/oauth2/auth with what the browser holds after signing out: {auth:?}"
-    );
-
-    // A new sign-in asks for the password again, and works.
-    let form = browser.navigate(&stack.url("/app/again")).await;
-    assert!(
-        form.login_form().is_some(),
-        "after signing out, a new sign-in must show the password form (no silent SSO):\n{}",
-        form.describe()
-    );
-    let page = browser.sign_in(&form, ALICE.0, ALICE.1).await;
-    assert_eq!(page.status, 200, "signing in again:\n{}", page.describe());
-    assert_identity_at_app(&page, "alice", "alice@example.com", "/admins");
-}
-
-// ---------------------------------------------------------------------------------------------
 // Bearer tokens
 
 fn bearer(token: &str) -> String {
@@ -1379,81 +916,16 @@ fn invalid_token(response: &Response) -> bool {
         && challenge.contains("error=\"invalid_token\"")
 }
 
+/// Lookalike: tokens Keycloak never issues (altered, unsigned, not a JWT), and Sekisho's own ID
+/// token presented as a bearer token.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bearer_tokens_of_the_realm_pass_only_when_enabled() {
-    let on = OidcStack::start(StackOptions::default().set("oidc.accept_bearer_tokens", true)).await;
-    let tokens = provider_tokens(
-        on.provider(),
-        (CLIENT_ID, CLIENT_SECRET),
-        ALICE,
-        "bearer-nonce",
-    )
-    .await;
-    let access = tokens["access_token"].as_str().unwrap().to_owned();
-
-    let response = on
-        .sekisho_get("/oauth2/auth", &[("Authorization", &bearer(&access))])
-        .await;
-    assert_eq!(
-        response.status,
-        202,
-        "accept_bearer_tokens = true: alice's access token from the same realm should pass: {response:?}\n{}",
-        on.sekisho_log_excerpt("bearer")
-    );
-    for (header, want) in [
-        ("x-auth-request-user", "alice"),
-        ("x-auth-request-email", "alice@example.com"),
-        ("x-auth-request-groups", "/admins"),
-        ("x-auth-request-preferred-username", "alice"),
-    ] {
-        assert_eq!(
-            response.header(header),
-            Some(want),
-            "{header}: {response:?}"
-        );
-    }
-
-    // Same provider, bearer tokens off (the default): the token alone is no session.
-    let off = OidcStack::start(StackOptions {
-        provider_down: true,
-        provider: OidcOptions {
-            port: on.provider().port,
-            ..OidcOptions::default()
-        },
-        wait_ready: false,
-        ..StackOptions::default()
-    })
-    .await;
-    off.wait_ready(common::oidc_stack::READY_TIMEOUT).await;
-    let response = off
-        .sekisho_get("/oauth2/auth", &[("Authorization", &bearer(&access))])
-        .await;
-    assert_eq!(
-        response.status, 401,
-        "accept_bearer_tokens = false: a bearer token alone must not pass: {response:?}"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn expired_foreign_or_altered_bearer_tokens_are_refused() {
-    const TTL: u64 = 2;
-    let stack = OidcStack::start(
-        StackOptions::access_tokens_for(TTL)
-            .set("oidc.accept_bearer_tokens", true)
-            // The tolerance on every token's times (60 s by default), short enough to see expiry.
-            .set("oidc.clock_skew", "1s"),
-    )
-    .await;
-    // Another provider: same realm name and users, another issuer and other keys.
-    let foreign = common::oidc_stack::Peer(common::oidc_provider::OidcProvider::start(
-        OidcOptions::default(),
-    ));
-
+async fn altered_unsigned_or_id_tokens_are_refused_as_bearer_tokens() {
+    let stack =
+        OidcStack::start(StackOptions::default().set("oidc.accept_bearer_tokens", true)).await;
     let tokens = provider_tokens(stack.provider(), (CLIENT_ID, CLIENT_SECRET), ALICE, "n-1").await;
     let access = tokens["access_token"].as_str().unwrap().to_owned();
-    let exp = jwt::claims(&access)["exp"].as_u64().expect("exp claim");
 
-    // Control, while it is fresh.
+    // Control.
     let response = stack
         .sekisho_get("/oauth2/auth", &[("Authorization", &bearer(&access))])
         .await;
@@ -1464,10 +936,7 @@ async fn expired_foreign_or_altered_bearer_tokens_are_refused() {
         stack.sekisho_log_excerpt("bearer")
     );
 
-    let foreign_tokens = provider_tokens(&foreign, (CLIENT_ID, CLIENT_SECRET), ALICE, "n-2").await;
-    let foreign_access = foreign_tokens["access_token"].as_str().unwrap().to_owned();
     let cases = [
-        ("token of another issuer", foreign_access),
         ("signature altered", jwt::flip_signature(&access)),
         (
             "claims altered, signature kept",
@@ -1492,82 +961,14 @@ async fn expired_foreign_or_altered_bearer_tokens_are_refused() {
             )
         });
     }
-
-    // Expired: wait until past exp, plus a second for the clocks' rounding.
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64();
-    let wait = (exp as f64 + 1.5 - now).max(0.0);
-    tokio::time::sleep(Duration::from_secs_f64(wait)).await;
-    let response = stack
-        .sekisho_get("/oauth2/auth", &[("Authorization", &bearer(&access))])
-        .await;
-    problems.check(invalid_token(&response), || {
-        format!(
-            "access token expired about 1.5 s ago (ttl {TTL} s, clock_skew 1 s; a longer tolerance than \
-             configured would let it through): /oauth2/auth should answer 401 with WWW-Authenticate: Bearer error=\"invalid_token\", got {response:?}"
-        )
-    });
     problems.assert_none("refused bearer tokens");
 }
 
 // ---------------------------------------------------------------------------------------------
-// The provider down when Sekisho starts
+// Signing keys
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sekisho_starts_without_its_issuer_and_becomes_ready_when_it_appears() {
-    let port = free_port(std::net::Ipv4Addr::LOCALHOST);
-    let mut stack = OidcStack::start(StackOptions {
-        provider_down: true,
-        provider: OidcOptions {
-            port,
-            ..OidcOptions::default()
-        },
-        wait_ready: false,
-        ..StackOptions::default()
-    })
-    .await;
-
-    let ready = stack.sekisho_get("/ready", &[]).await;
-    assert_eq!(
-        ready.status, 503,
-        "with the issuer unreachable, /ready should answer 503: {ready:?}"
-    );
-    assert!(
-        ready.body.lines().count() >= 2,
-        "/ready should give the reason (which dependency, why): {:?}",
-        ready.body
-    );
-    let start = stack.sekisho_get("/oauth2/start?rd=/app/", &[]).await;
-    assert_eq!(
-        start.status, 502,
-        "/oauth2/start with the issuer unreachable should answer 502: {start:?}"
-    );
-    let trusted = stack
-        .sekisho_get("/oauth2/auth", &[("X-Forwarded-For", TRUSTED_CLIENT)])
-        .await;
-    assert_eq!(
-        trusted.status, 202,
-        "a trusted IP passes whatever the issuer's state: {trusted:?}"
-    );
-    let anonymous = stack.sekisho_get("/oauth2/auth", &[]).await;
-    assert_eq!(anonymous.status, 401, "{anonymous:?}");
-
-    // The issuer appears: Sekisho retries (with backoff) and becomes ready.
-    stack.start_provider(OidcOptions {
-        port,
-        ..OidcOptions::default()
-    });
-    let appeared = Instant::now();
-    stack.wait_ready(Duration::from_secs(15)).await;
-    eprintln!("ready {:?} after the issuer appeared", appeared.elapsed());
-
-    let browser = Browser::new();
-    let page = stack.login(&browser, "/app/page?x=1", ALICE).await;
-    assert_identity_at_app(&page, "alice", "alice@example.com", "/admins");
-}
-
+/// Lookalike: a bearer token alone brings the unknown `kid`; in `tests/keycloak_tokens.rs` a
+/// sign-in reloads the keys first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_signed_with_a_rotated_key_reloads_the_keys() {
     let stack =

@@ -1,6 +1,8 @@
 //! End to end in proxy mode: Sekisho alone in front of apps, no nginx. Every test starts its
 //! own apps (the keep-alive [`AppServer`], the [`WsEcho`] WebSocket app) and its own Sekisho
-//! on loopback with ephemeral ports; the sign-in test also starts the real OpenID provider.
+//! on loopback with ephemeral ports; the sign-in and refresh tests also start the lookalike
+//! OpenID provider (`tests/peers/oidc`): no Keycloak test runs proxy mode, and there the
+//! provider only signs alice in and counts its refresh grants.
 //!
 //! Clients bind their source address to play a trusted proxy in front of Sekisho
 //! (127.0.0.1, in `client_ip.trusted_proxies`) or anyone else (127.0.0.3).
@@ -155,6 +157,8 @@ async fn wait_ready(sekisho: &Sekisho) {
 // ---------------------------------------------------------------------------------------------
 // Signing in
 
+/// Lookalike: proxy mode, which no Keycloak test runs; the provider only signs alice in (and signs
+/// the bearer tokens the test needs).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_browser_signs_in_and_the_app_sees_who_it_is_but_no_sekisho_cookie() {
     let provider = Peer(OidcProvider::start(OidcOptions::default()));
@@ -278,6 +282,7 @@ async fn a_browser_signs_in_and_the_app_sees_who_it_is_but_no_sekisho_cookie() {
     );
 }
 
+/// Lookalike: proxy mode, which no Keycloak test runs, with refresh grants counted at the provider.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_refreshed_on_the_way_to_the_app_comes_back_with_its_response() {
     const TTL: u64 = 6;

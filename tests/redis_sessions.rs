@@ -1,10 +1,15 @@
-//! Sessions in Redis, end to end: a real `redis-server` (Debian's) on a free loopback port,
-//! the real OpenID provider (`tests/peers/oidc`), and two Sekisho instances sharing the one
-//! Redis, as two replicas behind a load balancer. Instance A sits behind nginx (the browser
-//! signs in through it); instance B is asked directly with the browser's cookie.
+//! Sessions in Redis against the lookalikes (the OpenID provider of `tests/peers/oidc`, the
+//! SAML IdP of `tests/peers/saml`), for what Keycloak cannot be made to do or show: forged and
+//! replayed logout tokens and LogoutRequests, counts of each refresh token's uses, and Redis
+//! itself (what it holds, an outage), where the provider only signs alice in. A real
+//! `redis-server` (Debian's) on a free loopback port, and two Sekisho instances sharing it, as
+//! two replicas behind a load balancer: instance A sits behind nginx (the browser signs in
+//! through it); instance B is asked directly with the browser's cookie.
+//!
+//! Keycloak's own back-channel logout to two replicas (an admin's and the user's) is tested in
+//! `tests/keycloak_sessions.rs`; that is the test that counts there.
 //!
 //! Users (the provider's README): alice / alice-password in `/admins`, bob / bob-password.
-//! The SAML case runs the same way with the SAML IdP (`tests/peers/saml`).
 
 mod common;
 
@@ -122,6 +127,8 @@ fn user(response: &Response) -> Option<&str> {
 // ---------------------------------------------------------------------------------------------
 // One session, every replica
 
+/// Lookalike: the Redis store itself (a ticket cookie, nothing readable in Redis, sign-out on one
+/// replica); the provider only signs alice in, and no Keycloak test covers this.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_signed_in_on_one_replica_works_on_another_and_signing_out_ends_it_on_both() {
     let r = Replicas::start(StackOptions::default()).await;
@@ -191,6 +198,8 @@ async fn a_session_signed_in_on_one_replica_works_on_another_and_signing_out_end
 // ---------------------------------------------------------------------------------------------
 // Refresh: one replica refreshes, the others use its result
 
+/// Lookalike: counts refresh grants across two replicas at the provider; `tests/keycloak_oidc.rs`
+/// counts them at Keycloak for one replica with cookie sessions only.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_requests_on_two_replicas_during_a_refresh_refresh_once() {
     const TTL: u64 = 6;
@@ -253,6 +262,7 @@ async fn concurrent_requests_on_two_replicas_during_a_refresh_refresh_once() {
     assert_eq!(provider.token_requests("refresh_token"), 1);
 }
 
+/// Lookalike: counts how often each refresh token is presented, which Keycloak does not expose.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refresh_the_provider_refuses_ends_the_session_on_every_replica() {
     // Due 3 to 4 s after issue; no back-channel logout: the provider's end is learnt from the
@@ -306,41 +316,6 @@ async fn a_refresh_the_provider_refuses_ends_the_session_on_every_replica() {
 // ---------------------------------------------------------------------------------------------
 // Back-channel logout
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_provider_ends_the_session_on_both_replicas_through_back_channel_logout() {
-    let r = Replicas::start(StackOptions::default()).await;
-    let provider = r.stack.provider();
-    let endpoint = format!("http://{}/oauth2/backchannel_logout", r.a());
-    provider.set_backchannel_logout_uri(CLIENT_ID, Some(&endpoint));
-    let (browser, cookie) = r.sign_in().await;
-    assert_eq!(auth(r.b.addr(), &cookie).await.status, 202);
-
-    // The user signs out at the provider itself, not through Sekisho.
-    let confirm = browser.navigate(&provider.endpoint("logout")).await;
-    let after = browser.confirm_logout(&confirm).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while provider.counters()["backchannel_logout"]["success"] != 1 {
-        assert!(
-            Instant::now() < deadline,
-            "the provider's back-channel logout to {endpoint} did not succeed: {}\n{}\n{}\n{}",
-            provider.counters(),
-            after.describe(),
-            provider.output(),
-            r.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    for (name, addr) in [("A", r.a()), ("B", r.b.addr())] {
-        let response = auth(addr, &cookie).await;
-        assert_eq!(
-            response.status,
-            401,
-            "instance {name} after the provider's back-channel logout: {response:?}\n{}",
-            r.logs()
-        );
-    }
-}
-
 /// POSTs `logout_token=token` to `addr`.
 async fn post_logout(addr: SocketAddr, token: &str) -> Response {
     let body = format!("logout_token={token}");
@@ -384,6 +359,8 @@ fn signed_with_another_key(claims: &Value, kid: &str) -> String {
     jsonwebtoken::encode(&header, claims, &key).expect("sign")
 }
 
+/// Lookalike: forged and replayed logout tokens, signed at will; Keycloak's own back-channel
+/// logout is `tests/keycloak_sessions.rs`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_or_replayed_logout_tokens_are_refused_and_end_nothing() {
     let r = Replicas::start(StackOptions::default()).await;
@@ -530,6 +507,7 @@ async fn forged_or_replayed_logout_tokens_are_refused_and_end_nothing() {
 // ---------------------------------------------------------------------------------------------
 // Redis down, hung, back
 
+/// Lookalike: a Redis outage; the provider only signs alice in, and no Keycloak test covers this.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_outage_fails_closed_and_sekisho_recovers_by_itself() {
     let mut r = Replicas::start(
@@ -593,6 +571,8 @@ async fn a_redis_outage_fails_closed_and_sekisho_recovers_by_itself() {
 // ---------------------------------------------------------------------------------------------
 // SAML: an IdP-initiated LogoutRequest
 
+/// Lookalike: SAML sessions in Redis on two replicas, which no Keycloak test runs; SimpleSAMLphp's
+/// LogoutRequest is built by the test with the IdP's key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idp_logout_request_ends_the_saml_session_on_both_replicas() {
     let redis = RedisServer::start();
@@ -676,6 +656,7 @@ async fn saml_users(
     (user(stack.auth(alice).await), user(stack.auth(bob).await))
 }
 
+/// Lookalike: a genuine LogoutRequest replayed in another user's browser, an attacker's act.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signed_idp_logout_request_cannot_carry_another_users_request() {
     use common::saml_forge::{LogoutRequestForge, RedirectQuery};
@@ -787,6 +768,7 @@ async fn a_signed_idp_logout_request_cannot_carry_another_users_request() {
     );
 }
 
+/// Lookalike: a LogoutRequest naming one SessionIndex, built by the test with the IdP's key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idp_logout_request_with_a_session_index_ends_only_that_idp_session() {
     use common::saml_idp::ALICE;

@@ -1,9 +1,9 @@
 //! The SAML sign-in in a real browser: Debian's headless Chromium, driven by playwright-core
 //! (`tests/peers/browser/login.js`), through nginx (`config/nginx/saml.conf`, `auth_request`)
-//! and Sekisho to the real SAML IdP (SimpleSAMLphp, `tests/peers/saml`) and back. What the
-//! scripted browser of `tests/saml_login.rs` cannot show: that a browser's own cookie,
-//! redirect and form handling gets through, the IdP's auto-submitting HTTP-POST form (run by
-//! the IdP's JavaScript) included.
+//! and Sekisho to the lookalike SAML IdP (SimpleSAMLphp, `tests/peers/saml`) and back: a
+//! second IdP implementation, run on another site than Sekisho. Chromium at Keycloak over SAML
+//! is `tests/keycloak_saml.rs`; this file keeps the cross-site case below, which the Keycloak
+//! tests do not set up.
 //!
 //! As in production, the IdP is another *site* than Sekisho: the browser reaches it as
 //! `localhost`, Sekisho (nginx) as `127.0.0.1`, so Chromium applies its SameSite rules to the
@@ -24,6 +24,8 @@ use common::saml_idp::ALICE;
 use common::saml_stack::{SamlStack, SamlStackOptions};
 use serde_json::{Value, json};
 
+/// Lookalike: a second IdP on another site (`localhost`), so Chromium's SameSite rules apply to
+/// its POST to the ACS; the Keycloak tests run Keycloak on Sekisho's own site.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_signs_in_at_the_saml_idp_and_lands_on_the_page_it_asked_for() {
     let stack = SamlStack::start(SamlStackOptions {
