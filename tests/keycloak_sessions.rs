@@ -21,8 +21,9 @@ use common::browser_client::is_session_cookie;
 use common::browser_driver::{self, app_cookies};
 use common::http::{Client, Response};
 use common::keycloak::{Keycloak, Realm};
-use common::oidc_stack::{ALICE, OidcStack, StackOptions, TRUSTED_CLIENT, start_sekisho};
+use common::oidc_stack::{ALICE, OidcStack, StackOptions, TRUSTED_CLIENT};
 use common::redis::RedisServer;
+use common::replicas::{auth, both_logs, start_second_replica};
 use common::sekisho::Sekisho;
 use common::tcp_relay::TcpRelay;
 use serde_json::{Value, json};
@@ -56,23 +57,13 @@ impl Replicas {
                     .set("session.redis_url", redis.url()),
             )
             .await;
-        let env = vec![
-            ("no_proxy".to_owned(), "127.0.0.1,localhost".to_owned()),
-            ("NO_PROXY".to_owned(), "127.0.0.1,localhost".to_owned()),
-        ];
-        let b = start_sekisho(stack.config.clone(), env)
-            .await
-            .unwrap_or_else(|e| panic!("replica B did not start: {e}"));
-        let replicas = Self {
+        let b = start_second_replica(&stack, WAIT).await;
+        Self {
             realm,
             _redis: redis,
             stack,
             b,
-        };
-        replicas
-            .wait_status(replicas.b.addr(), "/ready", &[], 200)
-            .await;
-        replicas
+        }
     }
 
     fn replicas(&self) -> [(&'static str, SocketAddr); 2] {
@@ -137,43 +128,9 @@ impl Replicas {
         );
     }
 
-    /// Polls `path` on `addr` until it answers `status`.
-    async fn wait_status(
-        &self,
-        addr: SocketAddr,
-        path: &str,
-        headers: &[(&str, &str)],
-        status: u16,
-    ) -> Response {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let response = Client::new().get(addr, path, headers).await;
-            if response.status == status {
-                return response;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{path} on {addr} still answers {} (not {status}): {response:?}\n{}",
-                response.status,
-                self.logs()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
     fn logs(&self) -> String {
-        format!(
-            "----- replica A -----\n{}\n----- replica B -----\n{}",
-            self.stack.sekisho.output().text(),
-            self.b.output().text()
-        )
+        both_logs(&self.stack.sekisho, &self.b)
     }
-}
-
-async fn auth(addr: SocketAddr, cookie: &str) -> Response {
-    Client::new()
-        .get(addr, "/oauth2/auth", &[("Cookie", cookie)])
-        .await
 }
 
 // ---------------------------------------------------------------------------------------------

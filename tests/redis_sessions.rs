@@ -22,6 +22,7 @@ use common::oidc_stack::{
     ALICE, CLIENT_ID, OidcStack, StackOptions, TRUSTED_CLIENT, start_sekisho,
 };
 use common::redis::{RedisServer, Reply};
+use common::replicas::{auth, both_logs, start_second_replica};
 use common::saml_stack::{SamlStack, SamlStackOptions};
 use common::saml_xml::{self, NS_ASSERTION};
 use common::sekisho::Sekisho;
@@ -47,18 +48,8 @@ impl Replicas {
                 .set("session.redis_url", redis.url()),
         )
         .await;
-        let env = vec![
-            ("no_proxy".to_owned(), "127.0.0.1,localhost".to_owned()),
-            ("NO_PROXY".to_owned(), "127.0.0.1,localhost".to_owned()),
-        ];
-        let b = start_sekisho(stack.config.clone(), env)
-            .await
-            .unwrap_or_else(|e| panic!("instance B did not start: {e}"));
-        let replicas = Self { redis, stack, b };
-        replicas
-            .wait_status(replicas.b.addr(), "/ready", &[], 200)
-            .await;
-        replicas
+        let b = start_second_replica(&stack, Duration::from_secs(15)).await;
+        Self { redis, stack, b }
     }
 
     fn a(&self) -> SocketAddr {
@@ -80,8 +71,7 @@ impl Replicas {
         (browser, cookie)
     }
 
-    /// Polls `path` on `addr` until it answers `status`; panics with both logs if it does not
-    /// within 15 s.
+    /// Polls `path` on `addr` until it answers `status`; panics with both logs if not.
     async fn wait_status(
         &self,
         addr: SocketAddr,
@@ -89,35 +79,15 @@ impl Replicas {
         headers: &[(&str, &str)],
         status: u16,
     ) -> Response {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            let response = Client::new().get(addr, path, headers).await;
-            if response.status == status {
-                return response;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{path} on {addr} still answers {} (not {status}): {response:?}\n{}",
-                response.status,
-                self.logs()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        common::replicas::wait_status(addr, path, headers, status, Duration::from_secs(15), || {
+            self.logs()
+        })
+        .await
     }
 
     fn logs(&self) -> String {
-        format!(
-            "----- instance A -----\n{}\n----- instance B -----\n{}",
-            self.stack.sekisho.output().text(),
-            self.b.output().text()
-        )
+        both_logs(&self.stack.sekisho, &self.b)
     }
-}
-
-async fn auth(addr: SocketAddr, cookie: &str) -> Response {
-    Client::new()
-        .get(addr, "/oauth2/auth", &[("Cookie", cookie)])
-        .await
 }
 
 fn user(response: &Response) -> Option<&str> {

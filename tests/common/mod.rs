@@ -21,6 +21,7 @@
 //! - [`tcp_relay`]: a TCP relay to Keycloak that can be stopped and started again on its port;
 //! - [`token_proxy`]: an `http_proxy` for Sekisho that can alter the provider's token responses;
 //! - [`redis`]: a real `redis-server` that can be stopped, restarted and frozen;
+//! - [`replicas`]: a second Sekisho replica beside a stack's, and polling them both;
 //! - [`app_server`]: an app for proxy mode: keep-alive, streamed gigabytes, slow answers;
 //! - [`ws_echo`]: a WebSocket app that greets with the identity it was handed and echoes;
 //! - [`route_echo`]: nginx, Express, werkzeug and Tomcat apps answering with the route a path resolved to;
@@ -44,6 +45,7 @@ pub mod ports;
 pub mod problems;
 pub mod process;
 pub mod redis;
+pub mod replicas;
 pub mod route_echo;
 pub mod saml_forge;
 pub mod saml_idp;

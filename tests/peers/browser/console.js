@@ -26,24 +26,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-const EXECUTABLE = process.env.CHROMIUM_BINARY || '/usr/bin/chromium';
-// The same as login.js: as root, in a container, on a machine whose network is closed.
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
+import { ARGS, EXECUTABLE, emit, playwright } from './chromium.js';
+
 // Small enough for a guide, wide enough for the console's navigation and a form side by side.
 const VIEWPORT = { width: 1280, height: 800 };
-
-function emit(result) {
-  process.stdout.write(`${JSON.stringify({ result })}\n`);
-}
 
 const args = JSON.parse(process.argv[2] ?? '{}');
 for (const key of ['keycloak', 'username', 'password', 'out_dir']) {
@@ -59,13 +45,7 @@ if (!Array.isArray(args.pages)) {
 const timeout = args.timeout_ms ?? 60000;
 const consoleUrl = `${args.keycloak.replace(/\/$/, '')}/admin/master/console/`;
 
-let chromium;
-try {
-  ({ chromium } = await import('playwright-core'));
-} catch (err) {
-  emit({ ok: false, error: `playwright-core is not installed: npm ci --prefix tests/peers/browser (${err.message})` });
-  process.exit(1);
-}
+const chromium = await playwright();
 
 // The fields of the form on the page: each input, text area and switch with its value and the
 // label the console gives it: its aria-label (a switch's <label for> is its "On"/"Off"), else

@@ -29,23 +29,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-const EXECUTABLE = process.env.CHROMIUM_BINARY || '/usr/bin/chromium';
-// As root, in a container, on a machine whose network is closed: no sandbox, no GPU, and
-// none of the background connections Chromium would otherwise try at every start.
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-
-function emit(result) {
-  process.stdout.write(`${JSON.stringify({ result })}\n`);
-}
+import { ARGS, EXECUTABLE, emit, playwright } from './chromium.js';
 
 const args = JSON.parse(process.argv[2] ?? '{}');
 for (const key of ['start_url', 'username', 'password', 'expect_url']) {
@@ -57,13 +41,7 @@ for (const key of ['start_url', 'username', 'password', 'expect_url']) {
 const timeout = args.timeout_ms ?? 30000;
 const expect = new RegExp(args.expect_url);
 
-let chromium;
-try {
-  ({ chromium } = await import('playwright-core'));
-} catch (err) {
-  emit({ ok: false, error: `playwright-core is not installed: npm ci --prefix tests/peers/browser (${err.message})` });
-  process.exit(1);
-}
+const chromium = await playwright();
 
 const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'sekisho-chromium-'));
 const navigations = [];
