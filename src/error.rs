@@ -4,6 +4,7 @@ use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 
 use crate::handler::page::Page;
+use crate::route::Route;
 use crate::session::SessionError;
 
 #[derive(Debug, thiserror::Error)]
@@ -95,15 +96,15 @@ impl Error {
         match self {
             Self::LoginFailed(reason) => Page::LoginFailed {
                 reason: reason.clone(),
-                retry_href: "/oauth2/start".into(),
+                retry_href: Route::Start.path().into(),
             },
             Self::ProviderUnavailable(_) => Page::ProviderUnavailable {
-                retry_href: "/oauth2/start".into(),
+                retry_href: Route::Start.path().into(),
             },
             Self::NotAllowed { user, reason } => Page::NotAllowed {
                 user: user.clone(),
                 reason: reason.clone(),
-                sign_out_href: "/oauth2/sign_out".into(),
+                sign_out_href: Route::SignOut.path().into(),
             },
             Self::BadRequest(reason) => Page::BadRequest {
                 reason: reason.clone(),

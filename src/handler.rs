@@ -83,67 +83,28 @@ pub(crate) fn found(location: &str, cookies: Vec<HeaderValue>) -> Result<Respons
     Ok(response)
 }
 
-/// Whether `path` is Sekisho's own, on every host, rather than an app's behind the proxy:
-/// everything under `/oauth2/` and `/saml/`, and the health and metrics endpoints. Keep in
-/// step with [`routes`].
-pub fn is_own_path(path: &str) -> bool {
-    let under = |prefix: &str| {
-        path.strip_prefix(prefix)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-    };
-    under("/oauth2") || under("/saml") || matches!(path, "/ping" | "/ready" | "/metrics")
-}
+pub use crate::route::{Route, is_own_path};
 
-/// Every route Sekisho answers itself.
+/// Every route Sekisho answers itself (their paths: [`Route`]).
 pub fn routes() -> Router<AppState> {
+    use axum::routing::post;
     Router::new()
-        .route("/oauth2/auth", get(auth_request::auth_request))
-        .route("/oauth2/start", get(start::start))
-        .route("/oauth2/sign_in", get(sign_in::sign_in))
-        .route("/oauth2/callback", get(callback::callback))
-        .route("/oauth2/sign_out", get(sign_out::sign_out))
+        .route(Route::Auth.path(), get(auth_request::auth_request))
+        .route(Route::Start.path(), get(start::start))
+        .route(Route::SignIn.path(), get(sign_in::sign_in))
+        .route(Route::Callback.path(), get(callback::callback))
+        .route(Route::SignOut.path(), get(sign_out::sign_out))
         .route(
-            "/oauth2/backchannel_logout",
-            axum::routing::post(backchannel_logout::backchannel_logout),
+            Route::BackchannelLogout.path(),
+            post(backchannel_logout::backchannel_logout),
         )
-        .route("/oauth2/userinfo", get(userinfo::userinfo))
-        .route("/saml/login", get(saml::login))
-        .route("/saml/acs", axum::routing::post(saml::acs))
-        .route("/saml/metadata", get(saml::metadata))
-        .route("/saml/slo", get(saml::slo))
-        .route("/ping", get(health::ping))
-        .route("/ready", get(health::ready))
-        .route("/metrics", get(health::metrics))
+        .route(Route::Userinfo.path(), get(userinfo::userinfo))
+        .route(Route::SamlLogin.path(), get(saml::login))
+        .route(Route::SamlAcs.path(), post(saml::acs))
+        .route(Route::SamlMetadata.path(), get(saml::metadata))
+        .route(Route::SamlSlo.path(), get(saml::slo))
+        .route(Route::Ping.path(), get(health::ping))
+        .route(Route::Ready.path(), get(health::ready))
+        .route(Route::Metrics.path(), get(health::metrics))
         .fallback(health::not_found)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_own_path;
-
-    #[test]
-    fn own_paths() {
-        for own in [
-            "/oauth2/auth",
-            "/oauth2/start",
-            "/oauth2",
-            "/oauth2/../admin",
-            "/saml/acs",
-            "/ping",
-            "/ready",
-            "/metrics",
-        ] {
-            assert!(is_own_path(own), "{own}");
-        }
-        for app in [
-            "/",
-            "/oauth2x",
-            "/api/v4/oauth2/x",
-            "/pings",
-            "/metrics/x",
-            "/samlx",
-        ] {
-            assert!(!is_own_path(app), "{app}");
-        }
-    }
 }

@@ -12,6 +12,7 @@ pub mod handler;
 pub mod net;
 pub mod provider;
 pub mod readiness;
+pub mod route;
 pub mod server;
 pub mod session;
 pub mod stack;

@@ -21,6 +21,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::handler::{self, AppState, CatchPanicLayer, ErrorPageLayer};
 use crate::net::{ClientIpLayer, ClientIpResolver};
+use crate::route::Route;
 use crate::telemetry::{ObserveLayer, RequestIdLayer};
 use crate::upstream::{Proxy, ambiguous_host};
 
@@ -115,7 +116,7 @@ impl Service<Request<Body>> for Dispatch {
                 response: Some(Error::BadRequest(reason.into()).into_response()),
             };
         }
-        let auth = req.uri().path() == "/oauth2/auth"
+        let auth = req.uri().path() == Route::Auth.path()
             && matches!(*req.method(), Method::GET | Method::HEAD);
         if !auth {
             if let Some(proxy) = &self.proxy {

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use super::AppState;
 use crate::auth::{AuthReason, Authentication, Policy, Principal, bearer_challenge};
 use crate::error::Error;
+use crate::route::Route;
 use crate::session::Session;
 use crate::telemetry::record_auth_decision;
 
@@ -176,7 +177,7 @@ fn accepted(state: &AppState, session: &Session, set_cookie: Vec<HeaderValue>) -
 /// failing closed, names a client-side mistake in that log line (a 404 reads as a missing
 /// route), and this body and log line say what to change.
 pub fn query_in_path(path: &str) -> Option<Error> {
-    let rest = path.strip_prefix("/oauth2/auth")?;
+    let rest = path.strip_prefix(Route::Auth.path())?;
     let query = rest
         .get(..3)
         .filter(|escaped| escaped.eq_ignore_ascii_case("%3F"))

@@ -10,6 +10,7 @@ use super::AppState;
 use super::page::{Lang, Page, render};
 use crate::error::Error;
 use crate::provider::{OidcError, SamlError};
+use crate::route::Route;
 use crate::session::{LoginStateError, SessionError};
 
 #[derive(Debug, Deserialize)]
@@ -86,7 +87,7 @@ fn choose(rd: &str, headers: &HeaderMap) -> Response {
     let href = |provider: &str| {
         let query =
             serde_urlencoded::to_string([("provider", provider), ("rd", rd)]).unwrap_or_default();
-        format!("/oauth2/start?{query}")
+        format!("{}?{query}", Route::Start.path())
     };
     let options = vec![
         ("Keycloak (OpenID Connect)".to_owned(), href("oidc")),

@@ -27,6 +27,7 @@ use super::claims::{Identity, identity};
 use super::keys::{Claims, Expect, JwtError, Keys, TokenKind, at_hash_matches};
 use crate::config::OidcConfig;
 use crate::readiness::ReadinessCheck;
+use crate::route::Route;
 use crate::session::{LoginAttempt, Session, Tokens, unix_now};
 
 type Client = CoreClient<
@@ -135,7 +136,7 @@ pub struct LoginRedirect {
 impl Oidc {
     pub fn new(config: OidcConfig, public_url: &Url) -> Result<Self, String> {
         let callback = public_url
-            .join("oauth2/callback")
+            .join(Route::Callback.relative())
             .map_err(|e| e.to_string())?;
         let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())

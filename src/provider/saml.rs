@@ -22,6 +22,7 @@ use url::Url;
 use super::saml_shape::Outcome;
 use crate::config::SamlConfig;
 use crate::readiness::ReadinessCheck;
+use crate::route::Route;
 use crate::session::{LoginAttempt, Session};
 
 #[derive(Debug, thiserror::Error)]
@@ -45,9 +46,9 @@ impl SpUrls {
     pub fn new(public_url: &Url) -> Self {
         let join = |p: &str| public_url.join(p).map(String::from).unwrap_or_default();
         Self {
-            acs: join("saml/acs"),
-            slo: join("saml/slo"),
-            metadata: join("saml/metadata"),
+            acs: join(Route::SamlAcs.relative()),
+            slo: join(Route::SamlSlo.relative()),
+            metadata: join(Route::SamlMetadata.relative()),
         }
     }
 }

@@ -10,16 +10,14 @@ use tower::{Layer, Service};
 use super::metrics::record_request;
 use crate::auth::AuthReason;
 use crate::net::{ClientIp, PeerAddr};
+use crate::route::Route;
 
 /// A bounded label for a path: Sekisho's own routes by name, everything else `other`, so a
 /// scanner cannot blow up the metrics' cardinality.
 pub fn route_label(path: &str) -> &'static str {
-    match path {
-        "/oauth2/auth" => "/oauth2/auth",
-        "/ping" => "/ping",
-        "/ready" => "/ready",
-        "/metrics" => "/metrics",
-        p if p.starts_with("/oauth2/") => "/oauth2/*",
+    match Route::of(path) {
+        Some(route @ (Route::Auth | Route::Ping | Route::Ready | Route::Metrics)) => route.path(),
+        _ if path.starts_with("/oauth2/") => "/oauth2/*",
         _ => "other",
     }
 }

@@ -5,6 +5,7 @@ use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::auth::AuthReason;
+use crate::route::Route;
 
 pub const REQUESTS: &str = "sekisho_http_requests_total";
 pub const DURATION: &str = "sekisho_http_request_duration_seconds";
@@ -101,7 +102,7 @@ fn auth_endpoint() -> &'static AuthEndpointMetrics {
     })
 }
 
-const AUTH_ROUTE: &str = "/oauth2/auth";
+const AUTH_ROUTE: &str = Route::Auth.path();
 
 pub fn record_auth_decision(reason: AuthReason) {
     let index = AuthReason::ALL
