@@ -19,7 +19,6 @@ use samael::service_provider::{ServiceProvider, ServiceProviderBuilder};
 use samael::traits::ToXml;
 use url::Url;
 
-use super::saml_shape::Outcome;
 use crate::config::SamlConfig;
 use crate::readiness::ReadinessCheck;
 use crate::route::Route;
@@ -327,14 +326,13 @@ impl Saml {
             .ok()
             .and_then(|bytes| String::from_utf8(bytes).ok())
             .ok_or_else(|| SamlError::Rejected("SAMLResponse is not base64 of UTF-8 XML".into()))?;
-        let outcome = Outcome::read(&xml);
+        let outcome = super::saml_shape::check_shape(&xml).map_err(SamlError::Rejected)?;
         if let Some(status) = outcome.failure() {
             tracing::warn!(%status, hint = status_hint(&status), "the IdP refused the sign-in");
             return Err(SamlError::Rejected(format!(
                 "the identity provider refused the sign-in ({status})"
             )));
         }
-        super::saml_shape::check_shape(&xml).map_err(SamlError::Rejected)?;
         // samael's error is not Send: it becomes a string before anything else happens.
         let assertion = sp.parse_xml_response(&xml, possible).map_err(|e| {
             let reason = crate::error::error_chain(&e);

@@ -6,53 +6,79 @@
 use quick_xml::Reader;
 use quick_xml::events::Event;
 
-pub fn check_shape(xml: &str) -> Result<(), String> {
+/// Checks the shape of `xml` and, in the same pass, reads what it says of its outcome and its
+/// signing (see [`Outcome`]). A Response whose status is not Success may carry no assertion:
+/// the caller reports the refusal it states.
+pub fn check_shape(xml: &str) -> Result<Outcome, String> {
     let mut reader = Reader::from_str(xml);
     let mut depth = 0usize;
     let mut responses = 0;
     let mut assertions = 0;
+    let mut outcome = Outcome::default();
+    // The depth of the Status element's children while inside it.
+    let mut in_status = None;
     loop {
         let event = reader
             .read_event()
             .map_err(|e| format!("malformed XML: {e}"))?;
         let (element, opens) = match &event {
-            Event::Start(e) => (Some(e.local_name().as_ref().to_vec()), true),
-            Event::Empty(e) => (Some(e.local_name().as_ref().to_vec()), false),
+            Event::Start(e) => (e, true),
+            Event::Empty(e) => (e, false),
             Event::End(_) => {
                 depth = depth.saturating_sub(1);
+                if in_status.is_some_and(|d| depth < d) {
+                    in_status = None;
+                }
                 continue;
             }
             Event::DocType(_) => return Err("a DOCTYPE is not allowed in a SAML response".into()),
             Event::Eof => break,
             _ => continue,
         };
-        if let Some(name) = element {
-            match name.as_slice() {
-                b"Response" if depth == 0 => responses += 1,
-                b"Response" => {
-                    return Err("a Response nested inside the response (signature wrapping)".into());
-                }
-                b"Assertion" | b"EncryptedAssertion" if depth == 1 => assertions += 1,
-                b"Assertion" | b"EncryptedAssertion" => {
-                    return Err(
-                        "an assertion outside its place under the Response (signature wrapping)"
-                            .into(),
-                    );
-                }
-                _ if depth == 0 => return Err("the document is not a SAML Response".into()),
-                _ => {}
+        match element.local_name().as_ref() {
+            b"Response" if depth == 0 => responses += 1,
+            b"Response" => {
+                return Err("a Response nested inside the response (signature wrapping)".into());
             }
-            if opens {
-                depth += 1;
+            b"Assertion" | b"EncryptedAssertion" if depth == 1 => assertions += 1,
+            b"Assertion" | b"EncryptedAssertion" => {
+                return Err(
+                    "an assertion outside its place under the Response (signature wrapping)".into(),
+                );
             }
+            _ if depth == 0 => return Err("the document is not a SAML Response".into()),
+            b"Signature" => outcome.signed = true,
+            b"Status" if depth == 1 => in_status = Some(depth + 1),
+            b"StatusCode" if in_status.is_some() => outcome.status.push(status_code(element)),
+            _ => {}
+        }
+        if opens {
+            depth += 1;
         }
     }
     match (responses, assertions) {
-        (1, 1) => Ok(()),
+        (1, _) if outcome.failure().is_some() => Ok(outcome),
+        (1, 1) => Ok(outcome),
         (1, 0) => Err("the response carries no assertion".into()),
         (1, _) => Err("the response carries more than one assertion (signature wrapping)".into()),
         _ => Err("the document is not a SAML Response".into()),
     }
+}
+
+/// A StatusCode's Value, the URN prefix taken off (`RequestDenied`).
+fn status_code(element: &quick_xml::events::BytesStart<'_>) -> String {
+    let value = element
+        .try_get_attribute("Value")
+        .ok()
+        .flatten()
+        // A status is a URN: nothing to unescape.
+        .map(|a| String::from_utf8_lossy(&a.value).into_owned())
+        .unwrap_or_default();
+    let value = value.trim();
+    value
+        .strip_prefix(STATUS_PREFIX)
+        .unwrap_or(value)
+        .to_owned()
 }
 
 /// What a Response says of its outcome and its signing, read before it is verified, only to
@@ -71,54 +97,6 @@ pub struct Outcome {
 const STATUS_PREFIX: &str = "urn:oasis:names:tc:SAML:2.0:status:";
 
 impl Outcome {
-    /// Read from `xml`; a document that does not parse says nothing (`check_shape` names it).
-    pub fn read(xml: &str) -> Self {
-        let mut reader = Reader::from_str(xml);
-        let mut outcome = Self::default();
-        // Depth of the Status element under the root, and how deep we are.
-        let (mut depth, mut in_status) = (0usize, None);
-        while let Ok(event) = reader.read_event() {
-            let (element, opens) = match &event {
-                Event::Start(e) => (e, true),
-                Event::Empty(e) => (e, false),
-                Event::End(_) => {
-                    depth = depth.saturating_sub(1);
-                    if in_status.is_some_and(|d| depth < d) {
-                        in_status = None;
-                    }
-                    continue;
-                }
-                Event::Eof => break,
-                _ => continue,
-            };
-            match element.local_name().as_ref() {
-                b"Signature" => outcome.signed = true,
-                b"Status" if depth == 1 => in_status = Some(depth + 1),
-                b"StatusCode" if in_status.is_some() => {
-                    let value = element
-                        .try_get_attribute("Value")
-                        .ok()
-                        .flatten()
-                        // A status is a URN: nothing to unescape.
-                        .map(|a| String::from_utf8_lossy(&a.value).into_owned())
-                        .unwrap_or_default();
-                    let value = value.trim();
-                    outcome.status.push(
-                        value
-                            .strip_prefix(STATUS_PREFIX)
-                            .unwrap_or(value)
-                            .to_owned(),
-                    );
-                }
-                _ => {}
-            }
-            if opens {
-                depth += 1;
-            }
-        }
-        outcome
-    }
-
     /// The status, `Responder/RequestDenied`, when it is not Success. It is read before any
     /// signature is checked and shown on the error page, so only status-code names pass:
     /// anything else is `other`.
@@ -159,7 +137,7 @@ mod tests {
         let denied = format!(
             r#"<samlp:Response {P}><saml:Issuer>x</saml:Issuer><samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Responder"><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:RequestDenied"/></samlp:StatusCode></samlp:Status></samlp:Response>"#
         );
-        let outcome = Outcome::read(&denied);
+        let outcome = check_shape(&denied).expect("a refusal is a shape of its own");
         assert_eq!(
             outcome.failure().as_deref(),
             Some("Responder/RequestDenied")
@@ -168,17 +146,20 @@ mod tests {
         let success = format!(
             r#"<samlp:Response {P}><ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"/><samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status><saml:Assertion ID="a"><samlp:Status><samlp:StatusCode Value="x"/></samlp:Status></saml:Assertion></samlp:Response>"#
         );
-        let outcome = Outcome::read(&success);
+        let outcome = check_shape(&success).expect("a signed success");
         assert_eq!(
             (outcome.failure(), outcome.signed),
             (None, true),
             "{outcome:?}"
         );
-        assert_eq!(Outcome::read("not xml <<").failure(), None);
+        assert!(check_shape("not xml <<").is_err());
         let odd = format!(
             r#"<samlp:Response {P}><samlp:Status><samlp:StatusCode Value="Visit evil.example to fix"/></samlp:Status></samlp:Response>"#
         );
-        assert_eq!(Outcome::read(&odd).failure().as_deref(), Some("other"));
+        assert_eq!(
+            check_shape(&odd).expect("a refusal").failure().as_deref(),
+            Some("other")
+        );
     }
 
     #[test]
