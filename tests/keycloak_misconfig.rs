@@ -92,6 +92,30 @@ fn assert_sekisho_page(
     assert_eq!(stack.upstream.hits(), 0, "the app must not be reached");
 }
 
+/// Asserts that Keycloak sent the browser back with `error=says[0]` and that Sekisho's 400
+/// page and log line say every one of `says`.
+async fn assert_provider_error_page(
+    stack: &OidcStack,
+    browser: &Browser,
+    page: &Page,
+    says: [&str; 2],
+) {
+    let callback = page.hop("/oauth2/callback").unwrap_or_else(|| {
+        panic!(
+            "Keycloak should send the browser back to Sekisho:\n{}",
+            page.describe()
+        )
+    });
+    assert_eq!(
+        callback.query("error").as_deref(),
+        Some(says[0]),
+        "{}",
+        page.describe()
+    );
+    assert_sekisho_page(stack, browser, page, "/oauth2/callback", 400, &says);
+    assert_callback_refusal_logged(stack, &says).await;
+}
+
 /// Asserts that Sekisho logged the callback's refusal with every one of `says` in its reason.
 /// The line may reach the captured output a moment after the page reached the browser.
 async fn assert_callback_refusal_logged(stack: &OidcStack, says: &[&str]) {
@@ -285,21 +309,13 @@ async fn a_client_without_the_standard_flow_gets_a_page_naming_it() {
 
     let browser = browser(&realm);
     let page = browser.navigate(&stack.url("/app/")).await;
-    let callback = page.hop("/oauth2/callback").unwrap_or_else(|| {
-        panic!(
-            "Keycloak should send the browser back to Sekisho:\n{}",
-            page.describe()
-        )
-    });
-    assert_eq!(
-        callback.query("error").as_deref(),
-        Some("unauthorized_client"),
-        "{}",
-        page.describe()
-    );
-    let says = ["unauthorized_client", "turn on Standard flow"];
-    assert_sekisho_page(&stack, &browser, &page, "/oauth2/callback", 400, &says);
-    assert_callback_refusal_logged(&stack, &says).await;
+    assert_provider_error_page(
+        &stack,
+        &browser,
+        &page,
+        ["unauthorized_client", "turn on Standard flow"],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -322,19 +338,11 @@ async fn a_declined_consent_gets_a_page_naming_the_setting() {
     let page = browser
         .submit_until(&form, &[("cancel", "No")], |_| false)
         .await;
-    let callback = page.hop("/oauth2/callback").unwrap_or_else(|| {
-        panic!(
-            "Keycloak should send the browser back to Sekisho:\n{}",
-            page.describe()
-        )
-    });
-    assert_eq!(
-        callback.query("error").as_deref(),
-        Some("access_denied"),
-        "{}",
-        page.describe()
-    );
-    let says = ["access_denied", "Consent required"];
-    assert_sekisho_page(&stack, &browser, &page, "/oauth2/callback", 400, &says);
-    assert_callback_refusal_logged(&stack, &says).await;
+    assert_provider_error_page(
+        &stack,
+        &browser,
+        &page,
+        ["access_denied", "Consent required"],
+    )
+    .await;
 }

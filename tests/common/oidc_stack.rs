@@ -178,31 +178,11 @@ impl OidcStack {
             }
         }
 
-        let mut attempt = 0;
-        let (nginx, sekisho, config) = loop {
-            attempt += 1;
-            let port = free_port(Ipv4Addr::LOCALHOST);
-            let sekisho_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-            let nginx = Nginx::start(
-                Path::new(TEMPLATE),
-                &[
-                    ("SEKISHO", &sekisho_addr.to_string()),
-                    ("UPSTREAM", &upstream.addr().to_string()),
-                ],
-            )
+        let (nginx, sekisho, config) =
+            start_behind_nginx(Path::new(TEMPLATE), &upstream, &env, |public_url| {
+                sekisho_config(public_url, &issuer, &options.settings)
+            })
             .await;
-            let public_url = format!("http://{}", nginx.addr());
-            let config = sekisho_config(&public_url, &issuer, &options.settings);
-            let mut with_listen = env.clone();
-            with_listen.push(("SEKISHO_LISTEN".into(), sekisho_addr.to_string()));
-            match start_sekisho(config.clone(), with_listen).await {
-                Ok(sekisho) => break (nginx, sekisho, config),
-                Err(message) if attempt < PORT_ATTEMPTS && message.contains("in use") => continue,
-                Err(message) => panic!(
-                    "sekisho did not start (attempt {attempt}): {message}\nits configuration:\n{config}"
-                ),
-            }
-        };
         let stack = Self {
             nginx,
             sekisho,
@@ -420,6 +400,41 @@ groups_claim = "groups"
         current.insert(last.to_owned(), value.clone());
     }
     toml::to_string(&table).expect("configuration serialises")
+}
+
+/// nginx (`template`, in front of `upstream`) and Sekisho behind it, configured by `config`
+/// for nginx's public URL: nginx must know Sekisho's address before Sekisho knows nginx's,
+/// so Sekisho gets a port that was free a moment before, retried if another process took it
+/// meanwhile. Returns them and the configuration Sekisho runs with.
+pub async fn start_behind_nginx(
+    template: &Path,
+    upstream: &Upstream,
+    env: &[(String, String)],
+    config: impl Fn(&str) -> String,
+) -> (Nginx, Sekisho, String) {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let sekisho_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port(Ipv4Addr::LOCALHOST)));
+        let nginx = Nginx::start(
+            template,
+            &[
+                ("SEKISHO", &sekisho_addr.to_string()),
+                ("UPSTREAM", &upstream.addr().to_string()),
+            ],
+        )
+        .await;
+        let config = config(&format!("http://{}", nginx.addr()));
+        let mut with_listen = env.to_vec();
+        with_listen.push(("SEKISHO_LISTEN".into(), sekisho_addr.to_string()));
+        match start_sekisho(config.clone(), with_listen).await {
+            Ok(sekisho) => return (nginx, sekisho, config),
+            Err(message) if attempt < PORT_ATTEMPTS && message.contains("in use") => continue,
+            Err(message) => panic!(
+                "sekisho did not start (attempt {attempt}): {message}\nits configuration:\n{config}"
+            ),
+        }
+    }
 }
 
 /// Starts Sekisho in its own task so a failed start (the harness panics) can be retried.

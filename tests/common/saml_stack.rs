@@ -13,7 +13,6 @@
 //! the IdP's login form (no id, inputs `username`/`password`/`AuthState`) and the
 //! auto-submitting form of the HTTP-POST binding, which a scripted browser must submit itself.
 
-use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -24,7 +23,7 @@ use url::Url;
 use super::browser_client::{Browser, Form, Page};
 use super::http::{Client, Response};
 use super::nginx::Nginx;
-use super::ports::free_port;
+use super::oidc_stack::start_behind_nginx;
 use super::saml_idp::{SamlIdp, SamlIdpOptions, SpRegistration};
 use super::saml_xml;
 use super::sekisho::Sekisho;
@@ -38,8 +37,6 @@ pub const TRUSTED_CLIENT: &str = "203.0.113.7";
 pub const READY_TIMEOUT: Duration = Duration::from_secs(15);
 /// What a browser sends when it navigates.
 pub const ACCEPT_HTML: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
-
-const PORT_ATTEMPTS: usize = 3;
 
 /// Where Sekisho reads the IdP's metadata from.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -207,31 +204,13 @@ async fn start_sp(
         .map(|name| (name.to_owned(), "127.0.0.1,localhost".to_owned()))
         .collect();
     env.extend(options.env.iter().cloned());
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let sekisho_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port(Ipv4Addr::LOCALHOST)));
-        let nginx = Nginx::start(
-            Path::new(TEMPLATE),
-            &[
-                ("SEKISHO", &sekisho_addr.to_string()),
-                ("UPSTREAM", &upstream.addr().to_string()),
-            ],
-        )
+    let (nginx, sekisho, config) =
+        start_behind_nginx(Path::new(TEMPLATE), &upstream, &env, |public_url| {
+            register(public_url);
+            sekisho_config(public_url, metadata_source.clone(), &options.settings)
+        })
         .await;
-        let public_url = format!("http://{}", nginx.addr());
-        register(&public_url);
-        let config = sekisho_config(&public_url, metadata_source.clone(), &options.settings);
-        let mut with_listen = env.clone();
-        with_listen.push(("SEKISHO_LISTEN".into(), sekisho_addr.to_string()));
-        match start_sekisho(config.clone(), with_listen).await {
-            Ok(sekisho) => return (upstream, nginx, sekisho, config),
-            Err(message) if attempt < PORT_ATTEMPTS && message.contains("in use") => continue,
-            Err(message) => panic!(
-                "sekisho did not start (attempt {attempt}): {message}\nits configuration:\n{config}"
-            ),
-        }
-    }
+    (upstream, nginx, sekisho, config)
 }
 
 impl<I> SamlStack<I> {
@@ -798,23 +777,6 @@ groups = "groups"
         current.insert(last.to_owned(), value.clone());
     }
     toml::to_string(&table).expect("configuration serialises")
-}
-
-/// Starts Sekisho in its own task so a failed start (the harness panics) can be retried.
-async fn start_sekisho(config: String, env: Vec<(String, String)>) -> Result<Sekisho, String> {
-    tokio::spawn(async move {
-        let env: Vec<(&str, &str)> = env.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
-        Sekisho::start_with_env(&config, &env).await
-    })
-    .await
-    .map_err(|e| match e.try_into_panic() {
-        Ok(panic) => panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-            .unwrap_or_else(|| "sekisho's start panicked".to_owned()),
-        Err(e) => e.to_string(),
-    })
 }
 
 /// The path of a file in `dir`, for configurations that name files.
