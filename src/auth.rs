@@ -1,17 +1,15 @@
-//! Deciding who a request is from: a trusted network, a session, or nobody.
+//! Who a request is from (a session, a bearer token, or nobody), and what they may do.
 
 mod authenticate;
 mod identity_headers;
 mod policy;
-mod principal;
+mod reason;
 mod redirect;
 mod refresh;
-mod trusted_ip;
 
 pub use authenticate::{Authentication, Authenticator, bearer_challenge};
 pub use identity_headers::{HeaderStyle, IdentityHeaders};
 pub use policy::{Denial, Policy};
-pub use principal::{AuthReason, Principal};
+pub use reason::AuthReason;
 pub use redirect::{DomainRule, RedirectPolicy};
 pub use refresh::{Refreshed, Refresher};
-pub use trusted_ip::{TrustedIp, TrustedIpLayer};

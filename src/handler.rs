@@ -1,6 +1,5 @@
 //! HTTP endpoints, one per file, and the state they share.
 
-pub mod auth_request;
 mod backchannel_logout;
 mod callback;
 mod error_page;
@@ -32,8 +31,8 @@ use crate::telemetry::Metrics;
 pub use error_page::ErrorPageLayer;
 pub use panic::CatchPanicLayer;
 
-/// What handlers need, built once from the configuration. Cloned for every request (by the
-/// router and the `/oauth2/auth` fast path), so it is one shared pointer.
+/// What handlers need, built once from the configuration. Cloned for every request the router
+/// serves, so it is one shared pointer.
 #[derive(Clone, Debug)]
 pub struct AppState(Arc<SharedState>);
 
@@ -65,8 +64,6 @@ pub struct SharedState {
     pub session_lifetime: Duration,
     pub readiness: Readiness,
     pub metrics: Metrics,
-    /// Whether the access log wants each `/oauth2/auth` decision's reason on the response.
-    pub access_log: bool,
 }
 
 /// A `302 Found` to `location` that sets `cookies`; never cached, since it carries session state.
@@ -89,7 +86,6 @@ pub use crate::route::{Route, is_own_path};
 pub fn routes() -> Router<AppState> {
     use axum::routing::post;
     Router::new()
-        .route(Route::Auth.path(), get(auth_request::auth_request))
         .route(Route::Start.path(), get(start::start))
         .route(Route::SignIn.path(), get(sign_in::sign_in))
         .route(Route::Callback.path(), get(callback::callback))

@@ -7,7 +7,9 @@
 
 pub mod auth;
 pub mod config;
+pub mod door;
 pub mod error;
+pub mod gate;
 pub mod handler;
 pub mod net;
 pub mod provider;
@@ -112,7 +114,6 @@ fn state(config: &Config) -> AppState {
         session_lifetime: config.session.lifetime,
         readiness,
         metrics: Metrics::install(),
-        access_log: config.log.access,
     })
 }
 

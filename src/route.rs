@@ -5,7 +5,14 @@
 /// One of Sekisho's own endpoints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Route {
+    /// nginx `auth_request`.
     Auth,
+    /// Traefik ForwardAuth.
+    Traefik,
+    /// Caddy `forward_auth`.
+    Caddy,
+    /// Envoy HTTP ext_authz and Gateway API `ExternalAuth`: a prefix, the original path follows.
+    ExtAuthz,
     Start,
     SignIn,
     Callback,
@@ -26,8 +33,11 @@ pub enum Route {
 const OWN_PREFIXES: [&str; 2] = ["/oauth2", "/saml"];
 
 impl Route {
-    pub const ALL: [Route; 14] = [
+    pub const ALL: [Route; 17] = [
         Route::Auth,
+        Route::Traefik,
+        Route::Caddy,
+        Route::ExtAuthz,
         Route::Start,
         Route::SignIn,
         Route::Callback,
@@ -47,6 +57,9 @@ impl Route {
     pub const fn path(self) -> &'static str {
         match self {
             Route::Auth => "/oauth2/auth",
+            Route::Traefik => "/oauth2/traefik",
+            Route::Caddy => "/oauth2/caddy",
+            Route::ExtAuthz => "/oauth2/ext_authz",
             Route::Start => "/oauth2/start",
             Route::SignIn => "/oauth2/sign_in",
             Route::Callback => "/oauth2/callback",
@@ -71,6 +84,27 @@ impl Route {
     /// The route at exactly `path`.
     pub fn of(path: &str) -> Option<Route> {
         Self::ALL.into_iter().find(|route| route.path() == path)
+    }
+
+    /// The route at `path`, or the prefix route `path` is under (`/oauth2/ext_authz/app/x`).
+    /// The auth endpoints come first: they are asked once for every request of every app.
+    pub fn of_prefixed(path: &str) -> Option<Route> {
+        match path {
+            "/oauth2/auth" => Some(Route::Auth),
+            "/oauth2/traefik" => Some(Route::Traefik),
+            "/oauth2/caddy" => Some(Route::Caddy),
+            _ => match path.strip_prefix(Route::ExtAuthz.path()) {
+                Some(rest) if rest.starts_with('/') || rest.is_empty() => Some(Route::ExtAuthz),
+                _ => Self::of(path),
+            },
+        }
+    }
+
+    /// The original request's path behind a prefix route's (`/app/x` of
+    /// `/oauth2/ext_authz/app/x`); `None` when `path` is not under it or names nothing after it.
+    pub fn after_prefix(self, path: &str) -> Option<&str> {
+        path.strip_prefix(self.path())
+            .filter(|rest| rest.starts_with('/'))
     }
 }
 
@@ -118,9 +152,26 @@ mod tests {
     fn every_route_is_own_and_found_by_its_path() {
         for route in Route::ALL {
             assert_eq!(Route::of(route.path()), Some(route));
+            assert_eq!(Route::of_prefixed(route.path()), Some(route));
             assert!(is_own_path(route.path()), "{route:?}");
             assert_eq!(format!("/{}", route.relative()), route.path());
         }
         assert_eq!(Route::of("/oauth2/auth/"), None);
+    }
+
+    #[test]
+    fn the_ext_authz_route_is_a_prefix() {
+        assert_eq!(
+            Route::of_prefixed("/oauth2/ext_authz/app/x"),
+            Some(Route::ExtAuthz)
+        );
+        assert_eq!(Route::of_prefixed("/oauth2/ext_authzx"), None);
+        assert_eq!(Route::of_prefixed("/oauth2/auth/x"), None);
+        assert_eq!(
+            Route::ExtAuthz.after_prefix("/oauth2/ext_authz/app?x"),
+            Some("/app?x")
+        );
+        assert_eq!(Route::ExtAuthz.after_prefix("/oauth2/ext_authz"), None);
+        assert_eq!(Route::ExtAuthz.after_prefix("/oauth2/ext_authzx/a"), None);
     }
 }

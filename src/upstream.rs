@@ -7,14 +7,10 @@ mod cookies;
 mod forwarding;
 mod hop_by_hop;
 mod host;
-mod path;
 mod proxy;
 mod routes;
-mod skip_auth;
 mod timing;
 mod upgrade;
 
 pub use host::{HostPattern, RequestHost, ambiguous_host};
-pub use path::PathReadings;
 pub use proxy::Proxy;
-pub use skip_auth::SkipRule;

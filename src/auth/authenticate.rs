@@ -2,10 +2,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::header::AUTHORIZATION;
-use http::{Extensions, HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderValue};
 
+use super::AuthReason;
 use super::refresh::{Refreshed, Refresher, access_due};
-use super::{AuthReason, Principal};
 use crate::error::Error;
 use crate::provider::{Oidc, OidcError};
 use crate::session::{Loaded, Rejection, Session, SessionError, SessionStore, Store, unix_now};
@@ -15,7 +15,7 @@ use crate::session::{Loaded, Rejection, Session, SessionError, SessionStore, Sto
 pub enum Authentication {
     /// `set_cookie` carries a refreshed session for the browser.
     Allowed {
-        principal: Principal,
+        session: Arc<Session>,
         reason: AuthReason,
         set_cookie: Vec<HeaderValue>,
     },
@@ -47,17 +47,10 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
-    /// A trusted network (marked by the trusted-IP layer) wins without touching any store;
-    /// then a bearer token, when accepted; then the session, refreshed when its access token
-    /// is about to expire. A failing store is an error, never a pass.
-    pub async fn authenticate(
-        &self,
-        extensions: &Extensions,
-        headers: &HeaderMap,
-    ) -> Result<Authentication, Error> {
-        if let Some(principal @ Principal::TrustedNetwork(_)) = extensions.get::<Principal>() {
-            return Ok(allowed(principal.clone(), AuthReason::TrustedIp));
-        }
+    /// A bearer token, when accepted; then the session, refreshed when its access token is
+    /// about to expire. A failing store is an error, never a pass. (Trusted networks are the
+    /// gate's to decide, before anything here is asked.)
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Authentication, Error> {
         if let Some(token) = self.bearer_token(headers) {
             // Boxed: the rare paths keep their large futures off the common one, whose
             // future is moved on every request.
@@ -81,7 +74,7 @@ impl Authenticator {
         };
         match self.refresh_due(&session) {
             Some(oidc) => Box::pin(self.refresh(oidc, session, headers)).await,
-            None => Ok(allowed(Principal::User(session), AuthReason::Session)),
+            None => Ok(allowed(session, AuthReason::Session)),
         }
     }
 
@@ -98,7 +91,7 @@ impl Authenticator {
         };
         Some(match cookies.load_now(headers) {
             Loaded::Valid(session) if self.refresh_due(&session).is_none() => {
-                allowed(Principal::User(session), AuthReason::Session)
+                allowed(session, AuthReason::Session)
             }
             Loaded::Valid(_) => return None,
             Loaded::Missing => Authentication::Denied(AuthReason::NoSession),
@@ -126,7 +119,7 @@ impl Authenticator {
             return Authentication::InvalidBearer("no identity provider".into());
         };
         match oidc.verify_bearer(token).await {
-            Ok(session) => allowed(Principal::User(Arc::new(session)), AuthReason::Bearer),
+            Ok(session) => allowed(Arc::new(session), AuthReason::Bearer),
             Err(e) => {
                 tracing::info!(error = %e, "bearer token refused");
                 Authentication::InvalidBearer(match e {
@@ -176,7 +169,7 @@ impl Authenticator {
                         .map_err(Error::SessionStore)?,
                 };
                 Ok(Authentication::Allowed {
-                    principal: Principal::User(new),
+                    session: new,
                     reason: AuthReason::Refreshed,
                     set_cookie,
                 })
@@ -184,7 +177,7 @@ impl Authenticator {
             Refreshed::Ended(_) => Ok(Authentication::Denied(AuthReason::SessionEnded)),
             Refreshed::StoreFailed(why) => Err(Error::SessionStore(SessionError::Unavailable(why))),
             Refreshed::Failed(_) if still_valid(&session) => {
-                Ok(allowed(Principal::User(session), AuthReason::Session))
+                Ok(allowed(session, AuthReason::Session))
             }
             Refreshed::Failed(_) => Ok(Authentication::Denied(AuthReason::SessionExpired)),
         }
@@ -197,9 +190,9 @@ fn still_valid(session: &Session) -> bool {
     !session.is_expired_at(unix_now()) && session.remaining(unix_now()) > Duration::ZERO
 }
 
-fn allowed(principal: Principal, reason: AuthReason) -> Authentication {
+fn allowed(session: Arc<Session>, reason: AuthReason) -> Authentication {
     Authentication::Allowed {
-        principal,
+        session,
         reason,
         set_cookie: Vec::new(),
     }

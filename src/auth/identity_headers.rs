@@ -96,6 +96,18 @@ impl IdentityHeaders {
         ]
     }
 
+    /// Every name of this family, the access token's included.
+    pub fn all_names(&self) -> [&HeaderName; 6] {
+        [
+            &self.user,
+            &self.email,
+            &self.email_verified,
+            &self.groups,
+            &self.preferred_username,
+            &self.access_token,
+        ]
+    }
+
     /// Writes the session's identity into `headers` (see [`Session::header_values`]).
     pub fn write(&self, session: &Session, headers: &mut HeaderMap) {
         if !headers.is_empty() {

@@ -10,7 +10,8 @@ use url::Url;
 use super::raw::{RawProxy, RawUpstream};
 use super::validate::duration;
 use crate::auth::{HeaderStyle, Policy};
-use crate::upstream::{HostPattern, SkipRule};
+use crate::gate::SkipRule;
+use crate::upstream::HostPattern;
 
 /// Settings shared by every upstream.
 #[derive(Clone, Debug)]

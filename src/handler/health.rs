@@ -36,5 +36,5 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 }
 
 pub async fn not_found(uri: Uri) -> Error {
-    super::auth_request::query_in_path(uri.path()).unwrap_or(Error::NotFound)
+    crate::door::query_in_path(uri.path()).unwrap_or(Error::NotFound)
 }

@@ -5,7 +5,7 @@ use axum::extract::{Request, State};
 use serde::Serialize;
 
 use super::AppState;
-use crate::auth::{Authentication, Principal};
+use crate::auth::Authentication;
 use crate::error::Error;
 
 #[derive(Debug, Serialize)]
@@ -25,15 +25,8 @@ pub async fn userinfo(
     req: Request,
 ) -> Result<Json<UserInfo>, Error> {
     let (parts, _) = req.into_parts();
-    match state
-        .authenticator
-        .authenticate(&parts.extensions, &parts.headers)
-        .await?
-    {
-        Authentication::Allowed {
-            principal: Principal::User(s),
-            ..
-        } => Ok(Json(UserInfo {
+    match state.authenticator.authenticate(&parts.headers).await? {
+        Authentication::Allowed { session: s, .. } => Ok(Json(UserInfo {
             user: s.user.clone(),
             email: s.email.clone(),
             email_verified: s.email_verified,

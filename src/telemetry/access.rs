@@ -15,8 +15,16 @@ use crate::route::Route;
 /// A bounded label for a path: Sekisho's own routes by name, everything else `other`, so a
 /// scanner cannot blow up the metrics' cardinality.
 pub fn route_label(path: &str) -> &'static str {
-    match Route::of(path) {
-        Some(route @ (Route::Auth | Route::Ping | Route::Ready | Route::Metrics)) => route.path(),
+    match Route::of_prefixed(path) {
+        Some(
+            route @ (Route::Auth
+            | Route::Traefik
+            | Route::Caddy
+            | Route::ExtAuthz
+            | Route::Ping
+            | Route::Ready
+            | Route::Metrics),
+        ) => route.path(),
         _ if path.starts_with("/oauth2/") => "/oauth2/*",
         _ => "other",
     }

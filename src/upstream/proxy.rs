@@ -7,9 +7,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
-use http::header::{
-    ACCEPT, CONTENT_LENGTH, EXPECT, HOST, SET_COOKIE, TRANSFER_ENCODING, UPGRADE, WWW_AUTHENTICATE,
-};
+use http::header::{CONTENT_LENGTH, EXPECT, HOST, SET_COOKIE, TRANSFER_ENCODING};
 use http::request::Parts;
 use http::uri::{Authority, PathAndQuery};
 use http::{HeaderValue, Method, Request, StatusCode, Uri, Version};
@@ -23,15 +21,14 @@ use super::forwarding::Forwarding;
 use super::hop_by_hop;
 use super::host::RequestHost;
 use super::routes::{Route, Routes};
-use super::skip_auth;
 use super::timing::IdleTimeout;
 use super::upgrade;
-use crate::auth::{AuthReason, Authentication, IdentityHeaders, Principal, bearer_challenge};
+use crate::auth::IdentityHeaders;
 use crate::config::Config;
+use crate::door::{refusal, sign_in_redirect};
 use crate::error::Error;
-use crate::handler::{self, AppState};
+use crate::gate::{Decision, Facts, Gate, Location, Passage};
 use crate::net::{ClientIp, PeerAddr};
-use crate::session::Session;
 
 /// Forwards requests to the configured upstreams. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -41,7 +38,7 @@ pub struct Proxy {
 
 #[derive(Debug)]
 struct Inner {
-    state: AppState,
+    gate: Gate,
     routes: Routes,
     client: UpstreamClient,
     identity: IdentityHeaders,
@@ -53,26 +50,9 @@ struct Inner {
     sign_in: Url,
 }
 
-/// What the gate decided: let through, and how; or Sekisho's answer.
-enum Admission {
-    Pass(Passage, AuthReason),
-    Refuse(Response),
-}
-
-/// How a request got past the gate.
-enum Passage {
-    TrustedNetwork,
-    SkipAuth,
-    User {
-        session: Arc<Session>,
-        /// A refreshed session for the browser.
-        set_cookie: Vec<HeaderValue>,
-    },
-}
-
 impl Proxy {
     /// `None` when no upstream is configured: Sekisho then proxies nothing.
-    pub fn new(config: &Config, state: AppState) -> Option<Self> {
+    pub fn new(config: &Config, gate: Gate) -> Option<Self> {
         if config.upstreams.is_empty() {
             return None;
         }
@@ -91,7 +71,7 @@ impl Proxy {
                 config.public_url.scheme(),
             ),
             sign_in,
-            state,
+            gate,
         };
         Some(Self {
             inner: Arc::new(inner),
@@ -116,86 +96,39 @@ impl Proxy {
         // Parts only: the body is not `Sync`, so a reference to the whole request could not
         // be held across the session lookup.
         let (parts, body) = req.into_parts();
-        let (passage, reason) = match inner.admit(route, &parts, host.as_ref()).await {
-            Admission::Pass(passage, reason) => (passage, reason),
-            Admission::Refuse(response) => return response,
+        let location = Location {
+            policy: Some(&route.config.policy),
+            skip_auth: &route.config.skip_auth,
         };
-        let mut response = inner.forward(route, host, passage, parts, body).await;
+        let facts = Facts {
+            client: parts.extensions.get::<ClientIp>().map(|c| c.0),
+            method: &parts.method,
+            path: parts.uri.path(),
+            headers: &parts.headers,
+        };
+        let decision = match inner.gate.decide_now(&facts, &location) {
+            Some(decision) => decision,
+            None => inner.gate.decide(&facts, &location).await,
+        };
+        let reason = decision.reason();
+        let mut response = match decision {
+            Decision::Allow {
+                passage,
+                set_cookie,
+                ..
+            } => {
+                inner
+                    .forward(route, host, passage, set_cookie, parts, body)
+                    .await
+            }
+            refused => refusal(refused, || inner.sign_in_redirect(&parts, host.as_ref())),
+        };
         response.extensions_mut().insert(reason);
         response
     }
 }
 
 impl Inner {
-    /// Lets the request through, or answers it: 401 (a browser is sent to sign in instead),
-    /// 403 when a policy refuses, 503 when the session store fails.
-    async fn admit(&self, route: &Route, req: &Parts, host: Option<&RequestHost>) -> Admission {
-        if let Some(Principal::TrustedNetwork(_)) = req.extensions.get::<Principal>() {
-            return Admission::Pass(Passage::TrustedNetwork, AuthReason::TrustedIp);
-        }
-        let rules = &route.config.skip_auth;
-        if let Some(i) = skip_auth::any_matches(rules, &req.method, req.uri.path()) {
-            tracing::debug!(upstream = %route.label, rule = %rules[i], "route needs no session");
-            return Admission::Pass(Passage::SkipAuth, AuthReason::SkipAuth);
-        }
-        let refuse = |mut response: Response, reason: AuthReason| {
-            response.extensions_mut().insert(reason);
-            Admission::Refuse(response)
-        };
-        let authentication = self
-            .state
-            .authenticator
-            .authenticate(&req.extensions, &req.headers)
-            .await;
-        match authentication {
-            Ok(Authentication::Allowed {
-                principal: Principal::TrustedNetwork(_),
-                ..
-            }) => Admission::Pass(Passage::TrustedNetwork, AuthReason::TrustedIp),
-            Ok(Authentication::Allowed {
-                principal: Principal::User(session),
-                reason,
-                set_cookie,
-            }) => {
-                let allowed = self
-                    .state
-                    .policy
-                    .check(&session)
-                    .and_then(|()| route.config.policy.check(&session));
-                match allowed {
-                    Ok(()) => Admission::Pass(
-                        Passage::User {
-                            session,
-                            set_cookie,
-                        },
-                        reason,
-                    ),
-                    Err(denial) => {
-                        let error = Error::NotAllowed {
-                            user: session.user.clone(),
-                            reason: denial.to_string(),
-                        };
-                        refuse(error.into_response(), AuthReason::Forbidden)
-                    }
-                }
-            }
-            Ok(Authentication::InvalidBearer(why)) => {
-                let mut response = Error::Unauthenticated.into_response();
-                response
-                    .headers_mut()
-                    .insert(WWW_AUTHENTICATE, bearer_challenge(&why));
-                refuse(response, AuthReason::InvalidBearer)
-            }
-            Ok(Authentication::Denied(reason)) if wants_sign_in_page(req) => {
-                refuse(self.sign_in_redirect(req, host), reason)
-            }
-            Ok(Authentication::Denied(reason)) => {
-                refuse(Error::Unauthenticated.into_response(), reason)
-            }
-            Err(error) => refuse(error.into_response(), AuthReason::StoreUnavailable),
-        }
-    }
-
     /// A 302 to sign-in that comes back to the page asked for.
     fn sign_in_redirect(&self, req: &Parts, host: Option<&RequestHost>) -> Response {
         let path = req.uri.path_and_query().map_or("/", PathAndQuery::as_str);
@@ -211,9 +144,7 @@ impl Inner {
             }
             None => path.to_owned(),
         };
-        let mut location = self.sign_in.clone();
-        location.query_pairs_mut().append_pair("rd", &rd);
-        handler::found(location.as_str(), Vec::new()).unwrap_or_else(IntoResponse::into_response)
+        sign_in_redirect(&self.sign_in, &rd)
     }
 
     async fn forward(
@@ -221,6 +152,7 @@ impl Inner {
         route: &Route,
         host: Option<RequestHost>,
         passage: Passage,
+        set_cookie: Vec<HeaderValue>,
         mut parts: Parts,
         body: Body,
     ) -> Response {
@@ -249,17 +181,11 @@ impl Inner {
             HOST,
             preserved.unwrap_or_else(|| config.authority_header.clone()),
         );
-        let mut set_cookie = Vec::new();
-        if let Passage::User {
-            session,
-            set_cookie: refreshed,
-        } = passage
-        {
+        if let Passage::User(session) = passage {
             self.identity.write(&session, headers);
             if self.pass_access_token {
                 self.identity.write_access_token(&session, headers);
             }
-            set_cookie = refreshed;
         }
         if let Some(protocol) = &upgrade {
             hop_by_hop::set_upgrade(headers, protocol.clone());
@@ -330,18 +256,6 @@ fn failed(route: &Route, failure: Failure) -> Response {
     .into_response()
 }
 
-/// A browser navigating (not a script, not a WebSocket) is better served by the sign-in page
-/// than by a 401; it comes back with `GET`, so only `GET` and `HEAD` are sent there.
-fn wants_sign_in_page(req: &Parts) -> bool {
-    matches!(req.method, Method::GET | Method::HEAD)
-        && !req.headers.contains_key(UPGRADE)
-        && req
-            .headers
-            .get(ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.contains("text/html"))
-}
-
 fn upstream_uri(authority: &Authority, uri: &Uri) -> Result<Uri, http::Error> {
     let path = uri
         .path_and_query()
@@ -375,29 +289,5 @@ mod tests {
             upstream_uri(&authority, &absolute).unwrap().to_string(),
             "http://127.0.0.1:8081/x?y"
         );
-    }
-
-    #[test]
-    fn only_navigations_are_sent_to_sign_in() {
-        let req = |method: Method, accept: &str, upgrade: bool| {
-            let mut req = Request::builder().method(method).header(ACCEPT, accept);
-            if upgrade {
-                req = req.header(UPGRADE, "websocket");
-            }
-            req.body(()).unwrap().into_parts().0
-        };
-        assert!(wants_sign_in_page(&req(
-            Method::GET,
-            "text/html,*/*",
-            false
-        )));
-        assert!(wants_sign_in_page(&req(Method::HEAD, "text/html", false)));
-        assert!(!wants_sign_in_page(&req(Method::POST, "text/html", false)));
-        assert!(!wants_sign_in_page(&req(
-            Method::GET,
-            "application/json",
-            false
-        )));
-        assert!(!wants_sign_in_page(&req(Method::GET, "text/html", true)));
     }
 }

@@ -1,15 +1,4 @@
-use std::net::IpAddr;
-use std::sync::Arc;
-
-use crate::session::Session;
-
-/// Who a request is from, once authenticated.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Principal {
-    /// The client address is in `trusted_ips`: let through without a session.
-    TrustedNetwork(IpAddr),
-    User(Arc<Session>),
-}
+//! Why a request was allowed or refused.
 
 /// Why a request was allowed or refused; the label in logs and metrics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

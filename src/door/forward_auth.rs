@@ -1,0 +1,98 @@
+//! Traefik's ForwardAuth and Caddy's `forward_auth`: the auth request carries the original
+//! request's headers (cookies included) and describes it in `X-Forwarded-*`. Any 2xx lets it
+//! through, with the identity headers copied onto it (`authResponseHeaders`,
+//! `copy_headers`); anything else is passed to the client as it is, so a browser without a
+//! session gets Sekisho's 302 to sign in and comes back to the page it asked for.
+
+use std::sync::Arc;
+
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use http::request::Parts;
+
+use super::answer::{Answer, refusal, sign_in_redirect, with_cookies};
+use super::forwarded_request::ForwardedRequest;
+use super::narrowing::narrowing;
+use super::{Door, Inner};
+use crate::gate::{Decision, Facts, Location, Passage};
+use crate::net::ClientIp;
+
+pub(super) fn answer(door: &Arc<Inner>, which: Door, parts: Parts) -> Answer {
+    let narrowing = match parts.uri.query() {
+        None => None,
+        Some(query) => match narrowing(query, door.accept_unverified_email) {
+            Ok(narrowing) => Some(narrowing),
+            Err(why) => return Answer::ready(door.respond(Decision::misconfigured(why), None)),
+        },
+    };
+    let original = match ForwardedRequest::read(&parts, &door.trusted_proxies, which) {
+        Ok(original) => original,
+        Err(why) => return Answer::ready(door.respond(Decision::misconfigured(why), None)),
+    };
+    let location = Location {
+        policy: narrowing.as_ref(),
+        skip_auth: &[],
+    };
+    if let Some(decision) = door.gate.decide_now(&facts(&parts, &original), &location) {
+        return Answer::ready(door.respond(decision, Some(&original)));
+    }
+    let door = door.clone();
+    Answer::pending(async move {
+        let original = ForwardedRequest::read(&parts, &door.trusted_proxies, which)
+            .expect("read once already");
+        let location = Location {
+            policy: narrowing.as_ref(),
+            skip_auth: &[],
+        };
+        let decision = door.gate.decide(&facts(&parts, &original), &location).await;
+        Ok(door.respond(decision, Some(&original)))
+    })
+}
+
+fn facts<'a>(parts: &'a Parts, original: &'a ForwardedRequest<'a>) -> Facts<'a> {
+    Facts {
+        client: parts.extensions.get::<ClientIp>().map(|c| c.0),
+        method: &original.method,
+        path: original.path(),
+        headers: &parts.headers,
+    }
+}
+
+impl Inner {
+    /// 200 with the identity headers (and a refreshed session's cookies) to let it through;
+    /// otherwise the client's answer. `original` is `None` when the door's request could not
+    /// be read, which is never a sign-in.
+    fn respond(&self, decision: Decision, original: Option<&ForwardedRequest<'_>>) -> Response {
+        let reason = decision.reason();
+        let response = match decision {
+            Decision::Allow {
+                passage,
+                set_cookie,
+                ..
+            } => {
+                let mut response = StatusCode::OK.into_response();
+                if let Passage::User(session) = &passage {
+                    self.write_identity(session, response.headers_mut());
+                }
+                with_cookies(&mut response, set_cookie);
+                response
+            }
+            refused => refusal(refused, || match original {
+                Some(original) => sign_in_redirect(&self.sign_in, &original.url()),
+                None => crate::error::Error::Unauthenticated.into_response(),
+            }),
+        };
+        self.labelled(response, reason)
+    }
+
+    pub(super) fn write_identity(
+        &self,
+        session: &crate::session::Session,
+        headers: &mut http::HeaderMap,
+    ) {
+        self.identity.write(session, headers);
+        if self.pass_access_token {
+            self.identity.write_access_token(session, headers);
+        }
+    }
+}
