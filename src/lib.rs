@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod door;
 pub mod error;
 pub mod handler;
 pub mod net;
