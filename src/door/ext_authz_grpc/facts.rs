@@ -32,13 +32,11 @@ pub(super) enum Unreadable {
     HostMismatch,
 }
 
-/// The facts in `request`, or the 400 to answer instead (logged here, with the request's id).
-pub(super) fn read_or_refuse(request: CheckRequest) -> Result<CheckFacts, CheckAnswer> {
-    read(&request).map_err(|why| {
-        let id = http_request(&request).map_or("", |http| http.id.as_str());
-        tracing::warn!(request_id = id, reason = %why, "envoy check request unreadable");
-        refusal(&why)
-    })
+/// The answer to `request`, which cannot be read for `why`; logged here, with its id.
+pub(super) fn refuse(request: &CheckRequest, why: &Unreadable) -> CheckAnswer {
+    let id = http_request(request).map_or("", |http| http.id.as_str());
+    tracing::warn!(request_id = id, reason = %why, "envoy check request unreadable");
+    refusal(why)
 }
 
 /// The answer to an unreadable CheckRequest: 400 to the client, INVALID_ARGUMENT to Envoy.
@@ -390,6 +388,14 @@ mod tests {
                 Unreadable::Repeated("host"),
             ),
             (
+                ":authority not UTF-8",
+                HttpRequest {
+                    header_map: raw(&[(":authority", b"caf\xe9.example")]),
+                    ..plain()
+                },
+                Unreadable::Authority,
+            ),
+            (
                 "host and :authority disagree",
                 HttpRequest {
                     headers: map(&[(":authority", "evil.example")]),
@@ -413,22 +419,63 @@ mod tests {
 
     #[test]
     fn refusal_is_a_400_with_invalid_argument() {
-        let answer = read_or_refuse(request(
+        let request = request(
             HttpRequest {
                 method: "".into(),
                 ..plain()
             },
             None,
-        ));
-        let Err(CheckAnswer::Deny {
+        );
+        let answer = refuse(&request, &read(&request).unwrap_err());
+        let CheckAnswer::Deny {
             status, body, code, ..
-        }) = answer
+        } = answer
         else {
             panic!("refused: {answer:?}");
         };
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(code, tonic::Code::InvalidArgument);
         assert_eq!(body, "bad request: bad method\n");
+    }
+
+    /// A log sink for one test.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn refusal_logged_as_a_warning_with_the_request_id() {
+        let log = Captured::default();
+        let sink = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || sink.clone())
+            .with_ansi(false)
+            .finish();
+        let request = request(
+            HttpRequest {
+                id: "req-7".into(),
+                path: "".into(),
+                ..plain()
+            },
+            None,
+        );
+        tracing::subscriber::with_default(subscriber, || {
+            refuse(&request, &read(&request).unwrap_err());
+        });
+        let log = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+        assert!(log.contains("WARN"), "{log}");
+        assert!(log.contains("envoy check request unreadable"), "{log}");
+        assert!(log.contains("request_id=\"req-7\""), "{log}");
+        assert!(log.contains("reason=bad path"), "{log}");
     }
 
     #[test]
