@@ -1,7 +1,8 @@
 // Writes serialized Envoy ext_authz messages, built with Envoy's published Go types, as hex
 // test vectors for Sekisho's hand-written protobuf messages (src/door/testdata/).
 //
-// Usage: go run . <output-dir>
+// Not part of the test run: the vectors are committed. To remake them (module versions pinned
+// in go.mod): cd tests/peers/ext-authz-vectors && go run . ../../../src/door/testdata
 package main
 
 import (
