@@ -6,10 +6,14 @@
 //! | nginx `auth_request` | `GET /oauth2/auth`, the original headers | 2xx (202) | 401; nginx's `error_page` sends it to sign in |
 //! | Traefik ForwardAuth | `/oauth2/traefik`, `X-Forwarded-Method/-Proto/-Host/-Uri` | 2xx (200) | Sekisho's 302 to sign in, passed through |
 //! | Caddy `forward_auth` | `/oauth2/caddy`, the same headers | 2xx (200) | the same |
-//! | Envoy HTTP ext_authz, Gateway API `ExternalAuth` | the original method and path after `/oauth2/ext_authz` | 200 only | the same |
+//! | Envoy HTTP ext_authz, Gateway API `ExternalAuth` (HTTP) | the original method and path after `/oauth2/ext_authz` | 200 only | the same |
+//! | Envoy gRPC ext_authz, Gateway API `ExternalAuth` (GRPC) | `Authorization/Check` over h2c, a `CheckRequest` | `OK` | the same, in the `DeniedHttpResponse` |
 
 mod answer;
+pub mod envoy_proto;
 mod ext_authz;
+pub mod ext_authz_grpc;
+mod ext_authz_grpc_check;
 mod forward_auth;
 mod forwarded_request;
 mod narrowing;
@@ -20,12 +24,13 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::response::Response;
 use http::{Method, Request};
+use tower::Service;
 use url::Url;
 
 use crate::auth::IdentityHeaders;
 use crate::config::Config;
 use crate::gate::Gate;
-use crate::net::Networks;
+use crate::net::{ClientIpResolver, Networks};
 use crate::route::Route;
 
 pub use answer::{Answer, refusal, sign_in_redirect};
@@ -38,6 +43,7 @@ pub enum Door {
     Traefik,
     Caddy,
     ExtAuthz,
+    ExtAuthzGrpc,
 }
 
 impl Door {
@@ -49,6 +55,7 @@ impl Door {
             Route::Traefik => Some(Door::Traefik),
             Route::Caddy => Some(Door::Caddy),
             Route::ExtAuthz => Some(Door::ExtAuthz),
+            Route::EnvoyCheck => Some(Door::ExtAuthzGrpc),
             _ => None,
         }
     }
@@ -60,6 +67,7 @@ impl Door {
             Door::Traefik => "Traefik ForwardAuth",
             Door::Caddy => "Caddy forward_auth",
             Door::ExtAuthz => "Envoy ext_authz",
+            Door::ExtAuthzGrpc => "Envoy ext_authz (gRPC)",
         }
     }
 }
@@ -84,6 +92,9 @@ struct Inner {
     sign_in: Url,
     /// Only these peers' `X-Forwarded-*` headers are believed.
     trusted_proxies: Networks,
+    /// Reads a client address out of a forwarded chain, for the doors that report one
+    /// without a connection of its own (Envoy's `CheckRequest`).
+    resolver: ClientIpResolver,
     /// The scheme assumed when a trusted proxy does not say (`public_url`'s).
     default_scheme: &'static str,
 }
@@ -102,6 +113,10 @@ impl Doors {
             accept_unverified_email: config.authorization.accepts_unverified_email(),
             sign_in,
             trusted_proxies: config.client_ip.trusted_proxies.clone(),
+            resolver: ClientIpResolver::new(
+                config.client_ip.header,
+                config.client_ip.trusted_proxies.clone(),
+            ),
             default_scheme: if config.public_url.scheme() == "https" {
                 "https"
             } else {
@@ -115,11 +130,16 @@ impl Doors {
 
     /// The door's answer: at once when the gate needs no waiting, else a future.
     pub fn answer(&self, door: Door, req: Request<Body>) -> Answer {
+        if door == Door::ExtAuthzGrpc {
+            let mut check = ext_authz_grpc::service(self.clone());
+            return Answer::pending(check.call(req));
+        }
         let (parts, _body) = req.into_parts();
         match door {
             Door::Nginx => nginx::answer(&self.inner, parts),
             Door::Traefik | Door::Caddy => forward_auth::answer(&self.inner, door, parts),
             Door::ExtAuthz => ext_authz::answer(&self.inner, parts),
+            Door::ExtAuthzGrpc => unreachable!("answered above, with its body"),
         }
     }
 }

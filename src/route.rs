@@ -13,6 +13,8 @@ pub enum Route {
     Caddy,
     /// Envoy HTTP ext_authz and Gateway API `ExternalAuth`: a prefix, the original path follows.
     ExtAuthz,
+    /// Envoy gRPC ext_authz (`envoy.service.auth.v3.Authorization/Check`, over h2c).
+    EnvoyCheck,
     Start,
     SignIn,
     Callback,
@@ -33,11 +35,12 @@ pub enum Route {
 const OWN_PREFIXES: [&str; 2] = ["/oauth2", "/saml"];
 
 impl Route {
-    pub const ALL: [Route; 17] = [
+    pub const ALL: [Route; 18] = [
         Route::Auth,
         Route::Traefik,
         Route::Caddy,
         Route::ExtAuthz,
+        Route::EnvoyCheck,
         Route::Start,
         Route::SignIn,
         Route::Callback,
@@ -60,6 +63,7 @@ impl Route {
             Route::Traefik => "/oauth2/traefik",
             Route::Caddy => "/oauth2/caddy",
             Route::ExtAuthz => "/oauth2/ext_authz",
+            Route::EnvoyCheck => "/envoy.service.auth.v3.Authorization/Check",
             Route::Start => "/oauth2/start",
             Route::SignIn => "/oauth2/sign_in",
             Route::Callback => "/oauth2/callback",

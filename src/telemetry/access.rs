@@ -21,6 +21,7 @@ pub fn route_label(path: &str) -> &'static str {
             | Route::Traefik
             | Route::Caddy
             | Route::ExtAuthz
+            | Route::EnvoyCheck
             | Route::Ping
             | Route::Ready
             | Route::Metrics),
