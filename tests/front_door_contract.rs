@@ -24,6 +24,7 @@ use common::ext_authz::{self, ExtAuthzServer};
 use common::front_door::{Door, FrontDoor, Wiring};
 use common::http::{Client, Response};
 use common::ports::loopback;
+use common::problems::Problems;
 use common::upstream::{Received, Upstream};
 use serde_json::{Value, json};
 
@@ -58,6 +59,7 @@ fn answer(door: Door, asked: &Asked) -> Reply {
             .header("X-Auth-Request-User", "alice")
             .header("X-Auth-Request-Groups", "admins")
             .header("X-Not-Listed", "from-auth")
+            .header("x-envoy-auth-headers-to-remove", "x-secret")
             .header("Set-Cookie", "_sekisho=refreshed; Path=/; HttpOnly")
             .header("Set-Cookie", "other=1; Path=/"),
         "accepted" => Reply::status(202).header("X-Auth-Request-User", "alice"),
@@ -84,9 +86,19 @@ struct Bench {
 
 impl Bench {
     async fn start(door: Door) -> Self {
+        Self::start_trusting(door, &[]).await
+    }
+
+    /// A door that believes the forwarding headers of `proxies`.
+    async fn start_trusting(door: Door, proxies: &[Ipv4Addr]) -> Self {
         let auth = AuthStub::start(move |asked| answer(door, asked)).await;
         let app = Upstream::start().await;
-        let front = FrontDoor::start(door, &Wiring::new(auth.addr(), app.addr())).await;
+        let wiring = proxies
+            .iter()
+            .fold(Wiring::new(auth.addr(), app.addr()), |wiring, proxy| {
+                wiring.trusting(*proxy)
+            });
+        let front = FrontDoor::start(door, &wiring).await;
         Self {
             door,
             auth,
@@ -103,14 +115,26 @@ impl Bench {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Response {
+        self.send_from(BROWSER, method, path, headers, body).await
+    }
+
+    /// `method path` from `from`, with `Host: app.example` and `headers`.
+    async fn send_from(
+        &self,
+        from: Ipv4Addr,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Response {
         let mut all = vec![("Host", HOST)];
         all.extend_from_slice(headers);
-        Client::from(BROWSER)
+        Client::from(from)
             .request(self.front.addr(), method, path, &all, body)
             .await
             .unwrap_or_else(|e| {
                 panic!(
-                    "{method} {path} through {:?}: {e}\n{}",
+                    "{method} {path} from {from} through {:?}: {e}\n{}",
                     self.door,
                     self.front.logs()
                 )
@@ -179,6 +203,7 @@ async fn ask_allowed(bench: &Bench) -> (Asked, Received, Response) {
         ("Cookie", "_sekisho=sealed; theme=dark"),
         ("Authorization", "Bearer token-1"),
         ("X-Request-Id", "req-1"),
+        ("X-Secret", "client-credential"),
     ];
     headers.extend(SPOOFED);
     let response = bench
@@ -410,6 +435,7 @@ fn grpc_answers() -> Value {
             "status": {"code": 0},
             "okResponse": {
                 "headers": [header("x-auth-request-user", "alice"), header("x-auth-request-groups", "admins")],
+                "headersToRemove": ["x-secret"],
                 "responseHeadersToAdd": [header("set-cookie", "_sekisho=refreshed; Path=/; HttpOnly")]
             }
         },
@@ -529,4 +555,47 @@ async fn envoy_grpc_ext_authz() {
         replayed["okResponse"]["headers"][0]["header"]["value"], "alice",
         "{replayed}"
     );
+}
+
+/// The forwarding headers the auth server sees from a trusted proxy (a CDN at 127.0.0.2) and
+/// from an untrusted peer (127.0.0.3), both sending `X-Forwarded-For: 198.51.100.9` and
+/// `X-Forwarded-Proto: https`: (door, from, x-forwarded-for, x-forwarded-proto).
+const FORWARDED: [(Door, Ipv4Addr, &str, &str); 6] = [
+    (Door::Traefik, CDN, "198.51.100.9, 127.0.0.2", "https"),
+    (Door::Traefik, BROWSER, "127.0.0.3", "http"),
+    (Door::Caddy, CDN, "198.51.100.9, 127.0.0.2", "https"),
+    (Door::Caddy, BROWSER, "127.0.0.3", "http"),
+    (Door::EnvoyHttp, CDN, "198.51.100.9,127.0.0.2", "http"),
+    (Door::EnvoyHttp, BROWSER, "198.51.100.9,127.0.0.3", "http"),
+];
+
+/// A proxy in front of the door.
+const CDN: Ipv4Addr = loopback(2);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_headers_from_trusted_and_untrusted_peers() {
+    let mut problems = Problems::default();
+    for door in [Door::Traefik, Door::Caddy, Door::EnvoyHttp] {
+        let bench = Bench::start_trusting(door, &[CDN]).await;
+        for (_, from, xff, proto) in FORWARDED.iter().filter(|(d, ..)| *d == door) {
+            let path = format!("/allow/from-{from}");
+            let headers = [
+                ("X-Forwarded-For", "198.51.100.9"),
+                ("X-Forwarded-Proto", "https"),
+            ];
+            let response = bench.send_from(*from, "GET", &path, &headers, b"").await;
+            assert_eq!(response.status, 200, "{door:?} from {from}: {response:?}");
+            let asked = bench.question(&path);
+            let seen = (
+                asked.header("x-forwarded-for"),
+                asked.header("x-forwarded-proto"),
+            );
+            problems.check(seen == (Some(*xff), Some(*proto)), || {
+                format!(
+                    "{door:?} from {from}: the auth server saw {seen:?}, not ({xff:?}, {proto:?})"
+                )
+            });
+        }
+    }
+    problems.assert_none("forwarded headers");
 }
