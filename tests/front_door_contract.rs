@@ -599,3 +599,39 @@ async fn forwarded_headers_from_trusted_and_untrusted_peers() {
     }
     problems.assert_none("forwarded headers");
 }
+
+/// With the auth server down (nothing listens on its port) every door fails closed:
+/// (door, the status the client gets).
+const AUTH_DOWN: [(Door, u16); 4] = [
+    (Door::Traefik, 500),
+    (Door::Caddy, 502),
+    (Door::EnvoyHttp, 403),
+    (Door::EnvoyGrpc, 403),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_server_down() {
+    let closed = std::net::SocketAddr::from((
+        Ipv4Addr::LOCALHOST,
+        common::ports::free_port(Ipv4Addr::LOCALHOST),
+    ));
+    let app = Upstream::start().await;
+    let mut problems = Problems::default();
+    for (door, status) in AUTH_DOWN {
+        let front = FrontDoor::start(door, &Wiring::new(closed, app.addr())).await;
+        let response = Client::from(BROWSER)
+            .request(front.addr(), "GET", "/allow/x", &[("Host", HOST)], b"")
+            .await
+            .unwrap_or_else(|e| panic!("{door:?}: {e}\n{}", front.logs()));
+        problems.check(response.status == status, || {
+            format!(
+                "{door:?}: {} instead of {status}: {response:?}",
+                response.status
+            )
+        });
+    }
+    problems.check(app.hits() == 0, || {
+        format!("{} request(s) reached the app", app.hits())
+    });
+    problems.assert_none("the auth server down");
+}
