@@ -243,6 +243,11 @@ fn assert_common_question(door: Door, asked: &Asked, got: &Received) {
         xff.ends_with("127.0.0.3"),
         "{door:?}: the browser's address is not the right-most x-forwarded-for entry: {xff:?}"
     );
+    assert_eq!(
+        got.header("cookie"),
+        Some("_sekisho=sealed; theme=dark"),
+        "{door:?} passes the client's cookies on to the app, Sekisho's included"
+    );
     assert_eq!(got.header("x-auth-request-user"), Some("alice"), "{door:?}");
     assert_eq!(
         got.header("x-auth-request-groups"),
@@ -258,6 +263,22 @@ fn assert_common_question(door: Door, asked: &Asked, got: &Received) {
         got.header("x-auth-request-email"),
         None,
         "{door:?} let the client's own identity header reach the app"
+    );
+}
+
+/// Whether the client's `X-Secret` reached the app though the allowing answer named it in
+/// `x-envoy-auth-headers-to-remove`: only Envoy has that way for an auth server to remove a
+/// client's header (Traefik and Caddy remove only the headers they copy from the answer).
+fn assert_secret_removed(door: Door, got: &Received, removed: bool) {
+    let expected = if removed {
+        None
+    } else {
+        Some("client-credential")
+    };
+    assert_eq!(
+        got.header("x-secret"),
+        expected,
+        "{door:?}: the client's header that the answer asked to remove"
     );
 }
 
@@ -295,6 +316,7 @@ async fn traefik_forward_auth() {
     let bench = Bench::start(Door::Traefik).await;
     let (asked, got, response) = ask_allowed(&bench).await;
     assert_common_question(Door::Traefik, &asked, &got);
+    assert_secret_removed(Door::Traefik, &got, false);
     assert_eq!(
         (asked.request.method.as_str(), asked.request.target.as_str()),
         ("GET", "/oauth2/traefik"),
@@ -342,6 +364,7 @@ async fn caddy_forward_auth() {
     let bench = Bench::start(Door::Caddy).await;
     let (asked, got, response) = ask_allowed(&bench).await;
     assert_common_question(Door::Caddy, &asked, &got);
+    assert_secret_removed(Door::Caddy, &got, false);
     assert_eq!(
         (asked.request.method.as_str(), asked.request.target.as_str()),
         ("GET", "/oauth2/caddy?q=1&r=%2F"),
@@ -387,6 +410,7 @@ async fn envoy_http_ext_authz() {
     let bench = Bench::start(Door::EnvoyHttp).await;
     let (asked, got, response) = ask_allowed(&bench).await;
     assert_common_question(Door::EnvoyHttp, &asked, &got);
+    assert_secret_removed(Door::EnvoyHttp, &got, true);
     assert_eq!(
         (asked.request.method.as_str(), asked.request.target.as_str()),
         ("POST", "/oauth2/ext_authz/allow/x?q=1&r=%2F"),
@@ -469,8 +493,11 @@ async fn envoy_grpc_ext_authz() {
             async move {
                 let mut all = vec![("Host", HOST)];
                 all.extend(headers);
+                // A body only where Envoy reads it: a denied request's unread body would make
+                // Envoy reset the connection under the response.
+                let body: &[u8] = if method == "POST" { b"form=1" } else { b"" };
                 Client::from(BROWSER)
-                    .request(addr, method, path, &all, b"form=1")
+                    .request(addr, method, path, &all, body)
                     .await
                     .expect("a response through Envoy")
             }
@@ -478,6 +505,7 @@ async fn envoy_grpc_ext_authz() {
     let mut headers = vec![
         ("Cookie", "_sekisho=sealed; theme=dark"),
         ("Authorization", "Bearer token-1"),
+        ("X-Secret", "client-credential"),
     ];
     headers.extend(SPOOFED);
     let allowed = send("POST", "/allow/x?q=1&r=%2F", headers).await;
@@ -496,6 +524,11 @@ async fn envoy_grpc_ext_authz() {
         got.header("x-auth-request-email"),
         None,
         "the client's own identity header"
+    );
+    assert_eq!(
+        got.header("x-secret"),
+        None,
+        "ok_response.headers_to_remove removes the client's header"
     );
 
     let checks = auth.checks();
