@@ -288,16 +288,22 @@ impl Gateway {
 
     /// Its configuration files and its output.
     pub fn logs(&self) -> String {
-        let mut logs = String::new();
-        for path in &self.configs {
-            let config = std::fs::read_to_string(path).unwrap_or_default();
-            logs.push_str(&format!("----- {} -----\n{config}\n", path.display()));
-        }
-        logs + &format!(
-            "----- {} output -----\n{}",
+        format!(
+            "{}----- {} output -----\n{}",
+            self.configs_text(),
             self.name(),
             self.process.output().text()
         )
+    }
+
+    fn configs_text(&self) -> String {
+        self.configs
+            .iter()
+            .map(|path| {
+                let config = std::fs::read_to_string(path).unwrap_or_default();
+                format!("----- {} -----\n{config}\n", path.display())
+            })
+            .collect()
     }
 }
 
@@ -305,12 +311,13 @@ impl Drop for Gateway {
     fn drop(&mut self) {
         self.process.stop();
         if std::thread::panicking() {
+            // The process prints its own output when it drops, right after this.
             eprintln!(
                 "----- {} (pid {}) on {} -----\n{}",
                 self.name(),
                 self.pid(),
                 self.addr,
-                self.logs()
+                self.configs_text()
             );
         }
     }
