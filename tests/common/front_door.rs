@@ -69,8 +69,9 @@ pub struct Wiring {
     pub auth: SocketAddr,
     /// The app behind the door.
     pub app: SocketAddr,
-    /// Peers whose `X-Forwarded-*` the door believes and extends (a CDN in front of it);
-    /// from any other peer the door replaces them. None by default.
+    /// Peers whose `X-Forwarded-*` Traefik and Caddy believe and extend (a CDN in front of
+    /// them); from any other peer they replace them. None by default. Envoy's configuration
+    /// does not use it: Envoy always appends its peer and leaves the walk to the auth server.
     pub trusted_proxies: Vec<IpAddr>,
 }
 
