@@ -25,6 +25,10 @@
 //! - [`app_server`]: an app for proxy mode: keep-alive, streamed gigabytes, slow answers;
 //! - [`ws_echo`]: a WebSocket app that greets with the identity it was handed and echoes;
 //! - [`route_echo`]: nginx, Express, werkzeug and Tomcat apps answering with the route a path resolved to;
+//! - [`front_door`]: Traefik, Caddy and Envoy before an auth server and an app, any of them;
+//! - [`traefik`], [`caddy`], [`envoy`]: each door's configuration and process;
+//! - [`auth_stub`]: a stand-in auth server that records what a door asks and answers as told;
+//! - [`ext_authz`]: Envoy's ext_authz gRPC API, as a recording server and as a client;
 //! - [`memory`]: a process's resident memory, now and at its peak;
 //! - [`problems`]: failures of several cases collected and reported together.
 //!
@@ -33,8 +37,13 @@
 #![allow(dead_code)]
 
 pub mod app_server;
+pub mod auth_stub;
 pub mod browser_client;
 pub mod browser_driver;
+pub mod caddy;
+pub mod envoy;
+pub mod ext_authz;
+pub mod front_door;
 pub mod http;
 pub mod keycloak;
 pub mod memory;
@@ -55,6 +64,7 @@ pub mod sekisho;
 pub mod session;
 pub mod tcp_relay;
 pub mod token_proxy;
+pub mod traefik;
 pub mod upstream;
 pub mod ws_echo;
 
