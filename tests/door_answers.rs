@@ -162,6 +162,15 @@ async fn forward_auth_narrowing_refuses_with_403_and_a_typo_fails_closed() {
     assert_eq!(answer.status, StatusCode::OK);
     let answer = ask("GET", "/oauth2/traefik?allowed_group=dev", PROXY, &headers).await;
     assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    // Caddy puts the client's own query there: it is the client's, and narrows nothing.
+    let answer = ask(
+        "GET",
+        "/oauth2/caddy?tab=1&allowed_groups=admins",
+        PROXY,
+        &headers,
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK);
 }
 
 #[tokio::test]

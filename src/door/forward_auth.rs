@@ -3,6 +3,10 @@
 //! through, with the identity headers copied onto it (`authResponseHeaders`,
 //! `copy_headers`); anything else is passed to the client as it is, so a browser without a
 //! session gets Sekisho's 302 to sign in and comes back to the page it asked for.
+//!
+//! Traefik's `address` may narrow the location (`/oauth2/traefik?allowed_groups=admins`), as
+//! nginx's does. Caddy sends the client's query after its `uri`, so its query is the client's
+//! and is not read.
 
 use std::sync::Arc;
 
@@ -18,7 +22,9 @@ use crate::gate::{Decision, Facts, Location, Passage};
 use crate::net::ClientIp;
 
 pub(super) fn answer(door: &Arc<Inner>, which: Door, parts: Parts) -> Answer {
-    let narrowing = match parts.uri.query() {
+    // Caddy appends the client's own query to `uri`: it cannot carry a narrowing there.
+    let query = parts.uri.query().filter(|_| which == Door::Traefik);
+    let narrowing = match query {
         None => None,
         Some(query) => match narrowing(query, door.accept_unverified_email) {
             Ok(narrowing) => Some(narrowing),

@@ -61,9 +61,9 @@ impl Envoy {
 /// answer lacks would reach the app. After an allowing answer, the identity headers go to
 /// the app (HTTP: `allowed_upstream_headers`; gRPC: the answer's `ok_response.headers`) and
 /// `set-cookie` to the client (HTTP: `allowed_client_headers_on_success`; gRPC:
-/// `response_headers_to_add`). The HTTP check carries `cookie` and the forwarding headers
-/// besides the ones Envoy always sends (`allowed_headers`); the gRPC check carries every
-/// header.
+/// `response_headers_to_add`). The HTTP check carries `cookie` (the session), `accept` (a
+/// navigating browser is sent to sign in, a script gets 401) and the forwarding headers besides
+/// the ones Envoy always sends (`allowed_headers`); the gRPC check carries every header.
 pub fn bootstrap(ext_authz: ExtAuthz, wiring: &Wiring, port: u16) -> String {
     format!(
         "static_resources:
@@ -136,6 +136,7 @@ fn service(ext_authz: ExtAuthz, wiring: &Wiring) -> String {
                 16,
                 &[
                     "cookie",
+                    "accept",
                     "x-forwarded-for",
                     "x-forwarded-proto",
                     "x-request-id"

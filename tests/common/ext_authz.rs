@@ -21,36 +21,34 @@ use super::STARTUP_TIMEOUT;
 use super::front_door::tools_dir;
 use super::process::Process;
 
-/// The peer's binary; panics, naming the script, when it is missing or older than its sources.
+/// The peer's binary; panics, naming the script, when it is missing or was built from other
+/// sources (the hash `scripts/gateways` records beside it, computed the same way).
 pub fn binary() -> PathBuf {
-    let binary = tools_dir().join("ext-authz/ext-authz");
+    let dir = tools_dir().join("ext-authz");
+    let binary = dir.join("ext-authz");
     let how = "run `scripts/gateways ext-authz` (./scripts/test does)";
-    let built = std::fs::metadata(&binary)
-        .and_then(|m| m.modified())
-        .unwrap_or_else(|_| {
-            panic!(
-                "the ext_authz peer is not built at {}: {how}",
-                binary.display()
-            )
-        });
+    let built = std::fs::read_to_string(dir.join("source.sha256")).unwrap_or_else(|_| {
+        panic!(
+            "the ext_authz peer is not built at {}: {how}",
+            binary.display()
+        )
+    });
     let sources = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/ext-authz");
-    let sources = std::fs::read_dir(&sources).expect("tests/peers/ext-authz");
-    for entry in sources.flatten().filter(|entry| is_source(&entry.path())) {
-        let changed = entry.metadata().and_then(|m| m.modified()).ok();
-        assert!(
-            changed.is_none_or(|changed| changed <= built),
-            "{} is older than {}: {how}",
-            binary.display(),
-            entry.path().display()
-        );
-    }
+    let hash = Command::new("sh")
+        .args([
+            "-c",
+            "sha256sum go.mod go.sum ./*.go | sha256sum | cut -d' ' -f1",
+        ])
+        .current_dir(&sources)
+        .output()
+        .expect("sha256sum runs");
+    assert!(
+        binary.is_file() && String::from_utf8_lossy(&hash.stdout).trim() == built.trim(),
+        "{} was not built from {}: {how}",
+        binary.display(),
+        sources.display()
+    );
     binary
-}
-
-/// What `scripts/gateways` builds the peer from (and hashes to tell when to rebuild it).
-fn is_source(path: &Path) -> bool {
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    name.ends_with(".go") || name == "go.mod" || name == "go.sum"
 }
 
 /// A running recording server; killed by PID on drop.
