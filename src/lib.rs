@@ -9,6 +9,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod handler;
+pub mod migrate;
 pub mod net;
 pub mod provider;
 pub mod readiness;

@@ -135,17 +135,17 @@ fn render(options: &Options, sources: &[Source], mut messages: Vec<String>) -> M
     let mut docs: Vec<Doc> = vec![output::header(options, sources)];
     for source in sources {
         let rendered = match &options.target {
-            Target::GatewayApi(gateway) => gateway_api::render(source, gateway, options),
-            Target::Traefik => traefik::render(source, options),
+            Target::GatewayApi(gateway) => gateway_api::render(source, gateway, &config, options),
+            Target::Traefik => traefik::render(source, &config, options),
         };
-        for warning in source.reading.warnings() {
+        for warning in &rendered.warnings {
             messages.push(format!(
                 "warning: {} (Ingress {}): {warning}",
                 source.document.origin,
                 source.ingress.display_name()
             ));
         }
-        docs.extend(rendered);
+        docs.extend(rendered.docs);
     }
     docs.extend(routes::sekisho_paths(sources, &config, options));
     for warning in config.warnings() {
