@@ -496,7 +496,7 @@ mod tests {
                 vec![("proxy-body-size", "8m")],
                 "proxy-body-size",
                 Meaning::Unmapped,
-                vec!["not mapped", "`8m`"],
+                vec!["not mapped: no equivalent is written for it (value `8m`)"],
             ),
             (
                 vec![("=cert-manager.io/cluster-issuer", "letsencrypt")],

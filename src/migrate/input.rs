@@ -261,7 +261,7 @@ mod tests {
             (
                 "kind: A\n---\nkind: B\n  bad: indentation\n",
                 &["in.yaml: document 1"],
-                &["in.yaml: document 2: not YAML (line 2, column"],
+                &["in.yaml: document 2: not YAML (line 4, column 6)"],
             ),
         ];
         for (text, expected_docs, expected_errors) in cases {

@@ -26,7 +26,8 @@
 //! - [`ws_echo`]: a WebSocket app that greets with the identity it was handed and echoes;
 //! - [`route_echo`]: nginx, Express, werkzeug and Tomcat apps answering with the route a path resolved to;
 //! - [`memory`]: a process's resident memory, now and at its peak;
-//! - [`problems`]: failures of several cases collected and reported together.
+//! - [`problems`]: failures of several cases collected and reported together;
+//! - [`crd_schema`]: manifests validated against the CRDs the gateways publish (scripts/crds).
 //!
 //! Each test binary uses only some of this, hence the `dead_code` allowance.
 
@@ -35,6 +36,7 @@
 pub mod app_server;
 pub mod browser_client;
 pub mod browser_driver;
+pub mod crd_schema;
 pub mod http;
 pub mod keycloak;
 pub mod memory;
