@@ -283,16 +283,17 @@ fn unmapped_restriction(
     warnings: &mut Vec<String>,
 ) -> Vec<Doc> {
     let ranges = list(&source.reading.allow_sources);
+    let keys = restriction_keys(source);
     if gateway.implementation != GatewayImpl::NginxGatewayFabric {
         warnings.push(format!(
-            "only {ranges} may reach this app on ingress-nginx: Gateway API has no standard way to \
+            "{keys}: only {ranges} may reach this app on ingress-nginx: Gateway API has no standard way to \
              say so, and this is NOT carried over; restrict it at your implementation (Envoy \
              Gateway: --gateway-impl envoy-gateway writes it) or in front of the Gateway"
         ));
         return Vec::new();
     }
     warnings.push(format!(
-        "only {ranges} may reach this app on ingress-nginx: NGINX Gateway Fabric's AccessPolicy \
+        "{keys}: only {ranges} may reach this app on ingress-nginx: NGINX Gateway Fabric's AccessPolicy \
          (gateway.nginx.org/v1alpha1) says so, written below as a comment; its CRD could not be \
          fetched pinned to check it, so check it against your version and apply it"
     ));
@@ -336,6 +337,23 @@ fn unmapped_restriction(
     )]
 }
 
+/// The annotations that restrict the client addresses.
+fn restriction_keys(source: &Source) -> String {
+    source
+        .reading
+        .uses
+        .iter()
+        .filter(|u| {
+            matches!(
+                u.meaning,
+                Meaning::AllowSources | Meaning::Snippet(Some(Access::Restrict(_)))
+            )
+        })
+        .map(|u| u.key.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A route (or SecurityPolicy) in another namespace than Sekisho's Service needs the
 /// Service's namespace to allow the reference.
 fn reference_grant(
@@ -345,14 +363,14 @@ fn reference_grant(
     notes: &mut Vec<String>,
 ) -> Option<Doc> {
     let service_namespace = service.namespace.as_deref()?;
-    let (group, kind) = match gateway.implementation {
-        GatewayImpl::EnvoyGateway => ("gateway.envoyproxy.io", "SecurityPolicy"),
-        _ => (GROUP, "HTTPRoute"),
+    let (group, kind, kinds) = match gateway.implementation {
+        GatewayImpl::EnvoyGateway => ("gateway.envoyproxy.io", "SecurityPolicy", "SecurityPolicies"),
+        _ => (GROUP, "HTTPRoute", "HTTPRoutes"),
     };
     let Some(route_namespace) = route_namespace else {
         notes.push(format!(
             "Sekisho's Service is in namespace {service_namespace}: applied in another namespace, \
-             the {kind} needs a ReferenceGrant there allowing {kind}s of that namespace to refer \
+             the {kind} needs a ReferenceGrant there allowing {kinds} of that namespace to refer \
              to Service {}",
             service.name
         ));
@@ -381,7 +399,7 @@ fn reference_grant(
     );
     Some(Doc::new(
         vec![format!(
-            "Lets {kind}s in namespace {route_namespace} refer to Sekisho's Service in {service_namespace}."
+            "Lets {kinds} in namespace {route_namespace} refer to Sekisho's Service in {service_namespace}."
         )],
         &grant,
     ))

@@ -24,6 +24,8 @@ pub struct SekishoConfig {
     public_url: Option<(Url, String)>,
     /// Other hosts the protected Ingresses serve: `allowed_redirect_domains`.
     other_hosts: Vec<String>,
+    /// `session.domain`: the domain `public_url` and the other hosts share, when they do.
+    cookie_domain: Option<String>,
     /// `trusted_ips`, each with the Ingresses that asked for it.
     trusted_ips: BTreeMap<Cidr, Vec<String>>,
     warnings: Vec<String>,
@@ -53,13 +55,19 @@ impl SekishoConfig {
                 }
             }
         }
-        if !config.other_hosts.is_empty() {
-            config.warnings.push(format!(
-                "Sekisho signs in at one public_url ({}); the other hosts ({}) need the session \
-                 cookie too: set session.domain to a domain they share",
-                public_host.unwrap_or_default(),
-                config.other_hosts.join(", ")
-            ));
+        if let (false, Some(public_host)) = (config.other_hosts.is_empty(), &public_host) {
+            let hosts: Vec<&str> = std::iter::once(public_host.as_str())
+                .chain(config.other_hosts.iter().map(String::as_str))
+                .collect();
+            config.cookie_domain = shared_domain(&hosts);
+            if config.cookie_domain.is_none() {
+                config.warnings.push(format!(
+                    "Sekisho signs in at one public_url ({public_host}); the other hosts ({}) \
+                     share no domain with it, so its session cookie cannot reach them: give \
+                     them a Sekisho of their own",
+                    config.other_hosts.join(", ")
+                ));
+            }
         }
         for source in sources {
             for cidr in &source.reading.trusted_ips {
@@ -150,7 +158,7 @@ impl SekishoConfig {
                 Target::GatewayApi(_) => "the gateway's proxies",
             }
         ));
-        out.push_str(&session_section(&options.target));
+        out.push_str(&session_section(&options.target, self.cookie_domain.as_deref()));
         out.push_str(
             "\n# PLACEHOLDER: your identity provider (docs/keycloak.md).\n\
              [oidc]\n\
@@ -231,7 +239,29 @@ fn public_url(protected: &[&Source], warnings: &mut Vec<String>) -> Option<(Url,
     ))
 }
 
-fn session_section(target: &Target) -> String {
+/// The parent domain every host shares (`.example.com`), with at least two labels.
+fn shared_domain(hosts: &[&str]) -> Option<String> {
+    let reversed: Vec<Vec<&str>> = hosts.iter().map(|h| h.rsplit('.').collect()).collect();
+    let shortest = reversed.iter().map(Vec::len).min()?;
+    let mut labels = Vec::new();
+    for i in 0..shortest {
+        let label = reversed[0][i];
+        if reversed.iter().any(|r| r[i] != label) {
+            break;
+        }
+        labels.push(label);
+    }
+    // A host itself is not a parent domain of the others.
+    if labels.len() == shortest {
+        labels.pop();
+    }
+    (labels.len() >= 2).then(|| {
+        labels.reverse();
+        format!(".{}", labels.join("."))
+    })
+}
+
+fn session_section(target: &Target, cookie_domain: Option<&str>) -> String {
     let why = match target {
         Target::Traefik => {
             "# Sessions: Traefik hands a refreshed session cookie back to the browser\n\
@@ -239,13 +269,38 @@ fn session_section(target: &Target) -> String {
              # Redis (SEKISHO_SESSION__STORE=redis, as deploy/kubernetes does).\n"
         }
         Target::GatewayApi(_) => {
-            "# Sessions: ExternalAuth passes no header of Sekisho's to the browser when it lets a\n\
-             # request through, so a refreshed cookie session cannot reach it. Keep sessions in\n\
+            "# Sessions: the gateway passes no header of Sekisho's answer to the browser when it\n\
+             # lets a request through, so a refreshed cookie session cannot reach it. Keep them in\n\
              # Redis (SEKISHO_SESSION__STORE=redis, as deploy/kubernetes does): the cookie then\n\
              # holds a ticket that never changes.\n"
         }
     };
-    format!("\n{why}[session]\ncookie_name = \"_sekisho\"\nsecure = true\n")
+    let domain = match cookie_domain {
+        Some(domain) => format!(
+            "# The hosts share {domain}: the session cookie must reach all of them.\ndomain = {}\n",
+            toml::Value::String(domain.to_owned())
+        ),
+        None => String::new(),
+    };
+    format!("\n{why}[session]\ncookie_name = \"_sekisho\"\nsecure = true\n{domain}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_share_a_parent_domain_or_not() {
+        for (hosts, expected) in [
+            (vec!["app.example.com", "admin.example.com"], Some(".example.com")),
+            (vec!["a.b.example.com", "c.b.example.com", "example.com"], None),
+            (vec!["a.b.example.com", "c.b.example.com"], Some(".b.example.com")),
+            (vec!["app.example.com", "app.example.org"], None),
+            (vec!["example.com", "www.example.com"], None),
+        ] {
+            assert_eq!(shared_domain(&hosts).as_deref(), expected, "{hosts:?}");
+        }
+    }
 }
 
 #[derive(Serialize)]
