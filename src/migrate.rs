@@ -95,8 +95,7 @@ pub struct Source {
 
 /// Reads every input and renders the target's documents; every input problem is returned.
 pub fn run(options: &Options) -> Result<Migration, Vec<InputError>> {
-    let documents = input::read_all(&options.files)?;
-    let mut errors = Vec::new();
+    let (documents, mut errors) = input::read_all(&options.files);
     let mut messages = Vec::new();
     let mut ingresses = Vec::new();
     for document in documents {

@@ -119,8 +119,9 @@ impl FieldError {
     }
 }
 
-/// Every document of every input, in order; or every problem found.
-pub fn read_all(files: &[InputFile]) -> Result<Vec<Document>, Vec<InputError>> {
+/// Every document of every input, in order, and every problem found (the documents of the
+/// other inputs are still read, so that all problems are told at once).
+pub fn read_all(files: &[InputFile]) -> (Vec<Document>, Vec<InputError>) {
     let mut documents = Vec::new();
     let mut errors = Vec::new();
     for file in files {
@@ -145,11 +146,7 @@ pub fn read_all(files: &[InputFile]) -> Result<Vec<Document>, Vec<InputError>> {
             }),
         }
     }
-    if errors.is_empty() {
-        Ok(documents)
-    } else {
-        Err(errors)
-    }
+    (documents, errors)
 }
 
 /// The documents of one file. A YAML error ends the file: the parser cannot find the next
