@@ -8,8 +8,8 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::crd_schema::{Crds, documents};
-use serde_json::Value;
 use sekisho::migrate::annotations::IDENTITY_HEADERS;
+use serde_json::Value;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -52,8 +52,18 @@ fn strings(value: &Value) -> Vec<&str> {
 fn every_manifest_is_valid_against_the_published_crds() {
     let crds = Crds::load();
     let all = manifests();
-    for kind in ["Gateway", "HTTPRoute", "SecurityPolicy", "ReferenceGrant", "Middleware", "IngressRoute"] {
-        assert!(!of_kind(&all, kind).is_empty(), "no {kind} among the manifests");
+    for kind in [
+        "Gateway",
+        "HTTPRoute",
+        "SecurityPolicy",
+        "ReferenceGrant",
+        "Middleware",
+        "IngressRoute",
+    ] {
+        assert!(
+            !of_kind(&all, kind).is_empty(),
+            "no {kind} among the manifests"
+        );
     }
     for (file, doc) in &all {
         crds.assert_valid(file, doc);
@@ -89,26 +99,57 @@ fn validation_refuses_what_the_api_server_would() {
     let auth = "/spec/rules/0/filters/0/externalAuth";
     let cases = [
         (
-            broken(route, &format!("{auth}/http/allowedHeader"), Value::from(vec!["cookie"])),
+            broken(
+                route,
+                &format!("{auth}/http/allowedHeader"),
+                Value::from(vec!["cookie"]),
+            ),
             "allowedHeader",
         ),
-        (broken(route, &format!("{auth}/protocol"), Value::from("HTTPS")), "HTTPS"),
         (
-            broken(route, &format!("{auth}/backendRef/port"), Value::from(70000)),
+            broken(route, &format!("{auth}/protocol"), Value::from("HTTPS")),
+            "HTTPS",
+        ),
+        (
+            broken(
+                route,
+                &format!("{auth}/backendRef/port"),
+                Value::from(70000),
+            ),
             "70000",
         ),
         (
-            broken(route, "/apiVersion", Value::from("gateway.networking.k8s.io/v9")),
+            broken(
+                route,
+                "/apiVersion",
+                Value::from("gateway.networking.k8s.io/v9"),
+            ),
             "is not served",
         ),
-        (broken(route, "/metadata/name", Value::from("App_1")), "not a DNS subdomain"),
-        (broken(route, "/kind", Value::from("Widget")), "no CRD for kind Widget"),
-        (broken(policy, "/spec/extAuth/http/path", Value::from(7)), "/spec/extAuth/http/path"),
         (
-            broken(middleware, "/spec/forwardAuth/trustForwardHeader", Value::from("yes")),
+            broken(route, "/metadata/name", Value::from("App_1")),
+            "not a DNS subdomain",
+        ),
+        (
+            broken(route, "/kind", Value::from("Widget")),
+            "no CRD for kind Widget",
+        ),
+        (
+            broken(policy, "/spec/extAuth/http/path", Value::from(7)),
+            "/spec/extAuth/http/path",
+        ),
+        (
+            broken(
+                middleware,
+                "/spec/forwardAuth/trustForwardHeader",
+                Value::from("yes"),
+            ),
             "trustForwardHeader",
         ),
-        (broken(middleware, "/spec/forwardAuth/adress", Value::from("x")), "adress"),
+        (
+            broken(middleware, "/spec/forwardAuth/adress", Value::from("x")),
+            "adress",
+        ),
     ];
     for (doc, expected) in cases {
         let problems = crds.problems(&doc);
@@ -146,7 +187,10 @@ fn the_manifests_ask_sekishos_service_at_its_doors_with_the_session_cookie() {
     let mut doors = 0;
     for (file, route) in of_kind(&all, "HTTPRoute") {
         for parent in route["spec"]["parentRefs"].as_array().unwrap() {
-            assert!(gateways.contains(&parent["name"].as_str().unwrap()), "{file}: {parent}");
+            assert!(
+                gateways.contains(&parent["name"].as_str().unwrap()),
+                "{file}: {parent}"
+            );
         }
         for rule in route["spec"]["rules"].as_array().unwrap() {
             for filter in rule["filters"].as_array().into_iter().flatten() {
@@ -154,9 +198,15 @@ fn the_manifests_ask_sekishos_service_at_its_doors_with_the_session_cookie() {
                 assert!(is_sekisho(&auth["backendRef"]), "{file}: {auth}");
                 assert_eq!(auth["http"]["path"], "/oauth2/ext_authz", "{file}");
                 let sent = strings(&auth["http"]["allowedHeaders"]);
-                assert!(sent.contains(&"cookie") && sent.contains(&"x-forwarded-for"), "{file}: {sent:?}");
+                assert!(
+                    sent.contains(&"cookie") && sent.contains(&"x-forwarded-for"),
+                    "{file}: {sent:?}"
+                );
                 for header in strings(&auth["http"]["allowedResponseHeaders"]) {
-                    assert!(IDENTITY_HEADERS.contains(&header), "{file}: Sekisho never sends {header}");
+                    assert!(
+                        IDENTITY_HEADERS.contains(&header),
+                        "{file}: Sekisho never sends {header}"
+                    );
                 }
                 doors += 1;
             }
@@ -172,7 +222,10 @@ fn the_manifests_ask_sekishos_service_at_its_doors_with_the_session_cookie() {
         assert!(is_sekisho(service), "{file}: {service}");
         if http {
             assert_eq!(ext_auth["http"]["path"], "/oauth2/ext_authz", "{file}");
-            assert!(strings(&ext_auth["headersToExtAuth"]).contains(&"cookie"), "{file}");
+            assert!(
+                strings(&ext_auth["headersToExtAuth"]).contains(&"cookie"),
+                "{file}"
+            );
         }
         doors += 1;
     }
@@ -180,7 +233,11 @@ fn the_manifests_ask_sekishos_service_at_its_doors_with_the_session_cookie() {
     let middlewares: Vec<&str> = of_kind(&all, "Middleware")
         .iter()
         .map(|(file, m)| {
-            assert_eq!(m["spec"]["forwardAuth"]["address"], address.as_str(), "{file}");
+            assert_eq!(
+                m["spec"]["forwardAuth"]["address"],
+                address.as_str(),
+                "{file}"
+            );
             doors += 1;
             m["metadata"]["name"].as_str().unwrap()
         })
@@ -188,9 +245,15 @@ fn the_manifests_ask_sekishos_service_at_its_doors_with_the_session_cookie() {
     for (file, route) in of_kind(&all, "IngressRoute") {
         for rule in route["spec"]["routes"].as_array().unwrap() {
             for m in rule["middlewares"].as_array().into_iter().flatten() {
-                assert!(middlewares.contains(&m["name"].as_str().unwrap()), "{file}: {m}");
+                assert!(
+                    middlewares.contains(&m["name"].as_str().unwrap()),
+                    "{file}: {m}"
+                );
             }
         }
     }
-    assert_eq!(doors, 5, "two ExternalAuth filters, two SecurityPolicies, one Middleware");
+    assert_eq!(
+        doors, 5,
+        "two ExternalAuth filters, two SecurityPolicies, one Middleware"
+    );
 }

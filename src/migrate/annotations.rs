@@ -145,10 +145,12 @@ pub fn read(ingress: &Ingress, options: &Options) -> Result<Reading, Vec<FieldEr
         let result = match key.strip_prefix(PREFIX) {
             Some("auth-url") => read_auth_url(value, host.as_deref(), https, options, &mut use_)
                 .map(|auth| reading.auth = Some(auth)),
-            Some("auth-signin") => read_sign_in(value, host.as_deref(), https, &mut use_)
-                .map(|s| sign_in = Some(s)),
-            Some("auth-response-headers") => read_response_headers(value, &mut use_)
-                .map(|h| response_headers = Some(h)),
+            Some("auth-signin") => {
+                read_sign_in(value, host.as_deref(), https, &mut use_).map(|s| sign_in = Some(s))
+            }
+            Some("auth-response-headers") => {
+                read_response_headers(value, &mut use_).map(|h| response_headers = Some(h))
+            }
             Some("auth-method") => {
                 read_method(value, &mut use_);
                 Ok(())
@@ -306,7 +308,10 @@ fn read_response_headers(value: &str, use_: &mut Use) -> Result<Vec<String>, Str
         if http::HeaderName::from_bytes(header.as_bytes()).is_err() {
             return Err(format!("`{header}` is not a header name"));
         }
-        if !IDENTITY_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(header)) {
+        if !IDENTITY_HEADERS
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(header))
+        {
             use_.warnings.push(format!(
                 "Sekisho never answers with `{header}`: kept in the list, but it will not reach the app"
             ));
@@ -400,7 +405,12 @@ mod tests {
             namespace: Some("web".into()),
             annotations: annotations
                 .iter()
-                .map(|(k, v)| (format!("{PREFIX}{k}").replace(&format!("{PREFIX}="), ""), (*v).to_owned()))
+                .map(|(k, v)| {
+                    (
+                        format!("{PREFIX}{k}").replace(&format!("{PREFIX}="), ""),
+                        (*v).to_owned(),
+                    )
+                })
                 .collect::<BTreeMap<_, _>>(),
             class: None,
             tls: vec![Tls {
@@ -423,13 +433,20 @@ mod tests {
     /// (annotations, expected meaning of the last one, warnings expected (substrings)).
     #[test]
     fn each_annotation_means_something_or_is_warned() {
-        let cases: Vec<(Vec<(&str, &str)>, &str, Meaning, Vec<&str>)> = vec![
+        type Case<'a> = (Vec<(&'a str, &'a str)>, &'a str, Meaning, Vec<&'a str>);
+        let cases: Vec<Case> = vec![
             (vec![URL], "auth-url", Meaning::AuthUrl, vec![]),
             (
-                vec![("auth-url", "http://sekisho.sekisho.svc:4180/verify?allowed_groups=a")],
+                vec![(
+                    "auth-url",
+                    "http://sekisho.sekisho.svc:4180/verify?allowed_groups=a",
+                )],
                 "auth-url",
                 Meaning::AuthUrl,
-                vec!["path `/verify` is not Sekisho's", "query `allowed_groups=a`"],
+                vec![
+                    "path `/verify` is not Sekisho's",
+                    "query `allowed_groups=a`",
+                ],
             ),
             (
                 vec![("auth-url", "https://$host/oauth2/auth")],
@@ -438,7 +455,13 @@ mod tests {
                 vec!["not a cluster Service"],
             ),
             (
-                vec![URL, ("auth-signin", "https://$host/oauth2/start?rd=$escaped_request_uri")],
+                vec![
+                    URL,
+                    (
+                        "auth-signin",
+                        "https://$host/oauth2/start?rd=$escaped_request_uri",
+                    ),
+                ],
                 "auth-signin",
                 Meaning::SignIn,
                 vec![],
@@ -456,18 +479,32 @@ mod tests {
                 vec!["without auth-url"],
             ),
             (
-                vec![URL, ("auth-response-headers", "X-Auth-Request-User, X-Auth-Request-Email")],
+                vec![
+                    URL,
+                    (
+                        "auth-response-headers",
+                        "X-Auth-Request-User, X-Auth-Request-Email",
+                    ),
+                ],
                 "auth-response-headers",
                 Meaning::ResponseHeaders,
                 vec![],
             ),
             (
-                vec![URL, ("auth-response-headers", "X-Auth-Request-User,X-Remote-Role")],
+                vec![
+                    URL,
+                    ("auth-response-headers", "X-Auth-Request-User,X-Remote-Role"),
+                ],
                 "auth-response-headers",
                 Meaning::ResponseHeaders,
                 vec!["never answers with `X-Remote-Role`"],
             ),
-            (vec![URL, ("auth-method", "GET")], "auth-method", Meaning::Method, vec![]),
+            (
+                vec![URL, ("auth-method", "GET")],
+                "auth-method",
+                Meaning::Method,
+                vec![],
+            ),
             (
                 vec![URL, ("auth-method", "POST")],
                 "auth-method",
@@ -481,7 +518,10 @@ mod tests {
                 vec![],
             ),
             (
-                vec![URL, ("auth-snippet", "satisfy any; allow 10.0.0.0/8; deny all;")],
+                vec![
+                    URL,
+                    ("auth-snippet", "satisfy any; allow 10.0.0.0/8; deny all;"),
+                ],
                 "auth-snippet",
                 Meaning::Snippet(Some(Access::SkipLogin(vec!["10.0.0.0/8".parse().unwrap()]))),
                 vec![],
@@ -519,7 +559,12 @@ mod tests {
                 .find(|u| u.key.ends_with(key))
                 .unwrap_or_else(|| panic!("{key} read"));
             assert_eq!(use_.meaning, meaning, "{annotations:?}");
-            assert_eq!(use_.warnings.len(), warnings.len(), "{annotations:?}: {:?}", use_.warnings);
+            assert_eq!(
+                use_.warnings.len(),
+                warnings.len(),
+                "{annotations:?}: {:?}",
+                use_.warnings
+            );
             for (got, wanted) in use_.warnings.iter().zip(warnings) {
                 assert!(got.contains(wanted), "{annotations:?}: {got}");
             }
@@ -531,9 +576,15 @@ mod tests {
         let reading = read(
             &ingress(&[
                 URL,
-                ("auth-signin", "https://$host/oauth2/start?rd=$escaped_request_uri"),
+                (
+                    "auth-signin",
+                    "https://$host/oauth2/start?rd=$escaped_request_uri",
+                ),
                 ("auth-response-headers", "X-Auth-Request-User"),
-                ("auth-snippet", "satisfy any; allow 10.0.0.0/8; allow 192.0.2.7; deny all;"),
+                (
+                    "auth-snippet",
+                    "satisfy any; allow 10.0.0.0/8; allow 192.0.2.7; deny all;",
+                ),
                 ("whitelist-source-range", "203.0.113.0/24"),
             ]),
             &options(None),
@@ -548,25 +599,46 @@ mod tests {
         );
         assert_eq!(auth.response_headers.unwrap(), vec!["X-Auth-Request-User"]);
         let shown = |c: &[Cidr]| c.iter().map(ToString::to_string).collect::<Vec<_>>();
-        assert_eq!(shown(&reading.trusted_ips), vec!["10.0.0.0/8", "192.0.2.7/32"]);
+        assert_eq!(
+            shown(&reading.trusted_ips),
+            vec!["10.0.0.0/8", "192.0.2.7/32"]
+        );
         assert_eq!(shown(&reading.allow_sources), vec!["203.0.113.0/24"]);
 
         let flagged = read(&ingress(&[URL]), &options(Some("gate.auth:8080"))).unwrap();
-        assert_eq!(flagged.auth.unwrap().service_host, "gate.auth.svc.cluster.local");
+        assert_eq!(
+            flagged.auth.unwrap().service_host,
+            "gate.auth.svc.cluster.local"
+        );
     }
 
     #[test]
     fn values_ingress_nginx_would_refuse_are_errors() {
         for (annotations, field) in [
-            (vec![("whitelist-source-range", "10.0.0.0/33")], "whitelist-source-range"),
-            (vec![("whitelist-source-range", " , ")], "whitelist-source-range"),
+            (
+                vec![("whitelist-source-range", "10.0.0.0/33")],
+                "whitelist-source-range",
+            ),
+            (
+                vec![("whitelist-source-range", " , ")],
+                "whitelist-source-range",
+            ),
             (vec![("auth-url", "sekisho")], "auth-url"),
-            (vec![URL, ("auth-response-headers", "X-A,Bad Header")], "auth-response-headers"),
-            (vec![URL, ("auth-signin", "https://exa mple.com/oauth2/start")], "auth-signin"),
+            (
+                vec![URL, ("auth-response-headers", "X-A,Bad Header")],
+                "auth-response-headers",
+            ),
+            (
+                vec![URL, ("auth-signin", "https://exa mple.com/oauth2/start")],
+                "auth-signin",
+            ),
         ] {
             let errors = read(&ingress(&annotations), &options(None)).unwrap_err();
             assert_eq!(errors.len(), 1, "{annotations:?}");
-            assert_eq!(errors[0].field, format!("metadata.annotations.{PREFIX}{field}"));
+            assert_eq!(
+                errors[0].field,
+                format!("metadata.annotations.{PREFIX}{field}")
+            );
         }
     }
 }

@@ -158,7 +158,14 @@ mod tests {
     #[test]
     fn auth_urls_name_services_or_not() {
         // (auth-url, host, service, path, query)
-        let cases: &[(&str, Option<&str>, Option<&str>, &str, Option<&str>)] = &[
+        type Case<'a> = (
+            &'a str,
+            Option<&'a str>,
+            Option<&'a str>,
+            &'a str,
+            Option<&'a str>,
+        );
+        let cases: &[Case] = &[
             (
                 "http://sekisho.sekisho.svc.cluster.local:4180/oauth2/auth",
                 None,
@@ -187,7 +194,13 @@ mod tests {
                 "/verify",
                 None,
             ),
-            ("http://10.0.0.7:4180/oauth2/auth", None, None, "/oauth2/auth", None),
+            (
+                "http://10.0.0.7:4180/oauth2/auth",
+                None,
+                None,
+                "/oauth2/auth",
+                None,
+            ),
         ];
         for (value, host, service, path, query) in cases {
             let parsed = AuthUrl::parse(value, *host, true).unwrap();
@@ -220,9 +233,18 @@ mod tests {
             }
         );
         assert_eq!("sekisho:80".parse::<ServiceRef>().unwrap().namespace, None);
-        for bad in ["sekisho", "sekisho:0", "Sekisho:80", "a.b.c:80", "sekisho:http"] {
+        for bad in [
+            "sekisho",
+            "sekisho:0",
+            "Sekisho:80",
+            "a.b.c:80",
+            "sekisho:http",
+        ] {
             assert!(bad.parse::<ServiceRef>().is_err(), "{bad}");
         }
-        assert_eq!(ServiceRef::shipped().host(), "sekisho.sekisho.svc.cluster.local");
+        assert_eq!(
+            ServiceRef::shipped().host(),
+            "sekisho.sekisho.svc.cluster.local"
+        );
     }
 }

@@ -141,7 +141,9 @@ pub fn parse(args: Vec<OsString>) -> Result<Options, ExitCode> {
         .collect::<Vec<_>>()
         .join(" ");
     options(args_in, command).map_err(|message| {
-        eprintln!("error: {message}\n\nFor more information, try 'sekisho migrate ingress-nginx --help'.");
+        eprintln!(
+            "error: {message}\n\nFor more information, try 'sekisho migrate ingress-nginx --help'."
+        );
         ExitCode::from(EXIT_USAGE)
     })
 }
@@ -207,7 +209,9 @@ fn gateway_options(args: &IngressNginxArgs) -> Result<GatewayOptions, String> {
     }
     let gateway = args.gateway.as_deref().unwrap_or("sekisho-gateway");
     Ok(GatewayOptions {
-        gateway: gateway.parse().map_err(|e| format!("--gateway `{gateway}`: {e}"))?,
+        gateway: gateway
+            .parse()
+            .map_err(|e| format!("--gateway `{gateway}`: {e}"))?,
         implementation,
         protocol,
     })
@@ -291,15 +295,30 @@ mod tests {
                 Err("HTTP only"),
             ),
             (
-                &["ingress-nginx", "--to", "gateway-api", "--gateway", "Bad_Name"],
+                &[
+                    "ingress-nginx",
+                    "--to",
+                    "gateway-api",
+                    "--gateway",
+                    "Bad_Name",
+                ],
                 Err("is not a Gateway name"),
             ),
             (
-                &["ingress-nginx", "--to", "gateway-api", "--service", "sekisho"],
+                &[
+                    "ingress-nginx",
+                    "--to",
+                    "gateway-api",
+                    "--service",
+                    "sekisho",
+                ],
                 Err("--service `sekisho`"),
             ),
             (&["ingress-nginx", "--to", "nginx"], Err("invalid value")),
-            (&["ingress-nginx", "--to", "traefik", "-", "-"], Err("stdin")),
+            (
+                &["ingress-nginx", "--to", "traefik", "-", "-"],
+                Err("stdin"),
+            ),
         ];
         for (words, expected) in cases {
             let got = parse_words(words);

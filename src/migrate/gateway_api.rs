@@ -17,11 +17,11 @@ use super::annotations::{Auth, Cidr, IDENTITY_HEADERS, Meaning, Use};
 use super::auth_url::ServiceRef;
 use super::cli::{GatewayImpl, GatewayOptions, Options, Protocol};
 use super::ingress::{PathKind, Port};
+use super::names;
 use super::output::{Doc, Rendered, source_comments};
 use super::routes::{self, Route, RoutePath};
 use super::sekisho_config::SekishoConfig;
 use super::snippet::Access;
-use super::names;
 
 /// Sekisho's HTTP door for ExternalAuth and Envoy's HTTP ext_authz.
 pub const EXT_AUTHZ_PATH: &str = "/oauth2/ext_authz";
@@ -81,7 +81,13 @@ pub fn render(
         };
         docs.push(Doc::new(
             Vec::new(),
-            &Resource::new(ROUTE_VERSION, "HTTPRoute", &route.name, ingress.namespace.clone(), spec),
+            &Resource::new(
+                ROUTE_VERSION,
+                "HTTPRoute",
+                &route.name,
+                ingress.namespace.clone(),
+                spec,
+            ),
         ));
     }
     if gateway.implementation == GatewayImpl::EnvoyGateway {
@@ -89,10 +95,20 @@ pub fn render(
             docs.push(policy);
         }
     } else if !reading.allow_sources.is_empty() {
-        docs.extend(unmapped_restriction(source, &routes, gateway, &mut warnings));
+        docs.extend(unmapped_restriction(
+            source,
+            &routes,
+            gateway,
+            &mut warnings,
+        ));
     }
     if let Some(auth) = &reading.auth {
-        docs.extend(reference_grant(ingress.namespace.as_deref(), &auth.service, gateway, &mut notes));
+        docs.extend(reference_grant(
+            ingress.namespace.as_deref(),
+            &auth.service,
+            gateway,
+            &mut notes,
+        ));
     }
     notes.extend(ingress_notes(source, gateway));
     warnings.extend(implementation_warnings(source, gateway));
@@ -140,7 +156,10 @@ fn rule(
                 value: path.path.clone(),
             },
         }],
-        filters: auth.map(|a| external_auth(a, gateway)).into_iter().collect(),
+        filters: auth
+            .map(|a| external_auth(a, gateway))
+            .into_iter()
+            .collect(),
         backend_refs: vec![BackendRef {
             name: path.service.clone(),
             namespace: None,
@@ -150,7 +169,11 @@ fn rule(
 }
 
 /// An HTTPRoute needs the Service port's number; a named port is known only for Sekisho's.
-fn port_number(path: &RoutePath, config: &SekishoConfig, warnings: &mut Vec<String>) -> Option<u16> {
+fn port_number(
+    path: &RoutePath,
+    config: &SekishoConfig,
+    warnings: &mut Vec<String>,
+) -> Option<u16> {
     match &path.port {
         Port::Number(n) => Some(*n),
         Port::Name(name) => match config.service() {
@@ -242,7 +265,11 @@ fn security_policy(source: &Source, routes: &[Route], gateway: &GatewayOptions) 
             name: "source-range".to_owned(),
             action: "Allow",
             principal: Principal {
-                client_cidrs: reading.allow_sources.iter().map(ToString::to_string).collect(),
+                client_cidrs: reading
+                    .allow_sources
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
             },
         }],
     });
@@ -364,7 +391,11 @@ fn reference_grant(
 ) -> Option<Doc> {
     let service_namespace = service.namespace.as_deref()?;
     let (group, kind, kinds) = match gateway.implementation {
-        GatewayImpl::EnvoyGateway => ("gateway.envoyproxy.io", "SecurityPolicy", "SecurityPolicies"),
+        GatewayImpl::EnvoyGateway => (
+            "gateway.envoyproxy.io",
+            "SecurityPolicy",
+            "SecurityPolicies",
+        ),
         _ => (GROUP, "HTTPRoute", "HTTPRoutes"),
     };
     let Some(route_namespace) = route_namespace else {
@@ -418,7 +449,11 @@ fn ingress_notes(source: &Source, gateway: &GatewayOptions) -> Vec<String> {
         notes.push(format!(
             "TLS for {} (Secret {}): certificates belong on the Gateway's HTTPS listener \
              (certificateRefs), not on routes",
-            if tls.hosts.is_empty() { "every host".to_owned() } else { tls.hosts.join(", ") },
+            if tls.hosts.is_empty() {
+                "every host".to_owned()
+            } else {
+                tls.hosts.join(", ")
+            },
             tls.secret_name.as_deref().unwrap_or("none")
         ));
     }
@@ -445,7 +480,12 @@ fn implementation_warnings(source: &Source, gateway: &GatewayOptions) -> Vec<Str
 }
 
 /// What an annotation became, for the comments.
-fn describe(use_: &Use, auth: Option<&Auth>, gateway: &GatewayOptions, routes: &[Route]) -> Option<String> {
+fn describe(
+    use_: &Use,
+    auth: Option<&Auth>,
+    gateway: &GatewayOptions,
+    routes: &[Route],
+) -> Option<String> {
     let envoy = gateway.implementation == GatewayImpl::EnvoyGateway;
     let where_auth = if envoy {
         "SecurityPolicy extAuth".to_owned()
@@ -467,11 +507,15 @@ fn describe(use_: &Use, auth: Option<&Auth>, gateway: &GatewayOptions, routes: &
                 ),
             }
         }
-        Meaning::SignIn => "Sekisho's public_url (ConfigMap below); Sekisho itself sends a browser \
+        Meaning::SignIn => {
+            "Sekisho's public_url (ConfigMap below); Sekisho itself sends a browser \
                             without a session to <public_url>/oauth2/start?rd=<the page>"
-            .to_owned(),
+                .to_owned()
+        }
         Meaning::ResponseHeaders => match (gateway.protocol, envoy) {
-            (Protocol::Grpc, _) => "the gRPC door answers with Sekisho's identity headers itself".to_owned(),
+            (Protocol::Grpc, _) => {
+                "the gRPC door answers with Sekisho's identity headers itself".to_owned()
+            }
             (Protocol::Http, true) => "SecurityPolicy extAuth.http.headersToBackend".to_owned(),
             (Protocol::Http, false) => "externalAuth.http.allowedResponseHeaders".to_owned(),
         },
@@ -494,11 +538,19 @@ fn describe(use_: &Use, auth: Option<&Auth>, gateway: &GatewayOptions, routes: &
 }
 
 fn route_names(routes: &[Route]) -> String {
-    routes.iter().map(|r| format!("HTTPRoute {}", r.name)).collect::<Vec<_>>().join(", ")
+    routes
+        .iter()
+        .map(|r| format!("HTTPRoute {}", r.name))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn list(cidrs: &[Cidr]) -> String {
-    cidrs.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    cidrs
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 // --- the resources, as the CRDs spell them -------------------------------------------------
@@ -513,7 +565,13 @@ struct Resource<S> {
 }
 
 impl<S> Resource<S> {
-    fn new(api_version: &'static str, kind: &'static str, name: &str, namespace: Option<String>, spec: S) -> Self {
+    fn new(
+        api_version: &'static str,
+        kind: &'static str,
+        name: &str,
+        namespace: Option<String>,
+        spec: S,
+    ) -> Self {
         Resource {
             api_version,
             kind,

@@ -52,9 +52,15 @@ pub enum PathKind {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Backend {
-    Service { name: String, port: Port },
+    Service {
+        name: String,
+        port: Port,
+    },
     /// A non-Service backend (`resource:`), which no target here can route to.
-    Resource { kind: String, name: String },
+    Resource {
+        kind: String,
+        name: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,12 +109,13 @@ pub fn parse(document: &Document) -> Result<Ingress, Vec<InputError>> {
             })
             .collect::<Vec<_>>()
     };
-    let raw: RawIngress = serde_path_to_error::deserialize(document.value.clone()).map_err(|e| {
-        fail(vec![FieldError::new(
-            e.path().to_string(),
-            e.inner().to_string(),
-        )])
-    })?;
+    let raw: RawIngress =
+        serde_path_to_error::deserialize(document.value.clone()).map_err(|e| {
+            fail(vec![FieldError::new(
+                e.path().to_string(),
+                e.inner().to_string(),
+            )])
+        })?;
     if raw.api_version != API_VERSION {
         return Err(fail(vec![FieldError::new(
             "apiVersion",
@@ -211,7 +218,13 @@ impl RawIngress {
         let mut rules = Vec::new();
         for (r, rule) in self.spec.rules.into_iter().enumerate() {
             let mut paths = Vec::new();
-            for (p, path) in rule.http.map(|h| h.paths).unwrap_or_default().into_iter().enumerate() {
+            for (p, path) in rule
+                .http
+                .map(|h| h.paths)
+                .unwrap_or_default()
+                .into_iter()
+                .enumerate()
+            {
                 let at = format!("spec.rules[{r}].http.paths[{p}]");
                 if let Some(path) = path.check(&at, &mut errors) {
                     paths.push(path);
@@ -403,7 +416,10 @@ mod tests {
                 "spec.rules[0].http.paths[0].path: `app` does not start with `/`",
             ),
             (
-                GOOD.replace("  namespace: web\n", "  namespace: web\n  annotations:\n    a: 1\n"),
+                GOOD.replace(
+                    "  namespace: web\n",
+                    "  namespace: web\n  annotations:\n    a: 1\n",
+                ),
                 "metadata.annotations.a: invalid type: integer `1`, expected a string",
             ),
         ];

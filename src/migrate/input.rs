@@ -126,11 +126,11 @@ pub fn read_all(files: &[InputFile]) -> (Vec<Document>, Vec<InputError>) {
     let mut errors = Vec::new();
     for file in files {
         let (name, text) = match file {
-            InputFile::Stdin => ("stdin".to_owned(), std::io::read_to_string(std::io::stdin())),
-            InputFile::Path(path) => (
-                path.display().to_string(),
-                std::fs::read_to_string(path),
+            InputFile::Stdin => (
+                "stdin".to_owned(),
+                std::io::read_to_string(std::io::stdin()),
             ),
+            InputFile::Path(path) => (path.display().to_string(), std::fs::read_to_string(path)),
         };
         match text {
             Ok(text) => split(&name, &text, &mut documents, &mut errors),
@@ -163,11 +163,9 @@ pub fn split(file: &str, text: &str, documents: &mut Vec<Document>, errors: &mut
             Ok(value) => object(origin, value, documents, errors),
             Err(e) => {
                 let message = match e.location() {
-                    Some(at) => format!(
-                        "not YAML (line {}, column {}): {e}",
-                        at.line(),
-                        at.column()
-                    ),
+                    Some(at) => {
+                        format!("not YAML (line {}, column {}): {e}", at.line(), at.column())
+                    }
                     None => format!("not YAML: {e}"),
                 };
                 errors.push(InputError {
@@ -182,7 +180,12 @@ pub fn split(file: &str, text: &str, documents: &mut Vec<Document>, errors: &mut
     }
 }
 
-fn object(origin: Origin, value: Value, documents: &mut Vec<Document>, errors: &mut Vec<InputError>) {
+fn object(
+    origin: Origin,
+    value: Value,
+    documents: &mut Vec<Document>,
+    errors: &mut Vec<InputError>,
+) {
     let problem = |field: Option<&str>, message: &str| InputError {
         origin: origin.clone(),
         object: None,
@@ -190,7 +193,10 @@ fn object(origin: Origin, value: Value, documents: &mut Vec<Document>, errors: &
         message: message.to_owned(),
     };
     if !value.is_mapping() {
-        errors.push(problem(None, "not a Kubernetes object (a mapping with apiVersion and kind)"));
+        errors.push(problem(
+            None,
+            "not a Kubernetes object (a mapping with apiVersion and kind)",
+        ));
         return;
     }
     match value.get("kind") {
@@ -244,17 +250,40 @@ mod tests {
     #[test]
     fn documents_lists_and_problems() {
         let cases: &[(&str, &[&str], &[&str])] = &[
-            ("kind: A\n---\nkind: B\n", &["in.yaml: document 1", "in.yaml: document 2"], &[]),
+            (
+                "kind: A\n---\nkind: B\n",
+                &["in.yaml: document 1", "in.yaml: document 2"],
+                &[],
+            ),
             ("---\nkind: A\n---\n", &["in.yaml: document 1"], &[]),
             (
                 "kind: List\nitems:\n- kind: A\n- kind: B\n",
-                &["in.yaml: document 1, items[0]", "in.yaml: document 1, items[1]"],
+                &[
+                    "in.yaml: document 1, items[0]",
+                    "in.yaml: document 1, items[1]",
+                ],
                 &[],
             ),
-            ("kind: A\n---\n[1, 2]\n", &["in.yaml: document 1"], &["in.yaml: document 2: not a Kubernetes object"]),
-            ("apiVersion: v1\n", &[], &["in.yaml: document 1: kind: missing"]),
-            ("kind: [x]\n", &[], &["in.yaml: document 1: kind: not a string"]),
-            ("kind: List\n", &[], &["in.yaml: document 1: items: a List without"]),
+            (
+                "kind: A\n---\n[1, 2]\n",
+                &["in.yaml: document 1"],
+                &["in.yaml: document 2: not a Kubernetes object"],
+            ),
+            (
+                "apiVersion: v1\n",
+                &[],
+                &["in.yaml: document 1: kind: missing"],
+            ),
+            (
+                "kind: [x]\n",
+                &[],
+                &["in.yaml: document 1: kind: not a string"],
+            ),
+            (
+                "kind: List\n",
+                &[],
+                &["in.yaml: document 1: items: a List without"],
+            ),
             (
                 "kind: A\n---\nkind: B\n  bad: indentation\n",
                 &["in.yaml: document 1"],

@@ -20,13 +20,21 @@ pub fn check(document: &Document) -> Vec<String> {
 fn strings(value: Option<&Value>) -> Vec<String> {
     value
         .and_then(Value::as_sequence)
-        .map(|s| s.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .map(|s| {
+            s.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 fn route_filters(route: &Value) -> Vec<String> {
     let mut findings = Vec::new();
-    let rules = route["spec"]["rules"].as_sequence().cloned().unwrap_or_default();
+    let rules = route["spec"]["rules"]
+        .as_sequence()
+        .cloned()
+        .unwrap_or_default();
     for (r, rule) in rules.iter().enumerate() {
         let filters = rule["filters"].as_sequence().cloned().unwrap_or_default();
         for (f, filter) in filters.iter().enumerate() {
@@ -79,11 +87,15 @@ mod tests {
         assert!(findings(&route.replace("[accept]", "[accept, Cookie]")).is_empty());
         let grpc = route.replace("protocol: HTTP", "protocol: GRPC");
         assert!(findings(&grpc).is_empty());
-        let policy = "kind: SecurityPolicy\nspec:\n  extAuth:\n    http:\n      path: /oauth2/ext_authz\n";
+        let policy =
+            "kind: SecurityPolicy\nspec:\n  extAuth:\n    http:\n      path: /oauth2/ext_authz\n";
         assert_eq!(findings(policy).len(), 1);
         assert!(
-            findings(&policy.replace("  extAuth:\n", "  extAuth:\n    headersToExtAuth: [cookie]\n"))
-                .is_empty()
+            findings(&policy.replace(
+                "  extAuth:\n",
+                "  extAuth:\n    headersToExtAuth: [cookie]\n"
+            ))
+            .is_empty()
         );
         assert!(findings("kind: ConfigMap\n").is_empty());
     }

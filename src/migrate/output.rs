@@ -9,6 +9,9 @@ use super::Source;
 use super::annotations::{Meaning, Use};
 use super::cli::Options;
 
+/// `apiVersion`, `kind`, `metadata.namespace`, `metadata.name`.
+type Identity = (String, String, String, String);
+
 /// Width comments are wrapped at.
 const WIDTH: usize = 96;
 
@@ -55,7 +58,7 @@ impl Doc {
 
     /// `apiVersion`, `kind`, `metadata.namespace`, `metadata.name`: what makes two documents
     /// the same object.
-    fn identity(&self) -> Option<(String, String, String, String)> {
+    fn identity(&self) -> Option<Identity> {
         let body = self.body.as_ref()?;
         let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or_default().to_owned();
         Some((
@@ -70,7 +73,7 @@ impl Doc {
 /// The documents as YAML text. A document repeating an earlier one (the same object with the
 /// same content, such as a ReferenceGrant two Ingresses need) is written once.
 pub fn render(docs: &[Doc]) -> String {
-    let mut seen: Vec<(Option<(String, String, String, String)>, Option<&Value>)> = Vec::new();
+    let mut seen: Vec<(Option<Identity>, Option<&Value>)> = Vec::new();
     let mut out = String::new();
     for doc in docs {
         let key = (doc.identity(), doc.body.as_ref());
@@ -83,7 +86,7 @@ pub fn render(docs: &[Doc]) -> String {
         }
         for comment in &doc.comments {
             for line in wrap(comment) {
-                out.push_str(&format!("# {line}").trim_end_matches(' ').to_owned());
+                out.push_str(format!("# {line}").trim_end_matches(' '));
                 out.push('\n');
             }
         }
@@ -185,7 +188,13 @@ mod tests {
             Doc::comment(vec!["header".into()]),
             Doc::new(vec!["first".into()], &thing),
             Doc::new(vec!["again".into()], &thing),
-            Doc::commented_out(vec!["maybe".into()], &Thing { name: "b", text: "x" }),
+            Doc::commented_out(
+                vec!["maybe".into()],
+                &Thing {
+                    name: "b",
+                    text: "x",
+                },
+            ),
         ];
         let text = render(&docs);
         assert_eq!(text.matches("---\n").count(), 2, "{text}");

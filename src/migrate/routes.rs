@@ -52,9 +52,11 @@ pub fn routes(ingress: &Ingress) -> (Vec<Route>, Vec<String>) {
             .iter()
             .enumerate()
             .filter_map(|(p, path)| {
-                route_path(path).map_err(|w| {
-                    warnings.push(format!("spec.rules[{r}].http.paths[{p}]: {w}"));
-                }).ok()
+                route_path(path)
+                    .map_err(|w| {
+                        warnings.push(format!("spec.rules[{r}].http.paths[{p}]: {w}"));
+                    })
+                    .ok()
             })
             .collect();
         add(host, routed);
@@ -241,20 +243,34 @@ mod tests {
                 (
                     r.name.clone(),
                     r.host.clone(),
-                    r.paths.iter().map(|p| format!("{}>{}", p.path, p.service)).collect(),
+                    r.paths
+                        .iter()
+                        .map(|p| format!("{}>{}", p.path, p.service))
+                        .collect(),
                 )
             })
             .collect();
         assert_eq!(
             summary,
             vec![
-                ("app-1".into(), Some("a.example.com".into()), vec!["/>a".into(), "/api>api".into()]),
-                ("app-2".into(), Some("b.example.com".into()), vec!["/>b".into()]),
+                (
+                    "app-1".into(),
+                    Some("a.example.com".into()),
+                    vec!["/>a".into(), "/api>api".into()]
+                ),
+                (
+                    "app-2".into(),
+                    Some("b.example.com".into()),
+                    vec!["/>b".into()]
+                ),
                 ("app-4".into(), None, vec!["/>fallback".into()]),
             ]
         );
         assert_eq!(warnings.len(), 3, "{warnings:?}");
-        assert!(warnings[0].contains("StorageBucket `assets`"), "{warnings:?}");
+        assert!(
+            warnings[0].contains("StorageBucket `assets`"),
+            "{warnings:?}"
+        );
         assert!(warnings[1].contains("spec.rules[3] (c.example.com) has no paths"));
         assert!(warnings[2].contains("spec.defaultBackend"));
     }

@@ -33,7 +33,10 @@ pub struct SekishoConfig {
 
 impl SekishoConfig {
     pub fn from_sources(sources: &[Source], options: &Options) -> SekishoConfig {
-        let protected: Vec<&Source> = sources.iter().filter(|s| s.reading.auth.is_some()).collect();
+        let protected: Vec<&Source> = sources
+            .iter()
+            .filter(|s| s.reading.auth.is_some())
+            .collect();
         let Some(first) = protected.first() else {
             return SekishoConfig::default();
         };
@@ -158,7 +161,10 @@ impl SekishoConfig {
                 Target::GatewayApi(_) => "the gateway's proxies",
             }
         ));
-        out.push_str(&session_section(&options.target, self.cookie_domain.as_deref()));
+        out.push_str(&session_section(
+            &options.target,
+            self.cookie_domain.as_deref(),
+        ));
         out.push_str(
             "\n# PLACEHOLDER: your identity provider (docs/keycloak.md).\n\
              [oidc]\n\
@@ -292,9 +298,18 @@ mod tests {
     #[test]
     fn hosts_share_a_parent_domain_or_not() {
         for (hosts, expected) in [
-            (vec!["app.example.com", "admin.example.com"], Some(".example.com")),
-            (vec!["a.b.example.com", "c.b.example.com", "example.com"], None),
-            (vec!["a.b.example.com", "c.b.example.com"], Some(".b.example.com")),
+            (
+                vec!["app.example.com", "admin.example.com"],
+                Some(".example.com"),
+            ),
+            (
+                vec!["a.b.example.com", "c.b.example.com", "example.com"],
+                None,
+            ),
+            (
+                vec!["a.b.example.com", "c.b.example.com"],
+                Some(".b.example.com"),
+            ),
             (vec!["app.example.com", "app.example.org"], None),
             (vec!["example.com", "www.example.com"], None),
         ] {

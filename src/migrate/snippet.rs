@@ -89,7 +89,10 @@ fn address_rules(directives: &[String]) -> Option<Vec<Cidr>> {
     }
     allows
         .iter()
-        .map(|d| d.strip_prefix("allow ").and_then(|a| a.parse::<Cidr>().ok()))
+        .map(|d| {
+            d.strip_prefix("allow ")
+                .and_then(|a| a.parse::<Cidr>().ok())
+        })
         .collect()
 }
 
@@ -126,14 +129,23 @@ mod tests {
             (
                 "satisfy any; deny 10.1.0.0/16; allow 10.0.0.0/8; deny all;",
                 None,
-                vec!["satisfy any", "deny 10.1.0.0/16", "allow 10.0.0.0/8", "deny all"],
+                vec![
+                    "satisfy any",
+                    "deny 10.1.0.0/16",
+                    "allow 10.0.0.0/8",
+                    "deny all",
+                ],
             ),
             (
                 "satisfy any; allow all;",
                 None,
                 vec!["satisfy any", "allow all"],
             ),
-            ("allow unix:; deny all;", None, vec!["allow unix:", "deny all"]),
+            (
+                "allow unix:; deny all;",
+                None,
+                vec!["allow unix:", "deny all"],
+            ),
             (
                 "if ($http_x_a) { return 403; }",
                 None,

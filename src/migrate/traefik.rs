@@ -49,7 +49,11 @@ pub fn render(source: &Source, config: &SekishoConfig, options: &Options) -> Ren
             ingress.namespace.clone(),
             MiddlewareSpec::IpAllowList {
                 ip_allow_list: IpAllowList {
-                    source_range: reading.allow_sources.iter().map(ToString::to_string).collect(),
+                    source_range: reading
+                        .allow_sources
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect(),
                 },
             },
         ));
@@ -242,7 +246,11 @@ fn describe(use_: &Use, auth: Option<&Auth>, routes: &[Route]) -> Option<String>
 }
 
 fn list(cidrs: &[Cidr]) -> String {
-    cidrs.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    cidrs
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 // --- the resources, as Traefik's CRDs spell them ---------------------------------------------
@@ -360,11 +368,31 @@ mod tests {
     #[test]
     fn rules_match_what_the_ingress_matched() {
         let cases = [
-            (Some("app.example.com"), "/", PathKind::Prefix, "Host(`app.example.com`) && PathPrefix(`/`)"),
-            (Some("app.example.com"), "/api/", PathKind::Prefix, "Host(`app.example.com`) && (Path(`/api`) || PathPrefix(`/api/`))"),
+            (
+                Some("app.example.com"),
+                "/",
+                PathKind::Prefix,
+                "Host(`app.example.com`) && PathPrefix(`/`)",
+            ),
+            (
+                Some("app.example.com"),
+                "/api/",
+                PathKind::Prefix,
+                "Host(`app.example.com`) && (Path(`/api`) || PathPrefix(`/api/`))",
+            ),
             (None, "/health", PathKind::Exact, "Path(`/health`)"),
-            (None, "/app", PathKind::ImplementationSpecific, "PathPrefix(`/app`)"),
-            (Some("*.example.com"), "/", PathKind::Prefix, "HostRegexp(`^[^.]+\\.example\\.com$`) && PathPrefix(`/`)"),
+            (
+                None,
+                "/app",
+                PathKind::ImplementationSpecific,
+                "PathPrefix(`/app`)",
+            ),
+            (
+                Some("*.example.com"),
+                "/",
+                PathKind::Prefix,
+                "HostRegexp(`^[^.]+\\.example\\.com$`) && PathPrefix(`/`)",
+            ),
         ];
         for (host, p, kind, expected) in cases {
             assert_eq!(matcher(&route(host), &path(p, kind)), expected);

@@ -37,7 +37,10 @@ pub fn directory() -> PathBuf {
         {
             base.pop();
         }
-        name.push_str(&format!("-{}-{version}", base.last().expect("a module path")));
+        name.push_str(&format!(
+            "-{}-{version}",
+            base.last().expect("a module path")
+        ));
     }
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("target/tools")
@@ -74,7 +77,12 @@ impl Crds {
                 }
             }
         }
-        assert!(kinds.len() > 10, "too few CRDs in {}: {:?}", dir.display(), kinds.keys());
+        assert!(
+            kinds.len() > 10,
+            "too few CRDs in {}: {:?}",
+            dir.display(),
+            kinds.keys()
+        );
         Crds { kinds }
     }
 
@@ -142,10 +150,7 @@ fn yaml_files(dir: &Path) -> Vec<PathBuf> {
         let path = entry.path();
         if path.is_dir() {
             files.extend(yaml_files(&path));
-        } else if path
-            .extension()
-            .is_some_and(|e| e == "yaml" || e == "yml")
-        {
+        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
             files.push(path);
         }
     }
@@ -154,10 +159,19 @@ fn yaml_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn add_crd(crd: &Value, kinds: &mut BTreeMap<(String, String), BTreeMap<String, Served>>) {
-    let group = crd["spec"]["group"].as_str().expect("a CRD's group").to_owned();
-    let kind = crd["spec"]["names"]["kind"].as_str().expect("a CRD's kind").to_owned();
+    let group = crd["spec"]["group"]
+        .as_str()
+        .expect("a CRD's group")
+        .to_owned();
+    let kind = crd["spec"]["names"]["kind"]
+        .as_str()
+        .expect("a CRD's kind")
+        .to_owned();
     let versions = kinds.entry((group, kind)).or_default();
-    for version in crd["spec"]["versions"].as_array().expect("a CRD's versions") {
+    for version in crd["spec"]["versions"]
+        .as_array()
+        .expect("a CRD's versions")
+    {
         if version["served"] != true {
             continue;
         }
@@ -184,7 +198,8 @@ fn strict(schema: &mut Value) {
         for property in properties.values_mut() {
             strict(property);
         }
-        let keeps_unknown = object.get("x-kubernetes-preserve-unknown-fields") == Some(&json!(true));
+        let keeps_unknown =
+            object.get("x-kubernetes-preserve-unknown-fields") == Some(&json!(true));
         if !keeps_unknown && !object.contains_key("additionalProperties") {
             object.insert("additionalProperties".to_owned(), json!(false));
         }
@@ -219,7 +234,9 @@ fn metadata_problems(doc: &Value) -> Vec<String> {
     }
     if let Some(namespace) = doc["metadata"].get("namespace") {
         if !namespace.as_str().is_some_and(is_label) {
-            problems.push(format!("/metadata/namespace: {namespace} is not a namespace name"));
+            problems.push(format!(
+                "/metadata/namespace: {namespace} is not a namespace name"
+            ));
         }
     }
     problems
@@ -228,10 +245,23 @@ fn metadata_problems(doc: &Value) -> Vec<String> {
 fn config_map_problems(doc: &Value) -> Vec<String> {
     let mut problems = Vec::new();
     for (key, value) in doc.as_object().into_iter().flatten() {
-        if !["apiVersion", "kind", "metadata", "data", "binaryData", "immutable"].contains(&key.as_str()) {
+        if ![
+            "apiVersion",
+            "kind",
+            "metadata",
+            "data",
+            "binaryData",
+            "immutable",
+        ]
+        .contains(&key.as_str())
+        {
             problems.push(format!("/{key}: not a field of a ConfigMap"));
         }
-        if key == "data" && !value.as_object().is_some_and(|d| d.values().all(Value::is_string)) {
+        if key == "data"
+            && !value
+                .as_object()
+                .is_some_and(|d| d.values().all(Value::is_string))
+        {
             problems.push("/data: must map keys to strings".to_owned());
         }
     }
