@@ -134,8 +134,8 @@ fn render(options: &Options, sources: &[Source], mut messages: Vec<String>) -> M
     let mut docs: Vec<Doc> = vec![output::header(options, sources)];
     for source in sources {
         let rendered = match &options.target {
-            Target::GatewayApi(gateway) => gateway_api::render(source, gateway, &config, options),
-            Target::Traefik => traefik::render(source, &config, options),
+            Target::GatewayApi(gateway) => gateway_api::render(source, gateway, &config),
+            Target::Traefik => traefik::render(source),
         };
         for warning in &rendered.warnings {
             messages.push(format!(

@@ -558,3 +558,33 @@ fn the_guide_shows_what_the_command_prints() {
         "the guide shows the command for each target ({shown} found)"
     );
 }
+
+#[test]
+fn a_route_passed_through_that_sends_no_cookie_is_warned() {
+    let route = "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: old\n\
+                 spec:\n  rules:\n  - filters:\n    - type: ExternalAuth\n      externalAuth:\n\
+                 \x20       protocol: HTTP\n        backendRef: {name: sekisho, port: 4180}\n\
+                 \x20       http:\n          path: /oauth2/ext_authz\n          allowedHeaders: [accept]\n";
+    let out = sekisho(
+        &["migrate", "ingress-nginx", "--to", "gateway-api"],
+        Some(route),
+    );
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("note: stdin: document 1 (HTTPRoute old): skipped"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "warning: stdin: document 1 (HTTPRoute old): spec.rules[0].filters[0].externalAuth.http.allowedHeaders does not list `cookie`"
+        ),
+        "{stderr}"
+    );
+    let with_cookie = route.replace("[accept]", "[accept, cookie]");
+    let out = sekisho(
+        &["migrate", "ingress-nginx", "--to", "gateway-api"],
+        Some(&with_cookie),
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("cookie"));
+}

@@ -8,7 +8,7 @@ use std::str::FromStr;
 use ipnet::IpNet;
 use url::Url;
 
-use super::auth_url::{AUTH_REQUEST_PATH, AuthUrl, ServiceRef};
+use super::auth_url::{AUTH_REQUEST_PATH, AuthUrl, HOST_VARIABLES, ServiceRef, fill_variables};
 use super::cli::Options;
 use super::ingress::Ingress;
 use super::input::FieldError;
@@ -264,11 +264,14 @@ fn read_sign_in(
     use_: &mut Use,
 ) -> Result<SignIn, String> {
     use_.meaning = Meaning::SignIn;
-    let mut filled = value.replace("$scheme", if https { "https" } else { "http" });
-    for variable in ["$best_http_host", "$http_host", "$host"] {
-        if let Some(host) = host {
-            filled = filled.replace(variable, host);
-        }
+    let filled = fill_variables(value, host, https);
+    if host.is_none() && HOST_VARIABLES.iter().any(|v| value.contains(v)) {
+        use_.warnings.push(
+            "it names the request's host, and the Ingress names none: set Sekisho's public_url \
+             yourself"
+                .to_owned(),
+        );
+        return Ok(SignIn { public_url: None });
     }
     let public_url = match Url::parse(&filled) {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => {

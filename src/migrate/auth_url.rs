@@ -97,7 +97,7 @@ pub const AUTH_REQUEST_PATH: &str = "/oauth2/auth";
 impl AuthUrl {
     /// Reads `value`; `host` fills `$host` (and its kin), `https` fills `$scheme`.
     pub fn parse(value: &str, host: Option<&str>, https: bool) -> Result<AuthUrl, String> {
-        let filled = fill_variables(value, host, https)?;
+        let filled = fill_variables(value, host, https);
         let url = Url::parse(&filled).map_err(|e| format!("`{value}` is not a URL: {e}"))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(format!("`{value}`: only http and https URLs"));
@@ -123,22 +123,19 @@ impl AuthUrl {
 }
 
 /// `$host`, `$http_host`, `$best_http_host` and `$scheme`, as ingress-nginx fills them in for
-/// a request to this Ingress. Any other variable stays, and is reported by the URL parser or
-/// later as a query.
-fn fill_variables(value: &str, host: Option<&str>, https: bool) -> Result<String, String> {
+/// a request to this Ingress. Without a host (an Ingress for every host) the host variables
+/// become `host.invalid`, which names no Service. Any other variable stays, and is reported
+/// by the URL parser or later as a query.
+pub fn fill_variables(value: &str, host: Option<&str>, https: bool) -> String {
     let mut filled = value.replace("$scheme", if https { "https" } else { "http" });
-    for variable in ["$best_http_host", "$http_host", "$host"] {
-        if filled.contains(variable) {
-            let Some(host) = host else {
-                return Err(format!(
-                    "`{value}` uses {variable}, but the Ingress has no host to fill it with"
-                ));
-            };
-            filled = filled.replace(variable, host);
-        }
+    for variable in HOST_VARIABLES {
+        filled = filled.replace(variable, host.unwrap_or("host.invalid"));
     }
-    Ok(filled)
+    filled
 }
+
+/// nginx's variables for the request's host, longest first (`$host` is a prefix of the others).
+pub const HOST_VARIABLES: [&str; 3] = ["$best_http_host", "$http_host", "$host"];
 
 /// `NAME.NAMESPACE.svc[.DOMAIN]` → (NAME, NAMESPACE).
 fn cluster_service(host: &str) -> Option<(String, Option<String>)> {
@@ -213,7 +210,6 @@ mod tests {
             assert_eq!(parsed.query.as_deref(), *query, "{value}");
         }
         for (value, host, error) in [
-            ("https://$host/oauth2/auth", None, "has no host"),
             ("not a url", None, "is not a URL"),
             ("ftp://sekisho.sekisho.svc/oauth2/auth", None, "only http"),
         ] {

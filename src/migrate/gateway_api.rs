@@ -15,7 +15,7 @@ use serde::Serialize;
 use super::Source;
 use super::annotations::{Auth, Cidr, IDENTITY_HEADERS, Meaning, Use};
 use super::auth_url::ServiceRef;
-use super::cli::{GatewayImpl, GatewayOptions, Options, Protocol};
+use super::cli::{GatewayImpl, GatewayOptions, Protocol};
 use super::ingress::{PathKind, Port};
 use super::names;
 use super::output::{Doc, Rendered, source_comments};
@@ -51,12 +51,7 @@ pub fn lets_sessions_through(headers: &[String]) -> bool {
 }
 
 /// The documents for one Ingress.
-pub fn render(
-    source: &Source,
-    gateway: &GatewayOptions,
-    config: &SekishoConfig,
-    options: &Options,
-) -> Rendered {
+pub fn render(source: &Source, gateway: &GatewayOptions, config: &SekishoConfig) -> Rendered {
     let ingress = &source.ingress;
     let reading = &source.reading;
     let (routes, mut warnings) = routes::routes(ingress);
@@ -111,6 +106,19 @@ pub fn render(
         ));
     }
     notes.extend(ingress_notes(source, gateway));
+    if reading
+        .auth
+        .as_ref()
+        .is_some_and(|a| a.response_headers.is_none())
+        && gateway.implementation != GatewayImpl::EnvoyGateway
+        && gateway.protocol == Protocol::Http
+    {
+        notes.push(
+            "no auth-response-headers: allowedResponseHeaders lists Sekisho's identity headers \
+             (an empty list would copy every header of its answer to the app)"
+                .to_owned(),
+        );
+    }
     warnings.extend(implementation_warnings(source, gateway));
     let mut all_warnings = reading.warnings();
     all_warnings.extend(warnings.iter().cloned());
@@ -124,7 +132,6 @@ pub fn render(
         Some(first) => first.comments = comments,
         None => docs.push(Doc::comment(comments)),
     }
-    let _ = options;
     Rendered {
         docs,
         warnings: all_warnings,

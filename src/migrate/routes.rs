@@ -162,10 +162,8 @@ pub fn sekisho_paths(sources: &[Source], config: &SekishoConfig, options: &Optio
         reading: Reading::default(),
     };
     let mut rendered = match &options.target {
-        super::cli::Target::GatewayApi(gateway) => {
-            gateway_api::render(&source, gateway, config, options)
-        }
-        super::cli::Target::Traefik => traefik::render(&source, config, options),
+        super::cli::Target::GatewayApi(gateway) => gateway_api::render(&source, gateway, config),
+        super::cli::Target::Traefik => traefik::render(&source),
     };
     if let Some(first) = rendered.docs.first_mut() {
         first.comments = vec![format!(

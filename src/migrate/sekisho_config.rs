@@ -48,6 +48,13 @@ impl SekishoConfig {
             ..SekishoConfig::default()
         };
         config.public_url = public_url(&protected, &mut config.warnings);
+        if config.public_url.is_none() {
+            config.warnings.push(
+                "no Ingress says where browsers sign in (an absolute auth-signin, or a host): \
+                 set public_url in Sekisho's configuration"
+                    .to_owned(),
+            );
+        }
         let public_host = config.public_host();
         for source in &protected {
             for host in source.ingress.hosts() {

@@ -11,12 +11,10 @@ use serde::Serialize;
 
 use super::Source;
 use super::annotations::{Auth, Cidr, Meaning, Use};
-use super::cli::Options;
 use super::ingress::{PathKind, Port};
 use super::names;
 use super::output::{Doc, Rendered, source_comments};
 use super::routes::{self, Route, RoutePath};
-use super::sekisho_config::SekishoConfig;
 use super::snippet::Access;
 
 /// Sekisho's ForwardAuth door.
@@ -35,8 +33,7 @@ const SESSION_COOKIES: usize = 10;
 const TRUST_FORWARD_HEADER_WHY: &str = "trustForwardHeader: true: Sekisho gets the X-Forwarded-For chain, not just Traefik's peer (behind a load balancer, the balancer); set the entry point's forwardedHeaders.trustedIPs to your load balancer's ranges (never insecure: true), and list them in Sekisho's trusted_proxies";
 
 /// The documents for one Ingress.
-pub fn render(source: &Source, config: &SekishoConfig, options: &Options) -> Rendered {
-    let _ = (config, options);
+pub fn render(source: &Source) -> Rendered {
     let ingress = &source.ingress;
     let reading = &source.reading;
     let (routes, mut warnings) = routes::routes(ingress);
@@ -121,7 +118,7 @@ pub fn render(source: &Source, config: &SekishoConfig, options: &Options) -> Ren
     all_warnings.append(&mut warnings);
     let comments = source_comments(
         source,
-        |u| describe(u, reading.auth.as_ref(), &routes),
+        |u| describe(u, reading.auth.as_ref()),
         &notes,
         &all_warnings,
     );
@@ -211,8 +208,7 @@ pub fn matcher(route: &Route, path: &RoutePath) -> String {
     }
 }
 
-fn describe(use_: &Use, auth: Option<&Auth>, routes: &[Route]) -> Option<String> {
-    let _ = routes;
+fn describe(use_: &Use, auth: Option<&Auth>) -> Option<String> {
     Some(match &use_.meaning {
         Meaning::AuthUrl => {
             let auth = auth?;
