@@ -32,12 +32,13 @@ pub const EXT_AUTHZ_PATH: &str = "/oauth2/ext_authz";
 /// Content-Length and Authorization go without being listed; without `cookie` no session
 /// reaches Sekisho, without `x-forwarded-for` no client address (trusted_ips), without
 /// `accept` it cannot tell a browser (sent to sign in) from an API client (given 401).
+/// `x-forwarded-proto` and `x-request-id` are the gateway's own. Not `x-forwarded-host`: the
+/// request's own Host is sent, and Envoy would pass on whatever a client wrote in that header.
 pub const REQUEST_HEADERS: &[&str] = &[
     "cookie",
     "accept",
     "x-forwarded-for",
     "x-forwarded-proto",
-    "x-forwarded-host",
     "x-request-id",
 ];
 

@@ -20,6 +20,8 @@ use super::snippet::Access;
 /// Sekisho's ForwardAuth door.
 pub const FORWARD_AUTH_PATH: &str = "/oauth2/traefik";
 const API_VERSION: &str = "traefik.io/v1alpha1";
+/// Traefik reads the auth answer's body whole unless bounded; Sekisho's are small pages.
+const MAX_RESPONSE_BODY: u64 = 65536;
 /// Sekisho's session cookie and its chunks (`session.cookie_name`, at most 10 chunks).
 const SESSION_COOKIES: usize = 10;
 
@@ -30,6 +32,9 @@ const SESSION_COOKIES: usize = 10;
 /// peers that are not trusted proxies, and Sekisho reads the chain from the right, past its own
 /// trusted_proxies only, so an address a client writes in stays on the left and is never
 /// believed.
+///
+/// `preserveLocationHeader: true`: Traefik otherwise resolves a relative `Location` of
+/// Sekisho's redirect to the sign-in against Sekisho's own address, which browsers cannot reach.
 const TRUST_FORWARD_HEADER_WHY: &str = "trustForwardHeader: true: Sekisho gets the X-Forwarded-For chain, not just Traefik's peer (behind a load balancer, the balancer); set the entry point's forwardedHeaders.trustedIPs to your load balancer's ranges (never insecure: true), and list them in Sekisho's trusted_proxies";
 
 /// The documents for one Ingress.
@@ -141,6 +146,8 @@ fn forward_auth(auth: &Auth) -> ForwardAuth {
     ForwardAuth {
         address: format!("http://{host}{FORWARD_AUTH_PATH}"),
         trust_forward_header: true,
+        preserve_location_header: true,
+        max_response_body_size: MAX_RESPONSE_BODY,
         auth_response_headers: auth.response_headers.clone().unwrap_or_default(),
         add_auth_cookies_to_response: std::iter::once("_sekisho".to_owned())
             .chain((0..SESSION_COOKIES).map(|i| format!("_sekisho_{i}")))
@@ -285,6 +292,8 @@ enum MiddlewareSpec {
 struct ForwardAuth {
     address: String,
     trust_forward_header: bool,
+    preserve_location_header: bool,
+    max_response_body_size: u64,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     auth_response_headers: Vec<String>,
     add_auth_cookies_to_response: Vec<String>,
