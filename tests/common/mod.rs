@@ -38,7 +38,6 @@ pub mod browser_client;
 pub mod browser_driver;
 pub mod http;
 pub mod keycloak;
-// Manifests against the published CRDs (not in order: kept apart from the front doors' lines).
 pub mod crd_schema;
 pub mod memory;
 pub mod nginx;
