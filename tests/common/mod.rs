@@ -36,9 +36,9 @@
 pub mod app_server;
 pub mod browser_client;
 pub mod browser_driver;
+pub mod crd_schema;
 pub mod http;
 pub mod keycloak;
-pub mod crd_schema;
 pub mod memory;
 pub mod nginx;
 pub mod oidc_provider;
