@@ -11,6 +11,7 @@ pub mod door;
 pub mod error;
 pub mod gate;
 pub mod handler;
+pub mod migrate;
 pub mod net;
 pub mod provider;
 pub mod readiness;

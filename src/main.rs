@@ -37,10 +37,17 @@ enum Command {
     },
     /// Print a fresh random session secret.
     Secret,
+    /// Rewrite manifests written for another gateway (`migrate ingress-nginx --help`).
+    #[command(disable_help_flag = true)]
+    Migrate {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+        args: Vec<std::ffi::OsString>,
+    },
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
+        Command::Migrate { args } => sekisho::migrate::main(args),
         Command::Secret => {
             println!("{}", sekisho::generate_secret());
             ExitCode::SUCCESS

@@ -30,7 +30,8 @@
 //! - [`auth_stub`]: a stand-in auth server that records what a door asks and answers as told;
 //! - [`ext_authz`]: Envoy's ext_authz gRPC API, as a recording server and as a client;
 //! - [`memory`]: a process's resident memory, now and at its peak;
-//! - [`problems`]: failures of several cases collected and reported together.
+//! - [`problems`]: failures of several cases collected and reported together;
+//! - [`crd_schema`]: manifests validated against the CRDs the gateways publish (scripts/crds).
 //!
 //! Each test binary uses only some of this, hence the `dead_code` allowance.
 
@@ -41,6 +42,7 @@ pub mod auth_stub;
 pub mod browser_client;
 pub mod browser_driver;
 pub mod caddy;
+pub mod crd_schema;
 pub mod envoy;
 pub mod ext_authz;
 pub mod front_door;
