@@ -18,7 +18,7 @@ pub use redis_connection::RedisConnection;
 pub use redis_store::{RedisStore, SessionIndex};
 pub use replay::Replay;
 pub use seal::Sealer;
-pub use state::{Session, Tokens, unix_now};
+pub use state::{ProviderKind, Session, Tokens, UnknownProviderKind, unix_now};
 pub use store::{Loaded, Rejection, SessionError, SessionStore, Store};
 pub use ticket::Ticket;
 

@@ -8,7 +8,9 @@ use super::AuthReason;
 use super::refresh::{Refreshed, Refresher, access_due};
 use crate::error::Error;
 use crate::provider::{Oidc, OidcError};
-use crate::session::{Loaded, Rejection, Session, SessionError, SessionStore, Store, unix_now};
+use crate::session::{
+    Loaded, ProviderKind, Rejection, Session, SessionError, SessionStore, Store, unix_now,
+};
 
 /// The outcome of authenticating one request.
 #[derive(Clone, Debug, PartialEq)]
@@ -136,7 +138,8 @@ impl Authenticator {
         let tokens = session.tokens.as_ref()?;
         tokens.refresh_token.as_ref()?;
         let margin = oidc.config().refresh_before_expiry;
-        (session.provider == "oidc" && access_due(session, margin, unix_now())).then_some(oidc)
+        (session.provider == Some(ProviderKind::Oidc) && access_due(session, margin, unix_now()))
+            .then_some(oidc)
     }
 
     async fn refresh(

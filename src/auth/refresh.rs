@@ -421,8 +421,8 @@ mod tests {
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
     use super::*;
-    use crate::session::Tokens;
     use crate::session::test_redis::RedisServer;
+    use crate::session::{ProviderKind, Tokens};
 
     /// Issued access tokens last this long.
     const TTL: u64 = 100;
@@ -486,7 +486,7 @@ mod tests {
 
     fn signed_in() -> Arc<Session> {
         let mut s = Session::new("alice", Duration::from_secs(3_600));
-        s.provider = "oidc".into();
+        s.provider = Some(ProviderKind::Oidc);
         s.tokens = Some(Tokens {
             access_token: Some("at-0".into()),
             id_token: None,

@@ -11,7 +11,7 @@ use super::page::Page;
 use super::start::oidc_error;
 use crate::error::Error;
 use crate::provider::Oidc;
-use crate::session::{Session, SessionStore};
+use crate::session::{ProviderKind, Session, SessionStore};
 
 #[derive(Debug, Deserialize)]
 pub struct CallbackParams {
@@ -88,7 +88,7 @@ async fn finish(
         .save(headers, &session)
         .await
         .map_err(Error::SessionStore)?;
-    tracing::info!(user = %session.user, provider = "oidc", "signed in");
+    tracing::info!(user = %session.user, provider = %ProviderKind::Oidc, "signed in");
     super::found(&attempt.rd, cookies)
 }
 

@@ -11,7 +11,7 @@ use super::AppState;
 use super::start::{StartParams, begin, login_state_error, saml_error};
 use crate::error::Error;
 use crate::provider::{SamlError, SloMessage};
-use crate::session::{Loaded, LoginStateError, SessionIndex, SessionStore};
+use crate::session::{Loaded, LoginStateError, ProviderKind, SessionIndex, SessionStore};
 
 /// `GET /saml/login?rd=URL`: `/oauth2/start` with the SAML provider chosen.
 pub async fn login(
@@ -22,7 +22,7 @@ pub async fn login(
     begin(
         &state,
         params.rd.as_deref().unwrap_or_default(),
-        Some("saml"),
+        Some(ProviderKind::Saml.as_str()),
         &headers,
     )
     .await
@@ -63,7 +63,7 @@ async fn finish(state: &AppState, headers: &HeaderMap, form: AcsForm) -> Result<
     let saml = state.saml.as_ref().ok_or(Error::NoProvider)?;
     let relay = form.relay_state.as_deref().unwrap_or_default();
     let attempt = match state.login.recall(headers, relay).await {
-        Ok(attempt) if attempt.provider == "saml" => Some(attempt),
+        Ok(attempt) if attempt.provider == ProviderKind::Saml => Some(attempt),
         Ok(_) => {
             return Err(Error::LoginFailed(
                 "the login cookie belongs to another provider".into(),
@@ -108,7 +108,7 @@ async fn finish(state: &AppState, headers: &HeaderMap, form: AcsForm) -> Result<
         .save(headers, &session)
         .await
         .map_err(Error::SessionStore)?;
-    tracing::info!(user = %session.user, provider = "saml", "signed in");
+    tracing::info!(user = %session.user, provider = %ProviderKind::Saml, "signed in");
     let target = match &attempt {
         Some(attempt) => attempt.rd.clone(),
         None => state.redirects.target_or_root(relay),

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::AppState;
 use crate::error::Error;
-use crate::session::{Loaded, SessionStore};
+use crate::session::{Loaded, ProviderKind, SessionStore};
 
 #[derive(Debug, Deserialize)]
 pub struct SignOutParams {
@@ -37,17 +37,18 @@ pub async fn sign_out(
         .join(&rd)
         .map(String::from)
         .unwrap_or(rd.clone());
-    let provider_logout = session.as_ref().and_then(|s| match s.provider.as_str() {
-        "oidc" => {
+    let provider_logout = session.as_ref().and_then(|s| match s.provider? {
+        ProviderKind::Oidc => {
             let hint = s.tokens.as_ref().and_then(|t| t.id_token.as_deref());
             state.oidc.as_ref()?.end_session_url(hint, &after)
         }
-        "saml" => state.saml.as_ref()?.logout_redirect(
+        ProviderKind::Saml => state.saml.as_ref()?.logout_redirect(
             s.subject.as_deref()?,
             s.idp_session.as_deref(),
             &rd,
         ),
-        _ => None,
+        // A bearer token is no sign-in here, and is never stored as a session.
+        ProviderKind::Bearer => None,
     });
     if let Some(session) = &session {
         tracing::info!(user = %session.user, "signed out");

@@ -11,7 +11,7 @@ use super::page::{Lang, Page, render};
 use crate::error::Error;
 use crate::provider::{OidcError, SamlError};
 use crate::route::Route;
-use crate::session::{LoginStateError, SessionError};
+use crate::session::{LoginStateError, ProviderKind, SessionError};
 
 #[derive(Debug, Deserialize)]
 pub struct StartParams {
@@ -43,27 +43,27 @@ pub(super) async fn begin(
     headers: &HeaderMap,
 ) -> Result<Response, Error> {
     let rd = state.redirects.target_or_root(rd);
+    let not_configured =
+        |name: &str| Error::BadRequest(format!("no provider `{name}` is configured"));
     let provider = match (provider, &state.oidc, &state.saml) {
-        (Some(p), ..) => p,
-        (None, Some(_), None) => "oidc",
-        (None, None, Some(_)) => "saml",
+        (Some(name), ..) => name
+            .parse::<ProviderKind>()
+            .map_err(|_| not_configured(name))?,
+        (None, Some(_), None) => ProviderKind::Oidc,
+        (None, None, Some(_)) => ProviderKind::Saml,
         (None, None, None) => return Err(Error::NoProvider),
         (None, Some(_), Some(_)) => return Ok(choose(&rd, headers)),
     };
     let (url, attempt) = match (provider, &state.oidc, &state.saml) {
-        ("oidc", Some(oidc), _) => {
+        (ProviderKind::Oidc, Some(oidc), _) => {
             let login = oidc.login_redirect(rd).map_err(oidc_error)?;
             (login.url, login.attempt)
         }
-        ("saml", _, Some(saml)) => {
+        (ProviderKind::Saml, _, Some(saml)) => {
             let login = saml.login_redirect(rd).map_err(saml_error)?;
             (login.url, login.attempt)
         }
-        (other, ..) => {
-            return Err(Error::BadRequest(format!(
-                "no provider `{other}` is configured"
-            )));
-        }
+        (other, ..) => return Err(not_configured(other.as_str())),
     };
     let cookie = state
         .login
@@ -84,14 +84,17 @@ pub(super) fn login_state_error(error: LoginStateError) -> Error {
 }
 
 fn choose(rd: &str, headers: &HeaderMap) -> Response {
-    let href = |provider: &str| {
-        let query =
-            serde_urlencoded::to_string([("provider", provider), ("rd", rd)]).unwrap_or_default();
+    let href = |provider: ProviderKind| {
+        let query = serde_urlencoded::to_string([("provider", provider.as_str()), ("rd", rd)])
+            .unwrap_or_default();
         format!("{}?{query}", Route::Start.path())
     };
     let options = vec![
-        ("Keycloak (OpenID Connect)".to_owned(), href("oidc")),
-        ("Keycloak (SAML 2.0)".to_owned(), href("saml")),
+        (
+            "Keycloak (OpenID Connect)".to_owned(),
+            href(ProviderKind::Oidc),
+        ),
+        ("Keycloak (SAML 2.0)".to_owned(), href(ProviderKind::Saml)),
     ];
     let lang = Lang::from_accept_language(headers.get(ACCEPT_LANGUAGE));
     Html(render(&Page::ChooseProvider { options }, lang)).into_response()

@@ -13,6 +13,54 @@ pub fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// Which kind of identity provider vouched for a session. Stored as the strings earlier
+/// versions stored in its place (`oidc`, `saml`, `bearer`), so their sealed cookies and Redis
+/// sessions still load; any other value makes the session malformed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// Signed in with OpenID Connect.
+    Oidc,
+    /// Signed in with SAML 2.0.
+    Saml,
+    /// Not signed in here: an access token of the OpenID provider, presented as
+    /// `Authorization: Bearer`.
+    Bearer,
+}
+
+impl ProviderKind {
+    /// The name used in stored sessions, `?provider=`, logs and `/oauth2/userinfo`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Oidc => "oidc",
+            Self::Saml => "saml",
+            Self::Bearer => "bearer",
+        }
+    }
+}
+
+impl fmt::Display for ProviderKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A name that is not one of [`ProviderKind`]'s.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("no provider kind is called `{0}`")]
+pub struct UnknownProviderKind(pub String);
+
+impl std::str::FromStr for ProviderKind {
+    type Err = UnknownProviderKind;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        [Self::Oidc, Self::Saml, Self::Bearer]
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
+            .ok_or_else(|| UnknownProviderKind(name.to_owned()))
+    }
+}
+
 /// A signed-in user, as established by an identity provider.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
@@ -30,9 +78,10 @@ pub struct Session {
     pub groups: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<String>,
-    /// Which provider signed the user in (`oidc`, `saml`).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub provider: String,
+    /// Which kind of provider vouched for the user; `None` in sessions made without one
+    /// (tests, tools).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<ProviderKind>,
     /// The provider's stable id for the user (`sub`, SAML NameID).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
@@ -95,7 +144,7 @@ impl Session {
             preferred_username: None,
             groups: Vec::new(),
             roles: Vec::new(),
-            provider: String::new(),
+            provider: None,
             subject: None,
             idp_session: None,
             created_at: now,
