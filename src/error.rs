@@ -5,7 +5,7 @@ use http::StatusCode;
 
 use crate::handler::page::Page;
 use crate::route::Route;
-use crate::session::SessionError;
+use crate::session::{EndError, SessionError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -46,6 +46,15 @@ pub enum Error {
         upstream: String,
         timeout: std::time::Duration,
     },
+}
+
+impl From<EndError> for Error {
+    fn from(error: EndError) -> Self {
+        match error {
+            EndError::InCookies => Self::NotSupported(error.to_string()),
+            EndError::Store(e) => Self::SessionStore(e),
+        }
+    }
 }
 
 impl Error {

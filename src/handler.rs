@@ -26,7 +26,7 @@ use crate::auth::{Authenticator, IdentityHeaders, Policy, RedirectPolicy};
 use crate::error::Error;
 use crate::provider::{Oidc, Saml};
 use crate::readiness::Readiness;
-use crate::session::{LoginCookies, Replay};
+use crate::session::{LoginCookies, Replay, Sessions};
 use crate::telemetry::Metrics;
 pub use error_page::ErrorPageLayer;
 pub use panic::CatchPanicLayer;
@@ -64,6 +64,13 @@ pub struct SharedState {
     pub session_lifetime: Duration,
     pub readiness: Readiness,
     pub metrics: Metrics,
+}
+
+impl SharedState {
+    /// The sessions: what signing in saves, signing out ends, and a provider's logout finds.
+    pub fn sessions(&self) -> &Sessions {
+        self.authenticator.sessions()
+    }
 }
 
 /// A `302 Found` to `location` that sets `cookies`; never cached, since it carries session state.

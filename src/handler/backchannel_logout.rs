@@ -27,14 +27,14 @@ pub async fn backchannel_logout(
     Form(form): Form<LogoutForm>,
 ) -> Result<Response, Error> {
     let oidc = state.oidc.as_ref().ok_or(Error::NoProvider)?;
-    let Some(redis) = state.authenticator.store.redis() else {
+    if !state.sessions().can_end_by_provider_session() {
         // Cookie sessions live in browsers: nothing here can end them.
         return Err(Error::NotSupported(
             "back-channel logout needs session.store = \"redis\"; with cookie sessions, clear \
              the client's Backchannel logout URL in Keycloak"
                 .into(),
         ));
-    };
+    }
     let token = form
         .logout_token
         .filter(|t| !t.is_empty())
@@ -60,10 +60,7 @@ pub async fn backchannel_logout(
         (None, Some(sub)) => SessionIndex::OidcSubject(sub),
         (None, None) => return Err(Error::BadRequest("logout token names no session".into())),
     };
-    let ended = redis
-        .end_sessions(index)
-        .await
-        .map_err(Error::SessionStore)?;
+    let ended = state.sessions().end_by_provider_session(index).await?;
     tracing::info!(sid = ?logout.sid, sub = ?logout.sub, ended, "provider ended the session (back-channel logout)");
     Ok((StatusCode::OK, [(CACHE_CONTROL, "no-store")]).into_response())
 }

@@ -11,7 +11,7 @@ use super::page::Page;
 use super::start::oidc_error;
 use crate::error::Error;
 use crate::provider::Oidc;
-use crate::session::{ProviderKind, Session, SessionStore};
+use crate::session::{ProviderKind, Session};
 
 #[derive(Debug, Deserialize)]
 pub struct CallbackParams {
@@ -83,8 +83,7 @@ async fn finish(
         ));
     }
     let cookies = state
-        .authenticator
-        .store
+        .sessions()
         .save(headers, &session)
         .await
         .map_err(Error::SessionStore)?;

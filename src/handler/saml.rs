@@ -11,7 +11,7 @@ use super::AppState;
 use super::start::{StartParams, begin, login_state_error, saml_error};
 use crate::error::Error;
 use crate::provider::{SamlError, SloMessage};
-use crate::session::{Loaded, LoginStateError, ProviderKind, SessionIndex, SessionStore};
+use crate::session::{Loaded, LoginStateError, ProviderKind, SessionIndex};
 
 /// `GET /saml/login?rd=URL`: `/oauth2/start` with the SAML provider chosen.
 pub async fn login(
@@ -103,8 +103,7 @@ async fn finish(state: &AppState, headers: &HeaderMap, form: AcsForm) -> Result<
         });
     }
     let cookies = state
-        .authenticator
-        .store
+        .sessions()
         .save(headers, &session)
         .await
         .map_err(Error::SessionStore)?;
@@ -185,21 +184,16 @@ async fn single_logout(
     tracing::info!(name_id = ?logout.name_id, session_indexes = ?logout.session_indexes, "IdP ended the session");
     // The browser that brings the request ends its own session only if it is the one named: a
     // genuine LogoutRequest for someone else, planted in this browser, must not sign it out.
-    let cleared = match state
-        .authenticator
-        .store
-        .load(headers)
-        .await
-        .map_err(Error::SessionStore)?
-    {
+    let sessions = state.sessions();
+    let cleared = match sessions.load(headers).await.map_err(Error::SessionStore)? {
         Loaded::Valid(session) if !logout.names(&session) => {
             tracing::warn!(user = %session.user, "IdP logout for another user left this browser's session alone");
             Vec::new()
         }
-        _ => clear(state, headers).await?,
+        _ => sessions.end(headers).await.map_err(Error::SessionStore)?,
     };
-    if let (Some(redis), Some(name_id)) =
-        (state.authenticator.store.redis(), logout.name_id.as_deref())
+    if let Some(name_id) = logout.name_id.as_deref()
+        && sessions.can_end_by_provider_session()
     {
         // Every replica's sessions of this IdP session end, not only this browser's.
         let indexes: Vec<SessionIndex<'_>> = if logout.session_indexes.is_empty() {
@@ -215,21 +209,9 @@ async fn single_logout(
                 .collect()
         };
         for index in indexes {
-            let ended = redis
-                .end_sessions(index)
-                .await
-                .map_err(Error::SessionStore)?;
+            let ended = sessions.end_by_provider_session(index).await?;
             tracing::info!(ended, "sessions of the IdP session ended");
         }
     }
     super::found(logout.respond_to.as_str(), cleared)
-}
-
-async fn clear(state: &AppState, headers: &HeaderMap) -> Result<Vec<HeaderValue>, Error> {
-    state
-        .authenticator
-        .store
-        .clear(headers)
-        .await
-        .map_err(Error::SessionStore)
 }

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::AppState;
 use crate::error::Error;
-use crate::session::{Loaded, ProviderKind, SessionStore};
+use crate::session::{Loaded, ProviderKind};
 
 #[derive(Debug, Deserialize)]
 pub struct SignOutParams {
@@ -23,15 +23,15 @@ pub async fn sign_out(
     Query(params): Query<SignOutParams>,
     headers: HeaderMap,
 ) -> Result<Response, Error> {
-    let store = &state.authenticator.store;
+    let sessions = state.sessions();
     let rd = state
         .redirects
         .target_or_root(params.rd.as_deref().unwrap_or_default());
-    let session = match store.load(&headers).await.map_err(Error::SessionStore)? {
+    let session = match sessions.load(&headers).await.map_err(Error::SessionStore)? {
         Loaded::Valid(session) => Some(session),
         _ => None,
     };
-    let cleared = store.clear(&headers).await.map_err(Error::SessionStore)?;
+    let cleared = sessions.end(&headers).await.map_err(Error::SessionStore)?;
     let after = state
         .public_url
         .join(&rd)

@@ -162,6 +162,21 @@ impl Session {
         Duration::from_secs(self.expires_at.saturating_sub(now))
     }
 
+    /// Whether the access token is due for refresh at `now`: `margin` or less before it
+    /// expires. A session without an access token expiry is never due.
+    pub fn access_due(&self, margin: Duration, now: u64) -> bool {
+        self.tokens
+            .as_ref()
+            .and_then(|t| t.access_expires_at)
+            .is_some_and(|expires| now.saturating_add(margin.as_secs()) >= expires)
+    }
+
+    /// Whether a session someone else refreshed may be used as it is: neither it nor its
+    /// access token due. Otherwise it is refreshed in turn.
+    pub fn usable(&self, margin: Duration, now: u64) -> bool {
+        !self.is_expired_at(now) && !self.access_due(margin, now)
+    }
+
     /// The identity as header values, rendered on first use. Values are passed as UTF-8
     /// bytes; groups are comma-separated with `%` and `,` inside a name percent-encoded.
     pub fn header_values(&self) -> &HeaderValues {
@@ -251,6 +266,32 @@ mod tests {
         assert!(s.is_expired_at(s.created_at + 60));
         assert_eq!(s.remaining(s.created_at + 20), Duration::from_secs(40));
         assert_eq!(s.remaining(s.created_at + 100), Duration::ZERO);
+    }
+
+    #[test]
+    fn due_means_within_the_margin_of_the_access_tokens_expiry() {
+        let now = unix_now();
+        let mut s = Session::new("alice", Duration::from_secs(3_600));
+        s.tokens = Some(Tokens {
+            access_token: Some("at-0".into()),
+            id_token: None,
+            refresh_token: Some("rt-0".into()),
+            access_expires_at: None,
+        });
+        let margin = Duration::from_secs(60);
+        for (expires, due) in [
+            (None, false),
+            (Some(now + 61), false),
+            (Some(now + 60), true),
+            (Some(now - 5), true),
+        ] {
+            s.tokens.as_mut().unwrap().access_expires_at = expires;
+            assert_eq!(s.access_due(margin, now), due, "{expires:?}");
+            assert_eq!(s.usable(margin, now), !due, "{expires:?}");
+        }
+        s.tokens.as_mut().unwrap().access_expires_at = Some(now + 3_600);
+        s.expires_at = now;
+        assert!(!s.usable(margin, now), "an expired session is never usable");
     }
 
     #[test]
