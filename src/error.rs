@@ -3,7 +3,7 @@
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 
-use crate::handler::page::Page;
+use crate::response::{InvalidRedirect, Page};
 use crate::route::Route;
 use crate::session::{EndError, SessionError};
 
@@ -18,6 +18,9 @@ pub enum Error {
     /// The client sent something we cannot accept.
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// A redirect target from the request cannot be sent back as a header.
+    #[error("bad request: {0}")]
+    InvalidRedirect(#[from] InvalidRedirect),
     #[error("session store failed")]
     SessionStore(#[source] SessionError),
     /// Sign-in could not be completed: bad callback, refused tokens.
@@ -62,7 +65,7 @@ impl Error {
         match self {
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
-            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::BadRequest(_) | Self::InvalidRedirect(_) => StatusCode::BAD_REQUEST,
             Self::SessionStore(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::NotFound | Self::NoProvider => StatusCode::NOT_FOUND,
             Self::NotSupported(_) => StatusCode::NOT_IMPLEMENTED,
@@ -80,6 +83,7 @@ impl Error {
             Self::Unauthenticated => "sign-in required".into(),
             Self::Forbidden(why) => format!("forbidden: {why}"),
             Self::BadRequest(why) => format!("bad request: {why}"),
+            Self::InvalidRedirect(why) => format!("bad request: {why}"),
             Self::SessionStore(_) => "session store unavailable".into(),
             Self::NotFound => "not found".into(),
             Self::NotSupported(why) => format!("not supported: {why}"),
@@ -118,6 +122,9 @@ impl Error {
             Self::BadRequest(reason) => Page::BadRequest {
                 reason: reason.clone(),
             },
+            Self::InvalidRedirect(why) => Page::BadRequest {
+                reason: why.to_string(),
+            },
             other => Page::Error {
                 status: other.status().as_u16(),
                 reason: other.public_reason(),
@@ -144,6 +151,13 @@ impl IntoResponse for Error {
             (status, [(http::header::CACHE_CONTROL, "no-store")], body).into_response();
         response.extensions_mut().insert(page);
         response
+    }
+}
+
+/// A redirect that cannot be sent answers as the bad request it is.
+impl IntoResponse for InvalidRedirect {
+    fn into_response(self) -> Response {
+        Error::from(self).into_response()
     }
 }
 
@@ -192,6 +206,18 @@ mod tests {
             .status(),
             StatusCode::GATEWAY_TIMEOUT
         );
+    }
+
+    #[tokio::test]
+    async fn a_redirect_that_cannot_be_sent_is_a_bad_request() {
+        let response =
+            crate::response::found("/a\rb", Vec::new()).unwrap_or_else(IntoResponse::into_response);
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        assert_eq!(body, "bad request: redirect target is not a valid header\n");
     }
 
     #[tokio::test]

@@ -14,6 +14,7 @@ pub mod handler;
 pub mod net;
 pub mod provider;
 pub mod readiness;
+pub mod response;
 pub mod route;
 pub mod server;
 pub mod session;

@@ -7,10 +7,10 @@ use http::header::SET_COOKIE;
 use serde::Deserialize;
 
 use super::AppState;
-use super::page::Page;
 use super::start::oidc_error;
 use crate::error::Error;
 use crate::provider::Oidc;
+use crate::response::Page;
 use crate::session::{ProviderKind, Session};
 
 #[derive(Debug, Deserialize)]
@@ -88,7 +88,7 @@ async fn finish(
         .await
         .map_err(Error::SessionStore)?;
     tracing::info!(user = %session.user, provider = %ProviderKind::Oidc, "signed in");
-    super::found(&attempt.rd, cookies)
+    Ok(super::found(&attempt.rd, cookies)?)
 }
 
 /// 403 for a user the policy refuses at sign-in, whose "sign out" ends the provider's session

@@ -112,7 +112,7 @@ async fn finish(state: &AppState, headers: &HeaderMap, form: AcsForm) -> Result<
         Some(attempt) => attempt.rd.clone(),
         None => state.redirects.target_or_root(relay),
     };
-    super::found(&target, cookies)
+    Ok(super::found(&target, cookies)?)
 }
 
 /// `GET /saml/metadata`: this SP's metadata, for import into the IdP.
@@ -177,7 +177,7 @@ async fn single_logout(
                 tracing::warn!(status = %returned.status, "the IdP did not end its session");
             }
             let rd = state.redirects.target_or_root(&returned.relay_state);
-            return super::found(&rd, Vec::new());
+            return Ok(super::found(&rd, Vec::new())?);
         }
         SloMessage::Request(logout) => logout,
     };
@@ -213,5 +213,5 @@ async fn single_logout(
             tracing::info!(ended, "sessions of the IdP session ended");
         }
     }
-    super::found(logout.respond_to.as_str(), cleared)
+    Ok(super::found(logout.respond_to.as_str(), cleared)?)
 }

@@ -54,5 +54,5 @@ pub async fn sign_out(
         tracing::info!(user = %session.user, "signed out");
     }
     let location = provider_logout.map(String::from).unwrap_or(rd);
-    super::found(&location, cleared)
+    Ok(super::found(&location, cleared)?)
 }

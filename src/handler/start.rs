@@ -7,9 +7,9 @@ use http::header::ACCEPT_LANGUAGE;
 use serde::Deserialize;
 
 use super::AppState;
-use super::page::{Lang, Page, render};
 use crate::error::Error;
 use crate::provider::{OidcError, SamlError};
+use crate::response::{Lang, Page, render};
 use crate::route::Route;
 use crate::session::{LoginStateError, ProviderKind, SessionError};
 
@@ -70,7 +70,7 @@ pub(super) async fn begin(
         .remember(&attempt)
         .await
         .map_err(login_state_error)?;
-    super::found(url.as_str(), vec![cookie])
+    Ok(super::found(url.as_str(), vec![cookie])?)
 }
 
 /// A sign-in state that cannot be used: the browser's problem (400), unless the store failed.
