@@ -70,12 +70,7 @@ impl Authenticator {
             // future is moved on every request.
             return Ok(Box::pin(self.authenticate_bearer(token)).await);
         }
-        let session = match self
-            .sessions
-            .load(headers)
-            .await
-            .map_err(Error::SessionStore)?
-        {
+        let session = match self.sessions.load(headers).await? {
             Loaded::Valid(session) => session,
             Loaded::Missing => return Ok(Authentication::Denied(AuthReason::NoSession)),
             Loaded::Rejected(rejection) => {
@@ -163,10 +158,7 @@ impl Authenticator {
         };
         match self.refresher.refresh(oidc, &session, &site).await {
             Refreshed::New(new) => {
-                let set_cookie = site
-                    .set_cookie(headers, &new)
-                    .await
-                    .map_err(Error::SessionStore)?;
+                let set_cookie = site.set_cookie(headers, &new).await?;
                 Ok(Authentication::Allowed {
                     session: new,
                     reason: AuthReason::Refreshed,

@@ -12,7 +12,6 @@ use http::header::CACHE_CONTROL;
 use serde::Deserialize;
 
 use super::AppState;
-use super::start::oidc_error;
 use crate::error::Error;
 use crate::provider::OidcError;
 use crate::session::SessionIndex;
@@ -42,15 +41,15 @@ pub async fn backchannel_logout(
     let logout = oidc.verify_logout_token(&token).await.map_err(|e| {
         tracing::warn!(error = %e, "logout token refused");
         match e {
+            // A logout token is no sign-in: refused, it is a bad request.
             OidcError::Rejected(why) => Error::BadRequest(why),
-            unavailable => oidc_error(unavailable),
+            unavailable => unavailable.into(),
         }
     })?;
     let first_use = state
         .replay
         .first_time("logout-token", &logout.jti, logout.valid_for)
-        .await
-        .map_err(Error::SessionStore)?;
+        .await?;
     if !first_use {
         tracing::warn!(jti = %logout.jti, "logout token replayed");
         return Err(Error::BadRequest("logout token already used".into()));

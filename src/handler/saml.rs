@@ -8,7 +8,7 @@ use http::{HeaderMap, HeaderValue, Uri};
 use serde::Deserialize;
 
 use super::AppState;
-use super::start::{StartParams, begin, login_state_error, saml_error};
+use super::start::{StartParams, begin};
 use crate::error::Error;
 use crate::provider::{SamlError, SloMessage};
 use crate::session::{Loaded, LoginStateError, ProviderKind, SessionIndex};
@@ -69,17 +69,15 @@ async fn finish(state: &AppState, headers: &HeaderMap, form: AcsForm) -> Result<
                 "the login cookie belongs to another provider".into(),
             ));
         }
-        Err(e @ LoginStateError::Unavailable) => return Err(login_state_error(e)),
+        Err(e @ LoginStateError::Unavailable) => return Err(e.into()),
         Err(_) if saml.allows_idp_initiated() => None,
         Err(e) => return Err(Error::LoginFailed(format!("unsolicited response: {e}"))),
     };
-    let signed_in = saml
-        .finish_login(
-            &form.saml_response,
-            attempt.as_ref(),
-            state.session_lifetime,
-        )
-        .map_err(saml_error)?;
+    let signed_in = saml.finish_login(
+        &form.saml_response,
+        attempt.as_ref(),
+        state.session_lifetime,
+    )?;
     let first_use = state
         .replay
         .first_time(
@@ -87,8 +85,7 @@ async fn finish(state: &AppState, headers: &HeaderMap, form: AcsForm) -> Result<
             &signed_in.assertion_id,
             signed_in.remember_for,
         )
-        .await
-        .map_err(Error::SessionStore)?;
+        .await?;
     if !first_use {
         return Err(Error::LoginFailed(format!(
             "assertion {} was already used (replay)",
@@ -102,11 +99,7 @@ async fn finish(state: &AppState, headers: &HeaderMap, form: AcsForm) -> Result<
             reason: denial.to_string(),
         });
     }
-    let cookies = state
-        .sessions()
-        .save(headers, &session)
-        .await
-        .map_err(Error::SessionStore)?;
+    let cookies = state.sessions().save(headers, &session).await?;
     tracing::info!(user = %session.user, provider = %ProviderKind::Saml, "signed in");
     let target = match &attempt {
         Some(attempt) => attempt.rd.clone(),
@@ -118,7 +111,7 @@ async fn finish(state: &AppState, headers: &HeaderMap, form: AcsForm) -> Result<
 /// `GET /saml/metadata`: this SP's metadata, for import into the IdP.
 pub async fn metadata(State(state): State<AppState>) -> Result<Response, Error> {
     let saml = state.saml.as_ref().ok_or(Error::NoProvider)?;
-    let xml = saml.sp_metadata().map_err(saml_error)?;
+    let xml = saml.sp_metadata()?;
     Ok((
         [(
             CONTENT_TYPE,
@@ -153,15 +146,15 @@ async fn single_logout(
     let message = saml
         .slo_message(uri.query().unwrap_or_default())
         .map_err(|e| match e {
+            // A logout message is no sign-in: refused, it is a bad request.
             SamlError::Rejected(why) => Error::BadRequest(why),
-            SamlError::Unavailable(why) => Error::ProviderUnavailable(why),
+            unavailable => unavailable.into(),
         })?;
     let once = message.once();
     let first_use = state
         .replay
         .first_time("saml-logout", &once.id, once.remember_for)
-        .await
-        .map_err(Error::SessionStore)?;
+        .await?;
     if !first_use {
         return Err(Error::BadRequest(format!(
             "logout message {} was already used (replay)",
@@ -185,12 +178,12 @@ async fn single_logout(
     // The browser that brings the request ends its own session only if it is the one named: a
     // genuine LogoutRequest for someone else, planted in this browser, must not sign it out.
     let sessions = state.sessions();
-    let cleared = match sessions.load(headers).await.map_err(Error::SessionStore)? {
+    let cleared = match sessions.load(headers).await? {
         Loaded::Valid(session) if !logout.names(&session) => {
             tracing::warn!(user = %session.user, "IdP logout for another user left this browser's session alone");
             Vec::new()
         }
-        _ => sessions.end(headers).await.map_err(Error::SessionStore)?,
+        _ => sessions.end(headers).await?,
     };
     if let Some(name_id) = logout.name_id.as_deref()
         && sessions.can_end_by_provider_session()

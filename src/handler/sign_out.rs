@@ -27,11 +27,11 @@ pub async fn sign_out(
     let rd = state
         .redirects
         .target_or_root(params.rd.as_deref().unwrap_or_default());
-    let session = match sessions.load(&headers).await.map_err(Error::SessionStore)? {
+    let session = match sessions.load(&headers).await? {
         Loaded::Valid(session) => Some(session),
         _ => None,
     };
-    let cleared = sessions.end(&headers).await.map_err(Error::SessionStore)?;
+    let cleared = sessions.end(&headers).await?;
     let after = state
         .public_url
         .join(&rd)

@@ -8,10 +8,9 @@ use serde::Deserialize;
 
 use super::AppState;
 use crate::error::Error;
-use crate::provider::{OidcError, SamlError};
 use crate::response::{Lang, Page, render};
 use crate::route::Route;
-use crate::session::{LoginStateError, ProviderKind, SessionError};
+use crate::session::ProviderKind;
 
 #[derive(Debug, Deserialize)]
 pub struct StartParams {
@@ -56,31 +55,17 @@ pub(super) async fn begin(
     };
     let (url, attempt) = match (provider, &state.oidc, &state.saml) {
         (ProviderKind::Oidc, Some(oidc), _) => {
-            let login = oidc.login_redirect(rd).map_err(oidc_error)?;
+            let login = oidc.login_redirect(rd)?;
             (login.url, login.attempt)
         }
         (ProviderKind::Saml, _, Some(saml)) => {
-            let login = saml.login_redirect(rd).map_err(saml_error)?;
+            let login = saml.login_redirect(rd)?;
             (login.url, login.attempt)
         }
         (other, ..) => return Err(not_configured(other.as_str())),
     };
-    let cookie = state
-        .login
-        .remember(&attempt)
-        .await
-        .map_err(login_state_error)?;
+    let cookie = state.login.remember(&attempt).await?;
     Ok(super::found(url.as_str(), vec![cookie])?)
-}
-
-/// A sign-in state that cannot be used: the browser's problem (400), unless the store failed.
-pub(super) fn login_state_error(error: LoginStateError) -> Error {
-    match error {
-        LoginStateError::Unavailable => Error::SessionStore(SessionError::Unavailable(
-            "sign-in state not reachable".into(),
-        )),
-        other => Error::LoginFailed(other.to_string()),
-    }
 }
 
 fn choose(rd: &str, headers: &HeaderMap) -> Response {
@@ -98,18 +83,4 @@ fn choose(rd: &str, headers: &HeaderMap) -> Response {
     ];
     let lang = Lang::from_accept_language(headers.get(ACCEPT_LANGUAGE));
     Html(render(&Page::ChooseProvider { options }, lang)).into_response()
-}
-
-pub(super) fn oidc_error(error: OidcError) -> Error {
-    match error {
-        OidcError::Unavailable(why) => Error::ProviderUnavailable(why),
-        OidcError::Rejected(why) => Error::LoginFailed(why),
-    }
-}
-
-pub(super) fn saml_error(error: SamlError) -> Error {
-    match error {
-        SamlError::Unavailable(why) => Error::ProviderUnavailable(why),
-        SamlError::Rejected(why) => Error::LoginFailed(why),
-    }
 }
