@@ -651,7 +651,7 @@ impl Oidc {
 
 impl ReadinessCheck for Oidc {
     fn name(&self) -> &str {
-        "oidc"
+        ProviderKind::Oidc.as_str()
     }
 
     fn status(&self) -> Result<(), String> {

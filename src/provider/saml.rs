@@ -454,7 +454,7 @@ pub async fn preflight_metadata(url: &Url) -> Result<(), MetadataFetchError> {
 
 impl ReadinessCheck for Saml {
     fn name(&self) -> &str {
-        "saml"
+        ProviderKind::Saml.as_str()
     }
 
     fn status(&self) -> Result<(), String> {
