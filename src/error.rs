@@ -1,11 +1,14 @@
-//! Errors of the request path, and the one place they become responses.
+//! Errors of the request path, and the one place they become responses. Errors of the parts
+//! below (session stores, sign-in state, identity providers, redirects) are kept as they are,
+//! converted by `?`; what each means to the client is decided here.
 
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 
-use crate::handler::page::Page;
+use crate::provider::{OidcError, SamlError};
+use crate::response::{InvalidRedirect, Page};
 use crate::route::Route;
-use crate::session::SessionError;
+use crate::session::{EndError, LoginStateError, SessionError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -18,14 +21,23 @@ pub enum Error {
     /// The client sent something we cannot accept.
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// A redirect target from the request cannot be sent back as a header.
+    #[error("bad request: {0}")]
+    InvalidRedirect(#[from] InvalidRedirect),
     #[error("session store failed")]
-    SessionStore(#[source] SessionError),
-    /// Sign-in could not be completed: bad callback, refused tokens.
+    SessionStore(#[from] SessionError),
+    /// Sign-in could not be completed: the callback lacks something, an assertion came again.
     #[error("sign-in failed: {0}")]
     LoginFailed(String),
-    /// The identity provider is down or not discovered yet.
-    #[error("identity provider unavailable: {0}")]
-    ProviderUnavailable(String),
+    /// This browser's sign-in state is missing, altered or expired, or its store failed.
+    #[error("sign-in failed: {0}")]
+    LoginState(#[from] LoginStateError),
+    /// The OpenID provider cannot be asked, or its answer (or the callback) failed a check.
+    #[error(transparent)]
+    Oidc(#[from] OidcError),
+    /// The SAML IdP's metadata is not usable, or its response failed a check.
+    #[error(transparent)]
+    Saml(#[from] SamlError),
     /// Signed in, but the authorization policy refuses.
     #[error("{user} is not allowed: {reason}")]
     NotAllowed { user: String, reason: String },
@@ -48,18 +60,35 @@ pub enum Error {
     },
 }
 
+/// Ending sessions by the provider's session: with cookie sessions a setting that does not
+/// fit, else the store's failure.
+impl From<EndError> for Error {
+    fn from(error: EndError) -> Self {
+        match error {
+            EndError::InCookies => Self::NotSupported(error.to_string()),
+            EndError::Store(e) => Self::SessionStore(e),
+        }
+    }
+}
+
 impl Error {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
-            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::SessionStore(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Forbidden(_) | Self::NotAllowed { .. } => StatusCode::FORBIDDEN,
+            Self::BadRequest(_) | Self::InvalidRedirect(_) => StatusCode::BAD_REQUEST,
+            Self::SessionStore(_) | Self::LoginState(LoginStateError::Unavailable) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Self::LoginFailed(_)
+            | Self::LoginState(_)
+            | Self::Oidc(OidcError::Rejected(_))
+            | Self::Saml(SamlError::Rejected(_)) => StatusCode::BAD_REQUEST,
+            Self::Oidc(OidcError::Unavailable(_)) | Self::Saml(SamlError::Unavailable(_)) => {
+                StatusCode::BAD_GATEWAY
+            }
             Self::NotFound | Self::NoProvider => StatusCode::NOT_FOUND,
             Self::NotSupported(_) => StatusCode::NOT_IMPLEMENTED,
-            Self::LoginFailed(_) => StatusCode::BAD_REQUEST,
-            Self::ProviderUnavailable(_) => StatusCode::BAD_GATEWAY,
-            Self::NotAllowed { .. } => StatusCode::FORBIDDEN,
             Self::UpstreamUnavailable { .. } => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
         }
@@ -71,14 +100,20 @@ impl Error {
             Self::Unauthenticated => "sign-in required".into(),
             Self::Forbidden(why) => format!("forbidden: {why}"),
             Self::BadRequest(why) => format!("bad request: {why}"),
-            Self::SessionStore(_) => "session store unavailable".into(),
+            Self::InvalidRedirect(why) => format!("bad request: {why}"),
+            Self::SessionStore(_) | Self::LoginState(LoginStateError::Unavailable) => {
+                "session store unavailable".into()
+            }
+            Self::LoginFailed(why)
+            | Self::Oidc(OidcError::Rejected(why))
+            | Self::Saml(SamlError::Rejected(why)) => format!("sign-in failed: {why}"),
+            Self::LoginState(e) => format!("sign-in failed: {e}"),
+            Self::Oidc(OidcError::Unavailable(_)) | Self::Saml(SamlError::Unavailable(_)) => {
+                "identity provider unavailable; try again shortly".into()
+            }
             Self::NotFound => "not found".into(),
             Self::NotSupported(why) => format!("not supported: {why}"),
             Self::NoProvider => "no identity provider is configured".into(),
-            Self::LoginFailed(why) => format!("sign-in failed: {why}"),
-            Self::ProviderUnavailable(_) => {
-                "identity provider unavailable; try again shortly".into()
-            }
             Self::NotAllowed { user, reason } => {
                 format!("signed in as {user}, but not allowed here: {reason}")
             }
@@ -93,14 +128,22 @@ impl Error {
 impl Error {
     /// The page a browser sees instead of the plain-text reason.
     fn page(&self) -> Page {
+        let login_failed = |reason: String| Page::LoginFailed {
+            reason,
+            retry_href: Route::Start.path().into(),
+        };
         match self {
-            Self::LoginFailed(reason) => Page::LoginFailed {
-                reason: reason.clone(),
-                retry_href: Route::Start.path().into(),
-            },
-            Self::ProviderUnavailable(_) => Page::ProviderUnavailable {
-                retry_href: Route::Start.path().into(),
-            },
+            Self::LoginFailed(why)
+            | Self::Oidc(OidcError::Rejected(why))
+            | Self::Saml(SamlError::Rejected(why)) => login_failed(why.clone()),
+            Self::LoginState(e) if *e != LoginStateError::Unavailable => {
+                login_failed(e.to_string())
+            }
+            Self::Oidc(OidcError::Unavailable(_)) | Self::Saml(SamlError::Unavailable(_)) => {
+                Page::ProviderUnavailable {
+                    retry_href: Route::Start.path().into(),
+                }
+            }
             Self::NotAllowed { user, reason } => Page::NotAllowed {
                 user: user.clone(),
                 reason: reason.clone(),
@@ -108,6 +151,9 @@ impl Error {
             },
             Self::BadRequest(reason) => Page::BadRequest {
                 reason: reason.clone(),
+            },
+            Self::InvalidRedirect(why) => Page::BadRequest {
+                reason: why.to_string(),
             },
             other => Page::Error {
                 status: other.status().as_u16(),
@@ -135,6 +181,13 @@ impl IntoResponse for Error {
             (status, [(http::header::CACHE_CONTROL, "no-store")], body).into_response();
         response.extensions_mut().insert(page);
         response
+    }
+}
+
+/// A redirect that cannot be sent answers as the bad request it is.
+impl IntoResponse for InvalidRedirect {
+    fn into_response(self) -> Response {
+        Error::from(self).into_response()
     }
 }
 
@@ -183,6 +236,76 @@ mod tests {
             .status(),
             StatusCode::GATEWAY_TIMEOUT
         );
+    }
+
+    /// Status, body and page of `error`'s response.
+    async fn answer(error: Error) -> (StatusCode, String, Option<Page>) {
+        let mut response = error.into_response();
+        let page = response.extensions_mut().remove::<Page>();
+        let status = response.status();
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned(), page)
+    }
+
+    #[tokio::test]
+    async fn a_refusal_from_a_provider_is_a_failed_sign_in_and_its_absence_a_502() {
+        for refused in [
+            Error::from(OidcError::Rejected("nonce mismatch".into())),
+            Error::from(SamlError::Rejected("nonce mismatch".into())),
+        ] {
+            let (status, body, page) = answer(refused).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST);
+            assert_eq!(body, "sign-in failed: nonce mismatch\n");
+            assert!(
+                matches!(page, Some(Page::LoginFailed { reason, .. }) if reason == "nonce mismatch")
+            );
+        }
+        for down in [
+            Error::from(OidcError::Unavailable("10.0.0.5 refused".into())),
+            Error::from(SamlError::Unavailable("10.0.0.5 refused".into())),
+        ] {
+            let (status, body, page) = answer(down).await;
+            assert_eq!(status, StatusCode::BAD_GATEWAY);
+            assert_eq!(body, "identity provider unavailable; try again shortly\n");
+            assert!(matches!(page, Some(Page::ProviderUnavailable { .. })));
+        }
+    }
+
+    #[tokio::test]
+    async fn sign_in_state_is_the_browsers_problem_unless_its_store_failed() {
+        let (status, body, page) = answer(LoginStateError::Expired.into()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body, "sign-in failed: sign-in took too long\n");
+        assert!(matches!(page, Some(Page::LoginFailed { .. })));
+        let (status, body, _) = answer(LoginStateError::Unavailable.into()).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body, "session store unavailable\n");
+    }
+
+    #[tokio::test]
+    async fn ending_cookie_sessions_by_the_providers_session_is_not_supported() {
+        let (status, _, _) = answer(EndError::InCookies.into()).await;
+        assert_eq!(status, StatusCode::NOT_IMPLEMENTED);
+        let store = EndError::Store(SessionError::Unavailable("down".into()));
+        assert_eq!(
+            answer(store.into()).await.0,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
+
+    #[tokio::test]
+    async fn a_redirect_that_cannot_be_sent_is_a_bad_request() {
+        let response =
+            crate::response::found("/a\rb", Vec::new()).unwrap_or_else(IntoResponse::into_response);
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        assert_eq!(body, "bad request: redirect target is not a valid header\n");
     }
 
     #[tokio::test]

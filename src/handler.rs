@@ -2,10 +2,7 @@
 
 mod backchannel_logout;
 mod callback;
-mod error_page;
 mod health;
-pub mod page;
-mod panic;
 mod saml;
 mod sign_in;
 mod sign_out;
@@ -16,20 +13,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use http::header::{CACHE_CONTROL, LOCATION, SET_COOKIE};
-use http::{HeaderValue, StatusCode};
 use url::Url;
 
 use crate::auth::{Authenticator, IdentityHeaders, Policy, RedirectPolicy};
-use crate::error::Error;
 use crate::provider::{Oidc, Saml};
 use crate::readiness::Readiness;
-use crate::session::{LoginCookies, Replay};
+/// A `302 Found` that sets cookies (it lives in [`crate::response`]).
+pub(crate) use crate::response::found;
+pub use crate::response::{CatchPanicLayer, ErrorPageLayer};
+use crate::session::{LoginCookies, Replay, Sessions};
 use crate::telemetry::Metrics;
-pub use error_page::ErrorPageLayer;
-pub use panic::CatchPanicLayer;
 
 /// What handlers need, built once from the configuration. Cloned for every request the router
 /// serves, so it is one shared pointer.
@@ -66,18 +60,11 @@ pub struct SharedState {
     pub metrics: Metrics,
 }
 
-/// A `302 Found` to `location` that sets `cookies`; never cached, since it carries session state.
-pub(crate) fn found(location: &str, cookies: Vec<HeaderValue>) -> Result<Response, Error> {
-    let location = HeaderValue::try_from(location)
-        .map_err(|_| Error::BadRequest("redirect target is not a valid header".into()))?;
-    let mut response = StatusCode::FOUND.into_response();
-    let headers = response.headers_mut();
-    headers.insert(LOCATION, location);
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    for line in cookies {
-        headers.append(SET_COOKIE, line);
+impl SharedState {
+    /// The sessions: what signing in saves, signing out ends, and a provider's logout finds.
+    pub fn sessions(&self) -> &Sessions {
+        self.authenticator.sessions()
     }
-    Ok(response)
 }
 
 pub use crate::route::{Route, is_own_path};

@@ -15,6 +15,7 @@ pub mod migrate;
 pub mod net;
 pub mod provider;
 pub mod readiness;
+pub mod response;
 pub mod route;
 pub mod server;
 pub mod session;
@@ -26,13 +27,13 @@ use std::sync::Arc;
 
 pub use config::Config;
 
-use auth::{Authenticator, IdentityHeaders, RedirectPolicy, Refresher};
+use auth::{Authenticator, IdentityHeaders, RedirectPolicy};
 use config::StoreKind;
 use handler::{AppState, SharedState};
 use provider::{Oidc, Saml};
 use readiness::Readiness;
 use session::{
-    CookieStore, CookieWriter, LoginCookies, RedisConnection, RedisStore, Replay, Sealer, Store,
+    CookieStore, CookieWriter, LoginCookies, RedisConnection, RedisStore, Replay, Sealer, Sessions,
 };
 use telemetry::Metrics;
 
@@ -56,32 +57,34 @@ fn state(config: &Config) -> AppState {
     let sealer = Sealer::new(&config.session.secret);
     let writer = CookieWriter::new(config.session.cookie.clone());
     let mut readiness = Readiness::default();
-    let store = match &config.session.store {
-        StoreKind::Cookie => Store::Cookie(Arc::new(CookieStore::new(
-            config.session.cookie.clone(),
-            &config.session.secret,
-        ))),
+    let (sessions, login, replay) = match &config.session.store {
+        StoreKind::Cookie => (
+            Sessions::in_cookies(Arc::new(CookieStore::new(
+                config.session.cookie.clone(),
+                &config.session.secret,
+            ))),
+            LoginCookies::new(sealer, writer),
+            Replay::default(),
+        ),
         StoreKind::Redis(redis) => {
             let connection = Arc::new(
                 RedisConnection::new(redis).expect("validated configuration builds a client"),
             );
             connection.spawn_upkeep();
             readiness.register(connection.clone());
-            Store::Redis(Arc::new(RedisStore::new(
+            let store = Arc::new(RedisStore::new(
                 connection,
                 config.session.cookie.clone(),
                 &config.session.secret,
                 &redis.key_prefix,
                 config.session.lifetime,
-            )))
+            ));
+            (
+                Sessions::in_redis(store.clone()),
+                LoginCookies::new(sealer, writer).in_redis(store.clone()),
+                Replay::Redis(store),
+            )
         }
-    };
-    let (login, replay) = match store.redis() {
-        Some(redis) => (
-            LoginCookies::new(sealer, writer).in_redis(redis.clone()),
-            Replay::Redis(redis.clone()),
-        ),
-        None => (LoginCookies::new(sealer, writer), Replay::default()),
     };
     let oidc = config.oidc.clone().map(|oidc_config| {
         let oidc = Arc::new(
@@ -100,11 +103,7 @@ fn state(config: &Config) -> AppState {
     });
     AppState::new(SharedState {
         saml,
-        authenticator: Authenticator {
-            store,
-            oidc: oidc.clone(),
-            refresher: Arc::new(Refresher::default()),
-        },
+        authenticator: Authenticator::new(sessions, oidc.clone()),
         identity_headers: IdentityHeaders::auth_request(),
         policy: config.authorization.clone(),
         redirects: RedirectPolicy::new(&config.public_url, config.redirect_domains()),

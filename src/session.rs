@@ -1,4 +1,5 @@
-//! Who a signed-in user is, and where that is kept between requests.
+//! Who a signed-in user is, and where that is kept between requests. Handlers and the
+//! authenticator use [`Sessions`]; the stores behind it are its business.
 
 mod cookie_store;
 mod cookies;
@@ -7,6 +8,8 @@ mod redis_connection;
 mod redis_store;
 mod replay;
 mod seal;
+mod sessions;
+mod shared_refresh;
 mod state;
 mod store;
 mod ticket;
@@ -18,8 +21,10 @@ pub use redis_connection::RedisConnection;
 pub use redis_store::{RedisStore, SessionIndex};
 pub use replay::Replay;
 pub use seal::Sealer;
-pub use state::{Session, Tokens, unix_now};
-pub use store::{Loaded, Rejection, SessionError, SessionStore, Store};
+pub use sessions::{EndError, Sessions};
+pub use shared_refresh::{RefreshSite, RefreshTiming, Refreshed};
+pub use state::{ProviderKind, Session, Tokens, UnknownProviderKind, unix_now};
+pub use store::{Loaded, Rejection, SessionError, SessionStore};
 pub use ticket::Ticket;
 
 #[cfg(test)]

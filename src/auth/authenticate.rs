@@ -5,10 +5,10 @@ use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderValue};
 
 use super::AuthReason;
-use super::refresh::{Refreshed, Refresher, access_due};
+use super::refresh::{Refreshed, Refresher};
 use crate::error::Error;
 use crate::provider::{Oidc, OidcError};
-use crate::session::{Loaded, Rejection, Session, SessionError, SessionStore, Store, unix_now};
+use crate::session::{Loaded, ProviderKind, Rejection, Session, SessionError, Sessions, unix_now};
 
 /// The outcome of authenticating one request.
 #[derive(Clone, Debug, PartialEq)]
@@ -41,12 +41,26 @@ pub fn bearer_challenge(why: &str) -> HeaderValue {
 /// Everything that decides who a request is from.
 #[derive(Clone, Debug)]
 pub struct Authenticator {
-    pub store: Store,
-    pub oidc: Option<Arc<Oidc>>,
-    pub refresher: Arc<Refresher>,
+    sessions: Sessions,
+    oidc: Option<Arc<Oidc>>,
+    refresher: Arc<Refresher>,
 }
 
 impl Authenticator {
+    /// Sessions from `sessions`; bearer tokens and refresh from `oidc`, when configured.
+    pub fn new(sessions: Sessions, oidc: Option<Arc<Oidc>>) -> Self {
+        Self {
+            sessions,
+            oidc,
+            refresher: Arc::new(Refresher::default()),
+        }
+    }
+
+    /// The sessions this authenticator reads, for the handlers that sign in and out.
+    pub fn sessions(&self) -> &Sessions {
+        &self.sessions
+    }
+
     /// A bearer token, when accepted; then the session, refreshed when its access token is
     /// about to expire. A failing store is an error, never a pass. (Trusted networks are the
     /// gate's to decide, before anything here is asked.)
@@ -56,12 +70,7 @@ impl Authenticator {
             // future is moved on every request.
             return Ok(Box::pin(self.authenticate_bearer(token)).await);
         }
-        let session = match self
-            .store
-            .load(headers)
-            .await
-            .map_err(Error::SessionStore)?
-        {
+        let session = match self.sessions.load(headers).await? {
             Loaded::Valid(session) => session,
             Loaded::Missing => return Ok(Authentication::Denied(AuthReason::NoSession)),
             Loaded::Rejected(rejection) => {
@@ -85,11 +94,8 @@ impl Authenticator {
         if self.bearer_token(headers).is_some() {
             return None;
         }
-        // Redis answers over the network: that is the asynchronous path.
-        let Store::Cookie(cookies) = &self.store else {
-            return None;
-        };
-        Some(match cookies.load_now(headers) {
+        // A store that answers over the network (Redis) takes the asynchronous path.
+        Some(match self.sessions.load_now(headers)? {
             Loaded::Valid(session) if self.refresh_due(&session).is_none() => {
                 allowed(session, AuthReason::Session)
             }
@@ -136,7 +142,8 @@ impl Authenticator {
         let tokens = session.tokens.as_ref()?;
         tokens.refresh_token.as_ref()?;
         let margin = oidc.config().refresh_before_expiry;
-        (session.provider == "oidc" && access_due(session, margin, unix_now())).then_some(oidc)
+        (session.provider == Some(ProviderKind::Oidc) && session.access_due(margin, unix_now()))
+            .then_some(oidc)
     }
 
     async fn refresh(
@@ -145,29 +152,13 @@ impl Authenticator {
         session: Arc<Session>,
         headers: &HeaderMap,
     ) -> Result<Authentication, Error> {
-        let outcome = match &self.store {
-            Store::Redis(redis) => match redis.ticket(headers) {
-                Ok(Some(ticket)) => {
-                    self.refresher
-                        .refresh_shared(oidc, &session, redis, &ticket)
-                        .await
-                }
-                // A session was loaded, so the request carries a ticket.
-                _ => return Ok(Authentication::Denied(AuthReason::SessionInvalid)),
-            },
-            Store::Cookie(_) => self.refresher.refresh(oidc, &session).await,
+        // A session was loaded, so the request carries one a refresh can store.
+        let Some(site) = self.sessions.refresh_site(headers) else {
+            return Ok(Authentication::Denied(AuthReason::SessionInvalid));
         };
-        match outcome {
+        match self.refresher.refresh(oidc, &session, &site).await {
             Refreshed::New(new) => {
-                // In Redis the ticket stays the same: the browser's cookie needs no change.
-                let set_cookie = match &self.store {
-                    Store::Redis(_) => Vec::new(),
-                    Store::Cookie(_) => self
-                        .store
-                        .save(headers, &new)
-                        .await
-                        .map_err(Error::SessionStore)?,
-                };
+                let set_cookie = site.set_cookie(headers, &new).await?;
                 Ok(Authentication::Allowed {
                     session: new,
                     reason: AuthReason::Refreshed,

@@ -6,7 +6,7 @@
 //! lets users change their own address, and an unverified `me@our-company.com` would
 //! otherwise pass a domain rule. `oidc.allow_unverified_email` lifts that.
 
-use crate::session::Session;
+use crate::session::{ProviderKind, Session};
 
 /// Why an OpenID Connect session may hold no groups, and the Keycloak setting to check.
 const NO_GROUPS_CLAIM: &str = "the token carries no `groups` claim (oidc.groups_claim): the \
@@ -107,7 +107,7 @@ impl Policy {
             if !session.groups.is_empty() {
                 return Err(Denial::Groups(wanted));
             }
-            let hint = if session.provider == "saml" {
+            let hint = if session.provider == Some(ProviderKind::Saml) {
                 NO_GROUPS_ATTRIBUTE
             } else {
                 NO_GROUPS_CLAIM
@@ -169,14 +169,14 @@ mod tests {
     fn no_groups_at_all_names_the_mapper_to_add() {
         let p = Policy::from_lists(Some("admins"), None, None);
         let mut none = user(&[], &[], "a@x");
-        none.provider = "oidc".into();
+        none.provider = Some(ProviderKind::Oidc);
         let why = p.check(&none).unwrap_err().to_string();
         assert!(
             why.starts_with("not in any of the groups admins: the token carries no `groups` claim")
                 && why.contains("Group Membership mapper"),
             "{why}"
         );
-        none.provider = "saml".into();
+        none.provider = Some(ProviderKind::Saml);
         let why = p.check(&none).unwrap_err().to_string();
         assert!(why.contains("Group list mapper"), "{why}");
         // Some groups, none of them wanted: the plain reason.

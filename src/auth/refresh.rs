@@ -1,6 +1,7 @@
 //! Token refresh, once per refresh token however many requests notice it is due: once per
-//! process (single flight keyed by the refresh token), and with Redis once across replicas (a
-//! short lock in Redis; the others wait for the refreshed session to appear there).
+//! process (single flight keyed by the refresh token), and with Redis once across replicas
+//! (behind [`RefreshSite`]: a short lock in Redis; the others wait for the refreshed session to
+//! appear there).
 //!
 //! A finished refresh is remembered, so that a request still carrying the session from before
 //! it (a browser's parallel requests, a client that never stores the new cookie, such as nginx
@@ -20,7 +21,9 @@ use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
 use crate::provider::{Oidc, RefreshError};
-use crate::session::{Loaded, RedisStore, Session, Ticket, unix_now};
+use crate::session::{RefreshSite, RefreshTiming, Session, unix_now};
+
+pub use crate::session::Refreshed;
 
 /// Spent refresh tokens remembered at most (with the session each was refreshed into, a few
 /// kilobytes). When full, the oldest eighth is forgotten: one of those presented again goes to
@@ -31,35 +34,6 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// Remembered refreshes one request follows before refusing (a chain is shortened as it is
 /// followed, so two or three is the most seen).
 const MAX_HOPS: usize = 8;
-/// How often a replica waiting for another's refresh looks for its result.
-const POLL: Duration = Duration::from_millis(25);
-
-#[derive(Clone, Debug)]
-pub enum Refreshed {
-    New(Arc<Session>),
-    /// The provider ended the session (or it was signed out meanwhile).
-    Ended(String),
-    /// The provider could not be asked; the old session stands until it expires.
-    Failed(String),
-    /// The session store failed; the request must fail closed.
-    StoreFailed(String),
-}
-
-/// Whether the access token of `session` is due for refresh at `now`: `margin` or less before
-/// it expires. A session without an access token expiry is never due.
-pub fn access_due(session: &Session, margin: Duration, now: u64) -> bool {
-    session
-        .tokens
-        .as_ref()
-        .and_then(|t| t.access_expires_at)
-        .is_some_and(|expires| now.saturating_add(margin.as_secs()) >= expires)
-}
-
-/// Whether a session someone else refreshed may be used as it is: neither it nor its access
-/// token due. Otherwise it is refreshed in turn.
-fn usable(session: &Session, margin: Duration, now: u64) -> bool {
-    !session.is_expired_at(now) && !access_due(session, margin, now)
-}
 
 type Flight = Arc<OnceCell<Refreshed>>;
 /// SHA-256 of a refresh token: fixed size, and spent tokens are not kept in the clear.
@@ -139,37 +113,28 @@ impl Refresher {
         }
     }
 
-    /// Refreshes a session that lives in the browser's cookie.
-    pub async fn refresh(&self, oidc: &Oidc, session: &Arc<Session>) -> Refreshed {
-        let margin = oidc.config().refresh_before_expiry;
-        self.follow(session.clone(), margin, |s| async move {
-            ask_provider(oidc, &s).await
-        })
-        .await
-    }
-
-    /// Refreshes a session that lives in Redis behind `ticket`, coordinated with every other
-    /// replica; the refreshed session is in Redis when this returns `New`.
-    pub async fn refresh_shared(
+    /// Refreshes `session` at `site` (where it is kept: with Redis, the refreshed session is
+    /// stored there when this returns `New`).
+    pub async fn refresh(
         &self,
         oidc: &Oidc,
         session: &Arc<Session>,
-        redis: &RedisStore,
-        ticket: &Ticket,
+        site: &RefreshSite<'_>,
     ) -> Refreshed {
-        let timing = Timing {
+        let timing = RefreshTiming {
             margin: oidc.config().refresh_before_expiry,
             http_timeout: oidc.config().http_timeout,
         };
         let ask = |s: Arc<Session>| async move { ask_provider(oidc, &s).await };
         self.follow(session.clone(), timing.margin, |s| {
-            coordinate(ask, timing, s, redis, ticket)
+            site.run(&ask, timing, s)
         })
         .await
     }
 
     /// Refreshes `session` with `run`, once per refresh token. A refresh found finished is
-    /// used only while its result is [`usable`]; past that the result is refreshed in turn.
+    /// used only while its result is [`Session::usable`]; past that the result is refreshed
+    /// in turn.
     async fn follow<F, Fut>(&self, session: Arc<Session>, margin: Duration, run: F) -> Refreshed
     where
         F: Fn(Arc<Session>) -> Fut,
@@ -190,7 +155,7 @@ impl Refresher {
             let (flight, remembered) = self.flight(key, current.expires_at);
             let outcome = flight.get_or_init(|| run(current.clone())).await.clone();
             match &outcome {
-                Refreshed::New(next) if remembered && !usable(next, margin, unix_now()) => {
+                Refreshed::New(next) if remembered && !next.usable(margin, unix_now()) => {
                     if key_of(next) == Some(key) {
                         // A provider that does not rotate refresh tokens: the same one is
                         // spent anew, in a new flight.
@@ -306,123 +271,14 @@ async fn ask_provider(oidc: &Oidc, session: &Session) -> Refreshed {
     }
 }
 
-#[derive(Clone, Copy)]
-struct Timing {
-    /// `oidc.refresh_before_expiry`
-    margin: Duration,
-    /// `oidc.http_timeout`: how long the provider may take to answer.
-    http_timeout: Duration,
-}
-
-/// One replica refreshes: the one that takes the session's lock. The others wait for the
-/// refreshed session to appear under the same ticket and use it; none spends the refresh
-/// token a second time (the provider rotates it, and a second use ends the whole login).
-async fn coordinate<A, Fut>(
-    ask: A,
-    timing: Timing,
-    current: Arc<Session>,
-    redis: &RedisStore,
-    ticket: &Ticket,
-) -> Refreshed
-where
-    A: Fn(Arc<Session>) -> Fut,
-    Fut: Future<Output = Refreshed>,
-{
-    // The lock outlives the provider's slowest answer; waiting replicas give up a little
-    // later, keeping the old session, which is still valid (refresh starts before expiry).
-    let lock_ttl = timing.http_timeout + Duration::from_secs(5);
-    let deadline = Instant::now() + timing.http_timeout + Duration::from_secs(1);
-    let token = Ticket::generate().encode();
-    let mut current = current;
-    loop {
-        match redis.lock(ticket, &token, lock_ttl).await {
-            Err(e) => return Refreshed::StoreFailed(e.to_string()),
-            Ok(true) => {
-                let outcome = refresh_locked(&ask, timing.margin, &current, redis, ticket).await;
-                if let Err(e) = redis.unlock(ticket, &token).await {
-                    // It expires by itself; the others only wait a little longer.
-                    tracing::warn!(error = %e, "refresh lock not released");
-                }
-                return outcome;
-            }
-            Ok(false) => {}
-        }
-        tokio::time::sleep(POLL).await;
-        match changed(redis, ticket, &current).await {
-            Some(Refreshed::New(stored)) if !usable(&stored, timing.margin, unix_now()) => {
-                // Refreshed meanwhile, and due again already: the next refresh spends the
-                // stored (newest) refresh token, never the one this request came with.
-                current = stored;
-            }
-            Some(outcome) => {
-                tracing::debug!(user = %current.user, "session refreshed by another replica");
-                return outcome;
-            }
-            None => {}
-        }
-        if Instant::now() >= deadline {
-            return Refreshed::Failed("another replica's refresh did not finish in time".into());
-        }
-    }
-}
-
-async fn refresh_locked<A, Fut>(
-    ask: &A,
-    margin: Duration,
-    current: &Arc<Session>,
-    redis: &RedisStore,
-    ticket: &Ticket,
-) -> Refreshed
-where
-    A: Fn(Arc<Session>) -> Fut,
-    Fut: Future<Output = Refreshed>,
-{
-    // Another replica may have refreshed between this request's read and the lock; what it
-    // stored is used as it is only while not due itself, else refreshed with its own tokens.
-    let current = match changed(redis, ticket, current).await {
-        Some(Refreshed::New(stored)) if !usable(&stored, margin, unix_now()) => stored,
-        Some(outcome) => return outcome,
-        None => current.clone(),
-    };
-    let outcome = ask(current).await;
-    match &outcome {
-        Refreshed::New(new) => match redis.replace(ticket, new).await {
-            Ok(true) => {}
-            Ok(false) => return Refreshed::Ended("the session ended during the refresh".into()),
-            Err(e) => return Refreshed::StoreFailed(e.to_string()),
-        },
-        Refreshed::Ended(_) => {
-            // Ended for every replica: none may spend the refused token again, nor accept the
-            // session until it expires.
-            if let Err(e) = redis.delete(ticket).await {
-                tracing::warn!(error = %e, "session the provider ended not deleted from redis");
-            }
-        }
-        Refreshed::Failed(_) | Refreshed::StoreFailed(_) => {}
-    }
-    outcome
-}
-
-/// The session as stored now, if it is no longer the one `current` was read as.
-async fn changed(redis: &RedisStore, ticket: &Ticket, current: &Session) -> Option<Refreshed> {
-    match redis.read(ticket).await {
-        Err(e) => Some(Refreshed::StoreFailed(e.to_string())),
-        Ok(Loaded::Valid(stored)) if stored.tokens != current.tokens => {
-            Some(Refreshed::New(stored))
-        }
-        Ok(Loaded::Valid(_)) => None,
-        Ok(_) => Some(Refreshed::Ended("the session was ended".into())),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
     use super::*;
-    use crate::session::Tokens;
     use crate::session::test_redis::RedisServer;
+    use crate::session::{Loaded, ProviderKind, RedisStore, Sessions, Ticket, Tokens};
 
     /// Issued access tokens last this long.
     const TTL: u64 = 100;
@@ -486,7 +342,7 @@ mod tests {
 
     fn signed_in() -> Arc<Session> {
         let mut s = Session::new("alice", Duration::from_secs(3_600));
-        s.provider = "oidc".into();
+        s.provider = Some(ProviderKind::Oidc);
         s.tokens = Some(Tokens {
             access_token: Some("at-0".into()),
             id_token: None,
@@ -764,53 +620,46 @@ mod tests {
         assert_eq!(kept, [now + 1, now + 3_600]);
     }
 
-    #[test]
-    fn due_means_within_the_margin_of_the_access_tokens_expiry() {
-        let now = unix_now();
-        let mut s = (*signed_in()).clone();
-        let margin = Duration::from_secs(60);
-        for (expires, due) in [
-            (None, false),
-            (Some(now + 61), false),
-            (Some(now + 60), true),
-            (Some(now - 5), true),
-        ] {
-            s.tokens.as_mut().unwrap().access_expires_at = expires;
-            assert_eq!(access_due(&s, margin, now), due, "{expires:?}");
-            assert_eq!(usable(&s, margin, now), !due, "{expires:?}");
-        }
-        s.tokens.as_mut().unwrap().access_expires_at = Some(now + 3_600);
-        s.expires_at = now;
-        assert!(
-            !usable(&s, margin, now),
-            "an expired session is never usable"
-        );
-    }
-
     // With sessions in Redis
 
-    const TIMING: Timing = Timing {
+    const TIMING: RefreshTiming = RefreshTiming {
         margin: NOW,
         http_timeout: Duration::from_secs(2),
     };
 
-    async fn stored(redis: &RedisStore, session: &Session) -> Ticket {
+    /// `session` stored in `redis`: the ticket, and a request that carries it.
+    async fn stored(redis: &RedisStore, session: &Session) -> (Ticket, http::HeaderMap) {
         let cookie = redis.request_cookie(session).await.unwrap();
         let mut headers = http::HeaderMap::new();
         headers.insert(http::header::COOKIE, cookie.parse().unwrap());
-        redis.ticket(&headers).unwrap().unwrap()
+        (redis.ticket(&headers).unwrap().unwrap(), headers)
+    }
+
+    /// Refreshes the session `headers` carry through the sessions interface, as every replica
+    /// does.
+    async fn refresh_in(
+        sessions: &Sessions,
+        headers: &http::HeaderMap,
+        provider: &Provider,
+        current: &Arc<Session>,
+    ) -> Refreshed {
+        let site = sessions
+            .refresh_site(headers)
+            .expect("the request carries a ticket");
+        site.run(&|s| provider.refresh(s), TIMING, current.clone())
+            .await
     }
 
     #[tokio::test]
     async fn a_session_the_provider_ended_is_deleted_from_redis() {
         let server = RedisServer::start();
-        let redis = crate::session::test_redis_store(&server.url());
+        let redis = Arc::new(crate::session::test_redis_store(&server.url()));
+        let sessions = Sessions::in_redis(redis.clone());
         let provider = Provider::default();
         let s0 = signed_in();
-        let ticket = stored(&redis, &s0).await;
+        let (ticket, headers) = stored(&redis, &s0).await;
         provider.refuse("rt-0");
-        let outcome =
-            coordinate(|s| provider.refresh(s), TIMING, s0.clone(), &redis, &ticket).await;
+        let outcome = refresh_in(&sessions, &headers, &provider, &s0).await;
         assert!(matches!(outcome, Refreshed::Ended(_)), "{outcome:?}");
         // Every replica now finds no session, instead of spending the refused token again.
         assert!(matches!(
@@ -822,10 +671,11 @@ mod tests {
     #[tokio::test]
     async fn a_stored_session_due_itself_is_refreshed_with_its_own_tokens() {
         let server = RedisServer::start();
-        let redis = crate::session::test_redis_store(&server.url());
+        let redis = Arc::new(crate::session::test_redis_store(&server.url()));
+        let sessions = Sessions::in_redis(redis.clone());
         let provider = Provider::default();
         let s0 = signed_in();
-        let ticket = stored(&redis, &s0).await;
+        let (ticket, headers) = stored(&redis, &s0).await;
         // Another replica refreshed meanwhile, into tokens already due.
         let mut other = (*s0).clone();
         other.tokens = Some(Tokens {
@@ -835,8 +685,7 @@ mod tests {
             access_expires_at: Some(unix_now()),
         });
         assert!(redis.replace(&ticket, &other).await.unwrap());
-        let outcome =
-            coordinate(|s| provider.refresh(s), TIMING, s0.clone(), &redis, &ticket).await;
+        let outcome = refresh_in(&sessions, &headers, &provider, &s0).await;
         assert_eq!(refresh_token(&outcome), "rt-1");
         assert_eq!(
             provider.presented(),
@@ -848,8 +697,7 @@ mod tests {
         };
         assert_eq!(refresh_token(&Refreshed::New(now_stored)), "rt-1");
         // A stored session that is not due is used as it is.
-        let outcome =
-            coordinate(|s| provider.refresh(s), TIMING, s0.clone(), &redis, &ticket).await;
+        let outcome = refresh_in(&sessions, &headers, &provider, &s0).await;
         assert_eq!(refresh_token(&outcome), "rt-1");
         assert_eq!(provider.presented(), ["rt-other"]);
     }

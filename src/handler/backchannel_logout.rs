@@ -12,7 +12,6 @@ use http::header::CACHE_CONTROL;
 use serde::Deserialize;
 
 use super::AppState;
-use super::start::oidc_error;
 use crate::error::Error;
 use crate::provider::OidcError;
 use crate::session::SessionIndex;
@@ -27,14 +26,14 @@ pub async fn backchannel_logout(
     Form(form): Form<LogoutForm>,
 ) -> Result<Response, Error> {
     let oidc = state.oidc.as_ref().ok_or(Error::NoProvider)?;
-    let Some(redis) = state.authenticator.store.redis() else {
+    if !state.sessions().can_end_by_provider_session() {
         // Cookie sessions live in browsers: nothing here can end them.
         return Err(Error::NotSupported(
             "back-channel logout needs session.store = \"redis\"; with cookie sessions, clear \
              the client's Backchannel logout URL in Keycloak"
                 .into(),
         ));
-    };
+    }
     let token = form
         .logout_token
         .filter(|t| !t.is_empty())
@@ -42,15 +41,15 @@ pub async fn backchannel_logout(
     let logout = oidc.verify_logout_token(&token).await.map_err(|e| {
         tracing::warn!(error = %e, "logout token refused");
         match e {
+            // A logout token is no sign-in: refused, it is a bad request.
             OidcError::Rejected(why) => Error::BadRequest(why),
-            unavailable => oidc_error(unavailable),
+            unavailable => unavailable.into(),
         }
     })?;
     let first_use = state
         .replay
         .first_time("logout-token", &logout.jti, logout.valid_for)
-        .await
-        .map_err(Error::SessionStore)?;
+        .await?;
     if !first_use {
         tracing::warn!(jti = %logout.jti, "logout token replayed");
         return Err(Error::BadRequest("logout token already used".into()));
@@ -60,10 +59,7 @@ pub async fn backchannel_logout(
         (None, Some(sub)) => SessionIndex::OidcSubject(sub),
         (None, None) => return Err(Error::BadRequest("logout token names no session".into())),
     };
-    let ended = redis
-        .end_sessions(index)
-        .await
-        .map_err(Error::SessionStore)?;
+    let ended = state.sessions().end_by_provider_session(index).await?;
     tracing::info!(sid = ?logout.sid, sub = ?logout.sub, ended, "provider ended the session (back-channel logout)");
     Ok((StatusCode::OK, [(CACHE_CONTROL, "no-store")]).into_response())
 }

@@ -7,11 +7,10 @@ use http::header::SET_COOKIE;
 use serde::Deserialize;
 
 use super::AppState;
-use super::page::Page;
-use super::start::oidc_error;
 use crate::error::Error;
 use crate::provider::Oidc;
-use crate::session::{Session, SessionStore};
+use crate::response::Page;
+use crate::session::{ProviderKind, Session};
 
 #[derive(Debug, Deserialize)]
 pub struct CallbackParams {
@@ -53,26 +52,20 @@ async fn finish(
     let returned_state = params
         .state
         .ok_or_else(|| Error::LoginFailed("the callback has no state".into()))?;
-    let attempt = state
-        .login
-        .recall(headers, &returned_state)
-        .await
-        .map_err(super::start::login_state_error)?;
+    let attempt = state.login.recall(headers, &returned_state).await?;
     if let Some(error) = params.error {
         return Err(Error::LoginFailed(provider_error(
             &error,
             params.error_description.as_deref(),
         )));
     }
-    oidc.check_callback_issuer(params.iss.as_deref())
-        .map_err(oidc_error)?;
+    oidc.check_callback_issuer(params.iss.as_deref())?;
     let code = params
         .code
         .ok_or_else(|| Error::LoginFailed("the callback has no code".into()))?;
     let session = oidc
         .finish_login(code, &attempt, state.session_lifetime)
-        .await
-        .map_err(oidc_error)?;
+        .await?;
     if let Err(denial) = state.policy.check(&session) {
         return Ok(not_allowed(
             state,
@@ -82,14 +75,9 @@ async fn finish(
             denial.to_string(),
         ));
     }
-    let cookies = state
-        .authenticator
-        .store
-        .save(headers, &session)
-        .await
-        .map_err(Error::SessionStore)?;
-    tracing::info!(user = %session.user, provider = "oidc", "signed in");
-    super::found(&attempt.rd, cookies)
+    let cookies = state.sessions().save(headers, &session).await?;
+    tracing::info!(user = %session.user, provider = %ProviderKind::Oidc, "signed in");
+    Ok(super::found(&attempt.rd, cookies)?)
 }
 
 /// 403 for a user the policy refuses at sign-in, whose "sign out" ends the provider's session

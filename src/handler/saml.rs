@@ -8,10 +8,10 @@ use http::{HeaderMap, HeaderValue, Uri};
 use serde::Deserialize;
 
 use super::AppState;
-use super::start::{StartParams, begin, login_state_error, saml_error};
+use super::start::{StartParams, begin};
 use crate::error::Error;
 use crate::provider::{SamlError, SloMessage};
-use crate::session::{Loaded, LoginStateError, SessionIndex, SessionStore};
+use crate::session::{Loaded, LoginStateError, ProviderKind, SessionIndex};
 
 /// `GET /saml/login?rd=URL`: `/oauth2/start` with the SAML provider chosen.
 pub async fn login(
@@ -22,7 +22,7 @@ pub async fn login(
     begin(
         &state,
         params.rd.as_deref().unwrap_or_default(),
-        Some("saml"),
+        Some(ProviderKind::Saml.as_str()),
         &headers,
     )
     .await
@@ -63,23 +63,21 @@ async fn finish(state: &AppState, headers: &HeaderMap, form: AcsForm) -> Result<
     let saml = state.saml.as_ref().ok_or(Error::NoProvider)?;
     let relay = form.relay_state.as_deref().unwrap_or_default();
     let attempt = match state.login.recall(headers, relay).await {
-        Ok(attempt) if attempt.provider == "saml" => Some(attempt),
+        Ok(attempt) if attempt.provider == ProviderKind::Saml => Some(attempt),
         Ok(_) => {
             return Err(Error::LoginFailed(
                 "the login cookie belongs to another provider".into(),
             ));
         }
-        Err(e @ LoginStateError::Unavailable) => return Err(login_state_error(e)),
+        Err(e @ LoginStateError::Unavailable) => return Err(e.into()),
         Err(_) if saml.allows_idp_initiated() => None,
         Err(e) => return Err(Error::LoginFailed(format!("unsolicited response: {e}"))),
     };
-    let signed_in = saml
-        .finish_login(
-            &form.saml_response,
-            attempt.as_ref(),
-            state.session_lifetime,
-        )
-        .map_err(saml_error)?;
+    let signed_in = saml.finish_login(
+        &form.saml_response,
+        attempt.as_ref(),
+        state.session_lifetime,
+    )?;
     let first_use = state
         .replay
         .first_time(
@@ -87,8 +85,7 @@ async fn finish(state: &AppState, headers: &HeaderMap, form: AcsForm) -> Result<
             &signed_in.assertion_id,
             signed_in.remember_for,
         )
-        .await
-        .map_err(Error::SessionStore)?;
+        .await?;
     if !first_use {
         return Err(Error::LoginFailed(format!(
             "assertion {} was already used (replay)",
@@ -102,24 +99,19 @@ async fn finish(state: &AppState, headers: &HeaderMap, form: AcsForm) -> Result<
             reason: denial.to_string(),
         });
     }
-    let cookies = state
-        .authenticator
-        .store
-        .save(headers, &session)
-        .await
-        .map_err(Error::SessionStore)?;
-    tracing::info!(user = %session.user, provider = "saml", "signed in");
+    let cookies = state.sessions().save(headers, &session).await?;
+    tracing::info!(user = %session.user, provider = %ProviderKind::Saml, "signed in");
     let target = match &attempt {
         Some(attempt) => attempt.rd.clone(),
         None => state.redirects.target_or_root(relay),
     };
-    super::found(&target, cookies)
+    Ok(super::found(&target, cookies)?)
 }
 
 /// `GET /saml/metadata`: this SP's metadata, for import into the IdP.
 pub async fn metadata(State(state): State<AppState>) -> Result<Response, Error> {
     let saml = state.saml.as_ref().ok_or(Error::NoProvider)?;
-    let xml = saml.sp_metadata().map_err(saml_error)?;
+    let xml = saml.sp_metadata()?;
     Ok((
         [(
             CONTENT_TYPE,
@@ -154,15 +146,15 @@ async fn single_logout(
     let message = saml
         .slo_message(uri.query().unwrap_or_default())
         .map_err(|e| match e {
+            // A logout message is no sign-in: refused, it is a bad request.
             SamlError::Rejected(why) => Error::BadRequest(why),
-            SamlError::Unavailable(why) => Error::ProviderUnavailable(why),
+            unavailable => unavailable.into(),
         })?;
     let once = message.once();
     let first_use = state
         .replay
         .first_time("saml-logout", &once.id, once.remember_for)
-        .await
-        .map_err(Error::SessionStore)?;
+        .await?;
     if !first_use {
         return Err(Error::BadRequest(format!(
             "logout message {} was already used (replay)",
@@ -178,28 +170,23 @@ async fn single_logout(
                 tracing::warn!(status = %returned.status, "the IdP did not end its session");
             }
             let rd = state.redirects.target_or_root(&returned.relay_state);
-            return super::found(&rd, Vec::new());
+            return Ok(super::found(&rd, Vec::new())?);
         }
         SloMessage::Request(logout) => logout,
     };
     tracing::info!(name_id = ?logout.name_id, session_indexes = ?logout.session_indexes, "IdP ended the session");
     // The browser that brings the request ends its own session only if it is the one named: a
     // genuine LogoutRequest for someone else, planted in this browser, must not sign it out.
-    let cleared = match state
-        .authenticator
-        .store
-        .load(headers)
-        .await
-        .map_err(Error::SessionStore)?
-    {
+    let sessions = state.sessions();
+    let cleared = match sessions.load(headers).await? {
         Loaded::Valid(session) if !logout.names(&session) => {
             tracing::warn!(user = %session.user, "IdP logout for another user left this browser's session alone");
             Vec::new()
         }
-        _ => clear(state, headers).await?,
+        _ => sessions.end(headers).await?,
     };
-    if let (Some(redis), Some(name_id)) =
-        (state.authenticator.store.redis(), logout.name_id.as_deref())
+    if let Some(name_id) = logout.name_id.as_deref()
+        && sessions.can_end_by_provider_session()
     {
         // Every replica's sessions of this IdP session end, not only this browser's.
         let indexes: Vec<SessionIndex<'_>> = if logout.session_indexes.is_empty() {
@@ -215,21 +202,9 @@ async fn single_logout(
                 .collect()
         };
         for index in indexes {
-            let ended = redis
-                .end_sessions(index)
-                .await
-                .map_err(Error::SessionStore)?;
+            let ended = sessions.end_by_provider_session(index).await?;
             tracing::info!(ended, "sessions of the IdP session ended");
         }
     }
-    super::found(logout.respond_to.as_str(), cleared)
-}
-
-async fn clear(state: &AppState, headers: &HeaderMap) -> Result<Vec<HeaderValue>, Error> {
-    state
-        .authenticator
-        .store
-        .clear(headers)
-        .await
-        .map_err(Error::SessionStore)
+    Ok(super::found(logout.respond_to.as_str(), cleared)?)
 }

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::AppState;
 use crate::error::Error;
-use crate::session::{Loaded, SessionStore};
+use crate::session::{Loaded, ProviderKind};
 
 #[derive(Debug, Deserialize)]
 pub struct SignOutParams {
@@ -23,35 +23,36 @@ pub async fn sign_out(
     Query(params): Query<SignOutParams>,
     headers: HeaderMap,
 ) -> Result<Response, Error> {
-    let store = &state.authenticator.store;
+    let sessions = state.sessions();
     let rd = state
         .redirects
         .target_or_root(params.rd.as_deref().unwrap_or_default());
-    let session = match store.load(&headers).await.map_err(Error::SessionStore)? {
+    let session = match sessions.load(&headers).await? {
         Loaded::Valid(session) => Some(session),
         _ => None,
     };
-    let cleared = store.clear(&headers).await.map_err(Error::SessionStore)?;
+    let cleared = sessions.end(&headers).await?;
     let after = state
         .public_url
         .join(&rd)
         .map(String::from)
         .unwrap_or(rd.clone());
-    let provider_logout = session.as_ref().and_then(|s| match s.provider.as_str() {
-        "oidc" => {
+    let provider_logout = session.as_ref().and_then(|s| match s.provider? {
+        ProviderKind::Oidc => {
             let hint = s.tokens.as_ref().and_then(|t| t.id_token.as_deref());
             state.oidc.as_ref()?.end_session_url(hint, &after)
         }
-        "saml" => state.saml.as_ref()?.logout_redirect(
+        ProviderKind::Saml => state.saml.as_ref()?.logout_redirect(
             s.subject.as_deref()?,
             s.idp_session.as_deref(),
             &rd,
         ),
-        _ => None,
+        // A bearer token is no sign-in here, and is never stored as a session.
+        ProviderKind::Bearer => None,
     });
     if let Some(session) = &session {
         tracing::info!(user = %session.user, "signed out");
     }
     let location = provider_logout.map(String::from).unwrap_or(rd);
-    super::found(&location, cleared)
+    Ok(super::found(&location, cleared)?)
 }

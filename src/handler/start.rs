@@ -7,11 +7,10 @@ use http::header::ACCEPT_LANGUAGE;
 use serde::Deserialize;
 
 use super::AppState;
-use super::page::{Lang, Page, render};
 use crate::error::Error;
-use crate::provider::{OidcError, SamlError};
+use crate::response::{Lang, Page, render};
 use crate::route::Route;
-use crate::session::{LoginStateError, SessionError};
+use crate::session::ProviderKind;
 
 #[derive(Debug, Deserialize)]
 pub struct StartParams {
@@ -43,70 +42,45 @@ pub(super) async fn begin(
     headers: &HeaderMap,
 ) -> Result<Response, Error> {
     let rd = state.redirects.target_or_root(rd);
+    let not_configured =
+        |name: &str| Error::BadRequest(format!("no provider `{name}` is configured"));
     let provider = match (provider, &state.oidc, &state.saml) {
-        (Some(p), ..) => p,
-        (None, Some(_), None) => "oidc",
-        (None, None, Some(_)) => "saml",
+        (Some(name), ..) => name
+            .parse::<ProviderKind>()
+            .map_err(|_| not_configured(name))?,
+        (None, Some(_), None) => ProviderKind::Oidc,
+        (None, None, Some(_)) => ProviderKind::Saml,
         (None, None, None) => return Err(Error::NoProvider),
         (None, Some(_), Some(_)) => return Ok(choose(&rd, headers)),
     };
     let (url, attempt) = match (provider, &state.oidc, &state.saml) {
-        ("oidc", Some(oidc), _) => {
-            let login = oidc.login_redirect(rd).map_err(oidc_error)?;
+        (ProviderKind::Oidc, Some(oidc), _) => {
+            let login = oidc.login_redirect(rd)?;
             (login.url, login.attempt)
         }
-        ("saml", _, Some(saml)) => {
-            let login = saml.login_redirect(rd).map_err(saml_error)?;
+        (ProviderKind::Saml, _, Some(saml)) => {
+            let login = saml.login_redirect(rd)?;
             (login.url, login.attempt)
         }
-        (other, ..) => {
-            return Err(Error::BadRequest(format!(
-                "no provider `{other}` is configured"
-            )));
-        }
+        (other, ..) => return Err(not_configured(other.as_str())),
     };
-    let cookie = state
-        .login
-        .remember(&attempt)
-        .await
-        .map_err(login_state_error)?;
-    super::found(url.as_str(), vec![cookie])
-}
-
-/// A sign-in state that cannot be used: the browser's problem (400), unless the store failed.
-pub(super) fn login_state_error(error: LoginStateError) -> Error {
-    match error {
-        LoginStateError::Unavailable => Error::SessionStore(SessionError::Unavailable(
-            "sign-in state not reachable".into(),
-        )),
-        other => Error::LoginFailed(other.to_string()),
-    }
+    let cookie = state.login.remember(&attempt).await?;
+    Ok(super::found(url.as_str(), vec![cookie])?)
 }
 
 fn choose(rd: &str, headers: &HeaderMap) -> Response {
-    let href = |provider: &str| {
-        let query =
-            serde_urlencoded::to_string([("provider", provider), ("rd", rd)]).unwrap_or_default();
+    let href = |provider: ProviderKind| {
+        let query = serde_urlencoded::to_string([("provider", provider.as_str()), ("rd", rd)])
+            .unwrap_or_default();
         format!("{}?{query}", Route::Start.path())
     };
     let options = vec![
-        ("Keycloak (OpenID Connect)".to_owned(), href("oidc")),
-        ("Keycloak (SAML 2.0)".to_owned(), href("saml")),
+        (
+            "Keycloak (OpenID Connect)".to_owned(),
+            href(ProviderKind::Oidc),
+        ),
+        ("Keycloak (SAML 2.0)".to_owned(), href(ProviderKind::Saml)),
     ];
     let lang = Lang::from_accept_language(headers.get(ACCEPT_LANGUAGE));
     Html(render(&Page::ChooseProvider { options }, lang)).into_response()
-}
-
-pub(super) fn oidc_error(error: OidcError) -> Error {
-    match error {
-        OidcError::Unavailable(why) => Error::ProviderUnavailable(why),
-        OidcError::Rejected(why) => Error::LoginFailed(why),
-    }
-}
-
-pub(super) fn saml_error(error: SamlError) -> Error {
-    match error {
-        SamlError::Unavailable(why) => Error::ProviderUnavailable(why),
-        SamlError::Rejected(why) => Error::LoginFailed(why),
-    }
 }

@@ -7,6 +7,7 @@ use serde::Serialize;
 use super::AppState;
 use crate::auth::Authentication;
 use crate::error::Error;
+use crate::session::ProviderKind;
 
 #[derive(Debug, Serialize)]
 pub struct UserInfo {
@@ -16,7 +17,8 @@ pub struct UserInfo {
     preferred_username: Option<String>,
     groups: Vec<String>,
     roles: Vec<String>,
-    provider: String,
+    /// `oidc`, `saml` or `bearer`; empty for a session no provider made.
+    provider: &'static str,
     expires_at: u64,
 }
 
@@ -33,7 +35,7 @@ pub async fn userinfo(
             preferred_username: s.preferred_username.clone(),
             groups: s.groups.clone(),
             roles: s.roles.clone(),
-            provider: s.provider.clone(),
+            provider: s.provider.map_or("", ProviderKind::as_str),
             expires_at: s.expires_at,
         })),
         _ => Err(Error::Unauthenticated),

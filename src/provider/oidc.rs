@@ -28,7 +28,7 @@ use super::keys::{Claims, Expect, JwtError, Keys, TokenKind, at_hash_matches};
 use crate::config::OidcConfig;
 use crate::readiness::ReadinessCheck;
 use crate::route::Route;
-use crate::session::{LoginAttempt, Session, Tokens, unix_now};
+use crate::session::{LoginAttempt, ProviderKind, Session, Tokens, unix_now};
 
 type Client = CoreClient<
     EndpointSet,
@@ -331,7 +331,7 @@ impl Oidc {
         }
         let (url, state, nonce) = request.url();
         let attempt = LoginAttempt {
-            provider: "oidc".into(),
+            provider: ProviderKind::Oidc,
             state: state.secret().clone(),
             nonce: Some(nonce.secret().clone()),
             pkce_verifier: Some(verifier.secret().clone()),
@@ -526,7 +526,7 @@ impl Oidc {
             .unwrap_or_else(unix_now);
         let mut session = session_for(identity, empty_tokens(), Duration::ZERO);
         session.expires_at = exp;
-        session.provider = "bearer".into();
+        session.provider = Some(ProviderKind::Bearer);
         Ok(session)
     }
 
@@ -651,7 +651,7 @@ impl Oidc {
 
 impl ReadinessCheck for Oidc {
     fn name(&self) -> &str {
-        "oidc"
+        ProviderKind::Oidc.as_str()
     }
 
     fn status(&self) -> Result<(), String> {
@@ -726,7 +726,7 @@ fn empty_tokens() -> Tokens {
 
 fn session_for(identity: Identity, tokens: Tokens, lifetime: Duration) -> Session {
     let mut session = Session::new(identity.user.clone(), lifetime);
-    session.provider = "oidc".into();
+    session.provider = Some(ProviderKind::Oidc);
     apply_identity(&mut session, identity);
     session.tokens = Some(tokens);
     session

@@ -22,7 +22,7 @@ use url::Url;
 use crate::config::SamlConfig;
 use crate::readiness::ReadinessCheck;
 use crate::route::Route;
-use crate::session::{LoginAttempt, Session};
+use crate::session::{LoginAttempt, ProviderKind, Session};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SamlError {
@@ -300,7 +300,7 @@ impl Saml {
             .map_err(|e| SamlError::Unavailable(e.to_string()))?
             .ok_or_else(|| SamlError::Unavailable("AuthnRequest has no destination".into()))?;
         let attempt = LoginAttempt {
-            provider: "saml".into(),
+            provider: ProviderKind::Saml,
             state: request.id.clone(),
             nonce: None,
             pkce_verifier: None,
@@ -454,7 +454,7 @@ pub async fn preflight_metadata(url: &Url) -> Result<(), MetadataFetchError> {
 
 impl ReadinessCheck for Saml {
     fn name(&self) -> &str {
-        "saml"
+        ProviderKind::Saml.as_str()
     }
 
     fn status(&self) -> Result<(), String> {
@@ -494,7 +494,7 @@ fn session_from(
         first(&names.user).unwrap_or_else(|| name_id.clone()),
         lifetime,
     );
-    session.provider = "saml".into();
+    session.provider = Some(ProviderKind::Saml);
     session.email = first(&names.email);
     // SAML has no `email_verified`: the address is an attribute the IdP signed, taken from the
     // directory the IdP's administrators keep, so it counts as vouched for. (A deployment whose

@@ -23,7 +23,7 @@ use url::Url;
 
 use super::saml::{Saml, SamlError};
 use super::saml_redirect::{Kind, Redirect};
-use crate::session::Session;
+use crate::session::{ProviderKind, Session};
 
 const PROTOCOL: &[u8] = b"urn:oasis:names:tc:SAML:2.0:protocol";
 const SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
@@ -74,7 +74,7 @@ impl IdpLogout {
         let Some(name_id) = &self.name_id else {
             return true;
         };
-        session.provider == "saml"
+        session.provider == Some(ProviderKind::Saml)
             && session.subject.as_deref() == Some(name_id.as_str())
             && (self.session_indexes.is_empty()
                 || session
@@ -421,7 +421,7 @@ mod tests {
             },
         };
         let mut alice = Session::new("alice", Duration::from_secs(60));
-        alice.provider = "saml".into();
+        alice.provider = Some(ProviderKind::Saml);
         alice.subject = Some("alice-id".into());
         alice.idp_session = Some("s1".into());
         assert!(logout(Some("alice-id"), &[]).names(&alice));
@@ -429,7 +429,7 @@ mod tests {
         assert!(logout(None, &[]).names(&alice));
         assert!(!logout(Some("bob-id"), &[]).names(&alice));
         assert!(!logout(Some("alice-id"), &["s2"]).names(&alice));
-        alice.provider = "oidc".into();
+        alice.provider = Some(ProviderKind::Oidc);
         assert!(!logout(Some("alice-id"), &[]).names(&alice));
     }
 

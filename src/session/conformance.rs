@@ -1,5 +1,5 @@
-//! One suite every `SessionStore` must pass. Each store's tests call [`run`]; the suite plays
-//! the browser, applying `Set-Cookie` lines to a cookie jar between requests.
+//! One suite the sessions interface must pass over every store behind it; the suite plays the
+//! browser, applying `Set-Cookie` lines to a cookie jar between requests.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -8,7 +8,7 @@ use std::time::Duration;
 use http::header::COOKIE;
 use http::{HeaderMap, HeaderValue};
 
-use super::{Loaded, Session, SessionStore, unix_now};
+use super::{Loaded, Session, Sessions, unix_now};
 
 #[derive(Default)]
 struct Browser {
@@ -53,7 +53,7 @@ fn session(user: &str, groups: usize) -> Session {
     s
 }
 
-pub async fn run(store: &impl SessionStore) {
+pub async fn run(store: &Sessions) {
     let mut browser = Browser::default();
     assert_eq!(
         store.load(&browser.headers()).await.unwrap(),
@@ -99,7 +99,7 @@ pub async fn run(store: &impl SessionStore) {
         "expired"
     );
 
-    browser.apply(&store.clear(&browser.headers()).await.unwrap());
+    browser.apply(&store.end(&browser.headers()).await.unwrap());
     assert_eq!(
         store.load(&browser.headers()).await.unwrap(),
         Loaded::Missing,
@@ -120,14 +120,24 @@ async fn cookie_store_conforms() {
         settings,
         &Secret::parse("conformance-secret-of-at-least-32-bytes").unwrap(),
     );
-    run(&store).await;
+    let sessions = Sessions::in_cookies(Arc::new(store));
+    assert!(
+        sessions.load_now(&HeaderMap::new()).is_some(),
+        "cookie sessions load without waiting"
+    );
+    run(&sessions).await;
 }
 
 #[tokio::test]
 async fn redis_store_conforms() {
     let server = super::test_redis::RedisServer::start();
     let store = super::redis_store::tests::store(&server.url());
-    run(&store).await;
+    let sessions = Sessions::in_redis(Arc::new(store));
+    assert!(
+        sessions.load_now(&HeaderMap::new()).is_none(),
+        "sessions in Redis are loaded over the network"
+    );
+    run(&sessions).await;
     // Replacing a browser's session and clearing it end the older sessions in Redis too.
     assert_eq!(
         server.keys("sekisho:session:*"),

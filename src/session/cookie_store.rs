@@ -433,4 +433,44 @@ mod tests {
                 .all(|l| l.to_str().unwrap().contains("Max-Age=0"))
         );
     }
+    /// A session sealed as an earlier version wrote it: the provider as a plain string.
+    fn sealed_json(s: &CookieStore, provider: &str) -> HeaderMap {
+        let now = unix_now();
+        let json = format!(
+            r#"{{"user":"alice","provider":"{provider}","subject":"a-1","created_at":{now},"expires_at":{}}}"#,
+            now + 60
+        );
+        request(&format!("_sekisho={}", s.sealer.seal("_sekisho", &json)))
+    }
+
+    #[test]
+    fn sessions_stored_with_the_provider_as_a_string_still_load() {
+        use crate::session::ProviderKind;
+        let s = store(SECRET);
+        for (name, kind) in [
+            ("oidc", ProviderKind::Oidc),
+            ("saml", ProviderKind::Saml),
+            ("bearer", ProviderKind::Bearer),
+        ] {
+            let Loaded::Valid(session) = s.load_now(&sealed_json(&s, name)) else {
+                panic!("a session with provider `{name}` did not load");
+            };
+            assert_eq!(session.provider, Some(kind));
+            // And it is written back the same way.
+            let json = serde_json::to_string(&*session).unwrap();
+            assert!(json.contains(&format!(r#""provider":"{name}""#)), "{json}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_provider_makes_the_session_malformed() {
+        let s = store(SECRET);
+        for name in ["keycloak", "OIDC", ""] {
+            assert_eq!(
+                s.load_now(&sealed_json(&s, name)),
+                Loaded::Rejected(Rejection::Malformed),
+                "provider `{name}`"
+            );
+        }
+    }
 }

@@ -13,15 +13,15 @@ use serde::{Deserialize, Serialize};
 use super::cookies::{CookieWriter, request_cookie};
 use super::redis_store::RedisStore;
 use super::seal::Sealer;
-use super::state::unix_now;
+use super::state::{ProviderKind, unix_now};
 
 /// How long a user may take at the identity provider.
 pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(600);
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoginAttempt {
-    /// `oidc` or `saml`.
-    pub provider: String,
+    /// `oidc` or `saml`, as in the sealed cookie.
+    pub provider: ProviderKind,
     /// The OAuth `state`, or the SAML request ID.
     pub state: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -99,7 +99,7 @@ impl LoginCookies {
                 })?,
             None => self.sealer.seal(&name, &json),
         };
-        Ok(if attempt.provider == "saml" {
+        Ok(if attempt.provider == ProviderKind::Saml {
             self.writer.set_cross_site(name, value, LOGIN_TIMEOUT)
         } else {
             self.writer.set(name, value, LOGIN_TIMEOUT)
@@ -174,7 +174,7 @@ mod tests {
 
     fn attempt(state: &str) -> LoginAttempt {
         LoginAttempt {
-            provider: "oidc".into(),
+            provider: ProviderKind::Oidc,
             state: state.into(),
             nonce: Some("n".into()),
             pkce_verifier: Some("v".into()),

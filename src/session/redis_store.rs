@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 
 use super::cookies::{CookieWriter, request_cookie, request_cookies};
 use super::redis_connection::RedisConnection;
-use super::state::{Session, unix_now};
+use super::state::{ProviderKind, Session, unix_now};
 use super::store::{Loaded, Rejection, SessionError, SessionStore};
 use super::ticket::Ticket;
 use crate::config::{CookieSettings, Secret};
@@ -75,15 +75,15 @@ impl SessionIndex<'_> {
     fn of(session: &Session) -> Vec<SessionIndex<'_>> {
         let subject = session.subject.as_deref();
         let idp = session.idp_session.as_deref();
-        match session.provider.as_str() {
-            "oidc" => [
+        match session.provider {
+            Some(ProviderKind::Oidc) => [
                 idp.map(SessionIndex::OidcSession),
                 subject.map(SessionIndex::OidcSubject),
             ]
             .into_iter()
             .flatten()
             .collect(),
-            "saml" => [
+            Some(ProviderKind::Saml) => [
                 subject
                     .zip(idp)
                     .map(|(name_id, session_index)| SessionIndex::SamlSession {
@@ -95,7 +95,7 @@ impl SessionIndex<'_> {
             .into_iter()
             .flatten()
             .collect(),
-            _ => Vec::new(),
+            Some(ProviderKind::Bearer) | None => Vec::new(),
         }
     }
 }
@@ -491,7 +491,7 @@ pub(crate) mod tests {
 
     fn oidc_session(user: &str, sid: &str) -> Session {
         let mut s = Session::new(user, Duration::from_secs(600));
-        s.provider = "oidc".into();
+        s.provider = Some(ProviderKind::Oidc);
         s.email = Some(format!("{user}@example.com"));
         s.subject = Some(format!("sub-{user}"));
         s.idp_session = Some(sid.into());
@@ -514,7 +514,7 @@ pub(crate) mod tests {
     fn indexes_of_a_session() {
         let mut s = Session::new("alice", Duration::from_secs(60));
         assert!(SessionIndex::of(&s).is_empty());
-        s.provider = "oidc".into();
+        s.provider = Some(ProviderKind::Oidc);
         s.subject = Some("sub-1".into());
         s.idp_session = Some("sid-1".into());
         assert_eq!(
@@ -524,7 +524,7 @@ pub(crate) mod tests {
                 SessionIndex::OidcSubject("sub-1")
             ]
         );
-        s.provider = "saml".into();
+        s.provider = Some(ProviderKind::Saml);
         assert_eq!(
             SessionIndex::of(&s),
             [

@@ -13,6 +13,54 @@ pub fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// Which kind of identity provider vouched for a session. Stored as the strings earlier
+/// versions stored in its place (`oidc`, `saml`, `bearer`), so their sealed cookies and Redis
+/// sessions still load; any other value makes the session malformed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// Signed in with OpenID Connect.
+    Oidc,
+    /// Signed in with SAML 2.0.
+    Saml,
+    /// Not signed in here: an access token of the OpenID provider, presented as
+    /// `Authorization: Bearer`.
+    Bearer,
+}
+
+impl ProviderKind {
+    /// The name used in stored sessions, `?provider=`, logs and `/oauth2/userinfo`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Oidc => "oidc",
+            Self::Saml => "saml",
+            Self::Bearer => "bearer",
+        }
+    }
+}
+
+impl fmt::Display for ProviderKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A name that is not one of [`ProviderKind`]'s.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("no provider kind is called `{0}`")]
+pub struct UnknownProviderKind(pub String);
+
+impl std::str::FromStr for ProviderKind {
+    type Err = UnknownProviderKind;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        [Self::Oidc, Self::Saml, Self::Bearer]
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
+            .ok_or_else(|| UnknownProviderKind(name.to_owned()))
+    }
+}
+
 /// A signed-in user, as established by an identity provider.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
@@ -30,9 +78,10 @@ pub struct Session {
     pub groups: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<String>,
-    /// Which provider signed the user in (`oidc`, `saml`).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub provider: String,
+    /// Which kind of provider vouched for the user; `None` in sessions made without one
+    /// (tests, tools).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<ProviderKind>,
     /// The provider's stable id for the user (`sub`, SAML NameID).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
@@ -95,7 +144,7 @@ impl Session {
             preferred_username: None,
             groups: Vec::new(),
             roles: Vec::new(),
-            provider: String::new(),
+            provider: None,
             subject: None,
             idp_session: None,
             created_at: now,
@@ -111,6 +160,21 @@ impl Session {
 
     pub fn remaining(&self, now: u64) -> Duration {
         Duration::from_secs(self.expires_at.saturating_sub(now))
+    }
+
+    /// Whether the access token is due for refresh at `now`: `margin` or less before it
+    /// expires. A session without an access token expiry is never due.
+    pub fn access_due(&self, margin: Duration, now: u64) -> bool {
+        self.tokens
+            .as_ref()
+            .and_then(|t| t.access_expires_at)
+            .is_some_and(|expires| now.saturating_add(margin.as_secs()) >= expires)
+    }
+
+    /// Whether a session someone else refreshed may be used as it is: neither it nor its
+    /// access token due. Otherwise it is refreshed in turn.
+    pub fn usable(&self, margin: Duration, now: u64) -> bool {
+        !self.is_expired_at(now) && !self.access_due(margin, now)
     }
 
     /// The identity as header values, rendered on first use. Values are passed as UTF-8
@@ -202,6 +266,32 @@ mod tests {
         assert!(s.is_expired_at(s.created_at + 60));
         assert_eq!(s.remaining(s.created_at + 20), Duration::from_secs(40));
         assert_eq!(s.remaining(s.created_at + 100), Duration::ZERO);
+    }
+
+    #[test]
+    fn due_means_within_the_margin_of_the_access_tokens_expiry() {
+        let now = unix_now();
+        let mut s = Session::new("alice", Duration::from_secs(3_600));
+        s.tokens = Some(Tokens {
+            access_token: Some("at-0".into()),
+            id_token: None,
+            refresh_token: Some("rt-0".into()),
+            access_expires_at: None,
+        });
+        let margin = Duration::from_secs(60);
+        for (expires, due) in [
+            (None, false),
+            (Some(now + 61), false),
+            (Some(now + 60), true),
+            (Some(now - 5), true),
+        ] {
+            s.tokens.as_mut().unwrap().access_expires_at = expires;
+            assert_eq!(s.access_due(margin, now), due, "{expires:?}");
+            assert_eq!(s.usable(margin, now), !due, "{expires:?}");
+        }
+        s.tokens.as_mut().unwrap().access_expires_at = Some(now + 3_600);
+        s.expires_at = now;
+        assert!(!s.usable(margin, now), "an expired session is never usable");
     }
 
     #[test]

@@ -3,8 +3,6 @@ use std::sync::Arc;
 
 use http::{HeaderMap, HeaderValue};
 
-use super::cookie_store::CookieStore;
-use super::redis_store::RedisStore;
 use super::state::Session;
 
 /// Why a presented session was not accepted. All of these mean "no session" to the caller;
@@ -73,49 +71,4 @@ pub trait SessionStore: Send + Sync {
         &self,
         headers: &HeaderMap,
     ) -> impl Future<Output = Result<Vec<HeaderValue>, SessionError>> + Send;
-}
-
-/// The configured store. An enum rather than a trait object keeps `/oauth2/auth` free of a
-/// boxed future per request.
-#[derive(Clone, Debug)]
-pub enum Store {
-    Cookie(Arc<CookieStore>),
-    Redis(Arc<RedisStore>),
-}
-
-impl Store {
-    /// The Redis store, when sessions live there.
-    pub fn redis(&self) -> Option<&Arc<RedisStore>> {
-        match self {
-            Self::Redis(redis) => Some(redis),
-            Self::Cookie(_) => None,
-        }
-    }
-}
-
-impl SessionStore for Store {
-    async fn load(&self, headers: &HeaderMap) -> Result<Loaded, SessionError> {
-        match self {
-            Self::Cookie(s) => s.load(headers).await,
-            Self::Redis(s) => s.load(headers).await,
-        }
-    }
-
-    async fn save(
-        &self,
-        headers: &HeaderMap,
-        session: &Session,
-    ) -> Result<Vec<HeaderValue>, SessionError> {
-        match self {
-            Self::Cookie(s) => s.save(headers, session).await,
-            Self::Redis(s) => s.save(headers, session).await,
-        }
-    }
-
-    async fn clear(&self, headers: &HeaderMap) -> Result<Vec<HeaderValue>, SessionError> {
-        match self {
-            Self::Cookie(s) => s.clear(headers).await,
-            Self::Redis(s) => s.clear(headers).await,
-        }
-    }
 }
