@@ -222,7 +222,7 @@ fn session_cookie(signed_in: &Value) -> String {
 // ---------------------------------------------------------------------------------------------
 // Keycloak unreachable
 
-/// The page Sekisho shows when the provider cannot be reached (`src/handler/page.rs`).
+/// The page Sekisho shows when the provider cannot be reached (`src/response/page.rs`).
 const UNAVAILABLE_TITLE: &str = "Sign-in is temporarily unavailable";
 /// What Chromium asks for when it opens a page: HTML error pages, not plain text.
 const BROWSER_ACCEPT: &str =
