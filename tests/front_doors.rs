@@ -240,3 +240,37 @@ async fn a_door_sekisho_does_not_trust_fails_closed_even_for_a_trusted_address()
         }
     }
 }
+
+#[tokio::test]
+async fn a_signed_in_browser_sent_to_sign_in_again_is_logged_with_the_setting_to_change() {
+    // What a browser does when its door asks without the cookie: it arrives at sign-in with a
+    // valid session.
+    let sekisho = Sekisho::start(&config("'127.0.0.1'")).await;
+    let cookie = alice();
+    Client::from(BROWSER)
+        .get(
+            sekisho.addr(),
+            "/oauth2/start?rd=%2F",
+            &[("cookie", &cookie)],
+        )
+        .await;
+    let warned = sekisho
+        .output()
+        .wait_for(Duration::from_secs(5), |line| {
+            line.contains("sent to sign in again") && line.contains("allowed_headers")
+        })
+        .await;
+    assert!(warned.is_some(), "{}", sekisho.output().text());
+    // Without a session it is an ordinary sign-in, not worth a warning.
+    let before = sekisho.output().lines().len();
+    Client::from(BROWSER)
+        .get(sekisho.addr(), "/oauth2/start?rd=%2F", &[])
+        .await;
+    let after = sekisho.output().lines();
+    assert!(
+        !after[before..]
+            .iter()
+            .any(|l| l.contains("sent to sign in again")),
+        "{after:?}"
+    );
+}

@@ -10,7 +10,7 @@ use super::AppState;
 use crate::error::Error;
 use crate::response::{Lang, Page, render};
 use crate::route::Route;
-use crate::session::ProviderKind;
+use crate::session::{Loaded, ProviderKind};
 
 #[derive(Debug, Deserialize)]
 pub struct StartParams {
@@ -23,6 +23,7 @@ pub async fn start(
     Query(params): Query<StartParams>,
     headers: HeaderMap,
 ) -> Result<Response, Error> {
+    warn_if_signed_in(&state, &headers).await;
     begin(
         &state,
         params.rd.as_deref().unwrap_or_default(),
@@ -30,6 +31,21 @@ pub async fn start(
         &headers,
     )
     .await
+}
+
+/// A browser sent to sign in while it holds a valid session: the front door asked without the
+/// session's cookie. Sign-in goes ahead (it ends in a new session), but each page would loop
+/// through it again, so the log says which setting passes the cookie on.
+async fn warn_if_signed_in(state: &AppState, headers: &HeaderMap) {
+    if let Ok(Loaded::Valid(session)) = state.sessions().load(headers).await {
+        tracing::warn!(
+            user = %session.user,
+            "a signed-in browser was sent to sign in again: its front door asks Sekisho without \
+             the Cookie header. Envoy ext_authz: add `cookie` to allowed_headers; Gateway API \
+             ExternalAuth: add `cookie` to http.allowedHeaders (or use grpc); Traefik: leave \
+             authRequestHeaders empty or list Cookie; nginx: keep proxy_pass_request_headers on"
+        );
+    }
 }
 
 /// Redirects to the chosen provider (the only one, when one is configured), remembering the
