@@ -137,3 +137,167 @@ fn counted(decision: Decision) -> Decision {
     record_auth_decision(decision.reason());
     decision
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use http::header::{ACCEPT, COOKIE};
+    use http::{HeaderMap, HeaderValue, Method};
+
+    use super::*;
+    use crate::config::{CookieSettings, Secret};
+    use crate::session::{CookieStore, Session, Sessions};
+
+    const SECRET: &str = "gate-test-secret-0123456789abcdef0123";
+
+    fn store() -> CookieStore {
+        let settings = CookieSettings {
+            name: "_sekisho".into(),
+            secure: true,
+            domain: None,
+            path: "/".into(),
+        };
+        CookieStore::new(settings, &Secret::parse(SECRET).unwrap())
+    }
+
+    fn gate(policy: Policy) -> Gate {
+        let sessions = Sessions::in_cookies(Arc::new(store()));
+        Gate::new(
+            Networks::parse(&["198.51.100.0/24"]).unwrap(),
+            Authenticator::new(sessions, None),
+            policy,
+        )
+    }
+
+    fn alice_cookie() -> HeaderMap {
+        let mut alice = Session::new("alice", Duration::from_secs(3600));
+        alice.groups = vec!["dev".into()];
+        let mut headers = HeaderMap::new();
+        let cookie = store().request_cookie(&alice).unwrap();
+        headers.insert(COOKIE, HeaderValue::from_str(&cookie).unwrap());
+        headers
+    }
+
+    fn decide(
+        gate: &Gate,
+        client: &str,
+        path: &str,
+        headers: &HeaderMap,
+        location: &Location<'_>,
+    ) -> Decision {
+        let facts = Facts {
+            client: Some(client.parse().unwrap()),
+            method: &Method::GET,
+            path,
+            headers,
+        };
+        gate.decide_now(&facts, location)
+            .expect("a cookie session is decided at once")
+    }
+
+    #[test]
+    fn a_trusted_network_passes_before_anything_else_is_read() {
+        let gate = gate(Policy::from_lists(Some("admins"), None, None));
+        let decision = decide(
+            &gate,
+            "198.51.100.7",
+            "/",
+            &HeaderMap::new(),
+            &Location::ANY,
+        );
+        assert!(matches!(
+            decision,
+            Decision::Allow {
+                passage: Passage::TrustedNetwork(_),
+                reason: AuthReason::TrustedIp,
+                ..
+            }
+        ));
+        let decision = decide(&gate, "192.0.2.7", "/", &HeaderMap::new(), &Location::ANY);
+        assert!(matches!(
+            decision,
+            Decision::SignIn {
+                navigation: false,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_skip_auth_route_passes_without_a_session_and_only_there() {
+        let gate = gate(Policy::default());
+        let rules = [SkipRule::parse("^/api/").unwrap()];
+        let location = Location {
+            policy: None,
+            skip_auth: &rules,
+        };
+        let none = HeaderMap::new();
+        let decision = decide(&gate, "192.0.2.7", "/api/x", &none, &location);
+        assert!(matches!(
+            decision,
+            Decision::Allow {
+                passage: Passage::SkipAuth,
+                ..
+            }
+        ));
+        let decision = decide(&gate, "192.0.2.7", "/API/../admin", &none, &location);
+        assert!(matches!(decision, Decision::SignIn { .. }));
+    }
+
+    #[test]
+    fn both_policies_apply_to_a_session() {
+        let location_policy = Policy::from_lists(Some("admins"), None, None);
+        let narrowed = Location {
+            policy: Some(&location_policy),
+            skip_auth: &[],
+        };
+        let session = alice_cookie();
+        let decision = decide(
+            &gate(Policy::default()),
+            "192.0.2.7",
+            "/",
+            &session,
+            &Location::ANY,
+        );
+        assert!(matches!(
+            decision,
+            Decision::Allow {
+                passage: Passage::User(_),
+                ..
+            }
+        ));
+        let decision = decide(
+            &gate(Policy::default()),
+            "192.0.2.7",
+            "/",
+            &session,
+            &narrowed,
+        );
+        assert!(matches!(decision, Decision::Forbidden { ref user, .. } if user == "alice"));
+        let global = gate(Policy::from_lists(Some("ops"), None, None));
+        let decision = decide(&global, "192.0.2.7", "/", &session, &Location::ANY);
+        assert!(matches!(decision, Decision::Forbidden { .. }));
+    }
+
+    #[test]
+    fn a_navigating_browser_is_told_apart_from_a_script() {
+        let mut html = HeaderMap::new();
+        html.insert(ACCEPT, HeaderValue::from_static("text/html"));
+        let decision = decide(
+            &gate(Policy::default()),
+            "192.0.2.7",
+            "/",
+            &html,
+            &Location::ANY,
+        );
+        assert!(matches!(
+            decision,
+            Decision::SignIn {
+                navigation: true,
+                reason: AuthReason::NoSession
+            }
+        ));
+    }
+}
