@@ -22,16 +22,19 @@ mod nginx;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+use http::header::SET_COOKIE;
+use http::{HeaderMap, HeaderValue, StatusCode};
 use http::{Method, Request};
 use tower::Service;
 use url::Url;
 
-use crate::auth::IdentityHeaders;
+use crate::auth::{IdentityHeaders, Policy};
 use crate::config::Config;
-use crate::gate::Gate;
+use crate::gate::{Decision, Gate, Passage};
 use crate::net::{ClientIpResolver, Networks};
 use crate::route::Route;
+use crate::session::Session;
 
 pub use answer::{Answer, refusal, sign_in_redirect};
 pub use nginx::query_in_path;
@@ -145,6 +148,41 @@ impl Doors {
 }
 
 impl Inner {
+    /// The answer that lets a request through: `status` (what the door takes for "allow"),
+    /// the user's identity headers, and a refreshed session's cookies.
+    fn allowed(
+        &self,
+        status: StatusCode,
+        passage: &Passage,
+        set_cookie: Vec<HeaderValue>,
+    ) -> Response {
+        let mut response = status.into_response();
+        if let Passage::User(session) = passage {
+            self.write_identity(session, response.headers_mut());
+        }
+        for line in set_cookie {
+            response.headers_mut().append(SET_COOKIE, line);
+        }
+        response
+    }
+
+    /// The identity headers of `session`, and its access token when configured to pass it on.
+    fn write_identity(&self, session: &Session, headers: &mut HeaderMap) {
+        self.identity.write(session, headers);
+        if self.pass_access_token {
+            self.identity.write_access_token(session, headers);
+        }
+    }
+
+    /// The narrowing an auth address's query asks for; an unreadable one refuses the door's
+    /// request (a location meant for one group must not let in everyone).
+    fn narrowing(&self, query: Option<&str>) -> Result<Option<Policy>, Decision> {
+        query
+            .map(|query| narrowing::narrowing(query, self.accept_unverified_email))
+            .transpose()
+            .map_err(Decision::misconfigured)
+    }
+
     /// The response labelled with its decision's reason for the access log, when it wants it.
     fn labelled(&self, mut response: Response, reason: crate::auth::AuthReason) -> Response {
         if self.access_log {

@@ -7,15 +7,15 @@
 
 use std::sync::Arc;
 
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use http::header::HOST;
 use http::request::Parts;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
 use super::Inner;
-use super::answer::{Answer, refusal, sign_in_redirect, with_cookies};
+use super::answer::{Answer, refusal, sign_in_redirect};
 use crate::auth::IdentityHeaders;
-use crate::gate::{Decision, Facts, Location, Passage};
+use crate::gate::{Decision, Facts, Location};
 use crate::net::{ClientIp, PeerAddr};
 use crate::route::Route;
 
@@ -68,17 +68,13 @@ impl Inner {
                 set_cookie,
                 ..
             } => {
-                let mut response = StatusCode::OK.into_response();
+                let mut response = self.allowed(StatusCode::OK, &passage, set_cookie);
                 let headers = response.headers_mut();
-                if let Passage::User(session) = &passage {
-                    self.write_identity(session, headers);
-                }
                 // A client's own `X-Auth-Request-User` must not reach the app beside (or
                 // instead of) the identity Sekisho vouches for.
                 if let Some(names) = identity_not_written(&self.identity, headers) {
                     headers.insert(HEADERS_TO_REMOVE, names);
                 }
-                with_cookies(&mut response, set_cookie);
                 response
             }
             refused => refusal(refused, || {

@@ -14,22 +14,18 @@ use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use http::request::Parts;
 
-use super::answer::{Answer, refusal, sign_in_redirect, with_cookies};
+use super::answer::{Answer, refusal, sign_in_redirect};
 use super::forwarded_request::ForwardedRequest;
-use super::narrowing::narrowing;
 use super::{Door, Inner};
-use crate::gate::{Decision, Facts, Location, Passage};
+use crate::gate::{Decision, Facts, Location};
 use crate::net::ClientIp;
 
 pub(super) fn answer(door: &Arc<Inner>, which: Door, parts: Parts) -> Answer {
     // Caddy appends the client's own query to `uri`: it cannot carry a narrowing there.
     let query = parts.uri.query().filter(|_| which == Door::Traefik);
-    let narrowing = match query {
-        None => None,
-        Some(query) => match narrowing(query, door.accept_unverified_email) {
-            Ok(narrowing) => Some(narrowing),
-            Err(why) => return Answer::ready(door.respond(Decision::misconfigured(why), None)),
-        },
+    let narrowing = match door.narrowing(query) {
+        Ok(narrowing) => narrowing,
+        Err(refusal) => return Answer::ready(door.respond(refusal, None)),
     };
     let original = match ForwardedRequest::read(&parts, &door.trusted_proxies, which) {
         Ok(original) => original,
@@ -75,30 +71,12 @@ impl Inner {
                 passage,
                 set_cookie,
                 ..
-            } => {
-                let mut response = StatusCode::OK.into_response();
-                if let Passage::User(session) = &passage {
-                    self.write_identity(session, response.headers_mut());
-                }
-                with_cookies(&mut response, set_cookie);
-                response
-            }
+            } => self.allowed(StatusCode::OK, &passage, set_cookie),
             refused => refusal(refused, || match original {
                 Some(original) => sign_in_redirect(&self.sign_in, &original.url()),
                 None => crate::error::Error::Unauthenticated.into_response(),
             }),
         };
         self.labelled(response, reason)
-    }
-
-    pub(super) fn write_identity(
-        &self,
-        session: &crate::session::Session,
-        headers: &mut http::HeaderMap,
-    ) {
-        self.identity.write(session, headers);
-        if self.pass_access_token {
-            self.identity.write_access_token(session, headers);
-        }
     }
 }

@@ -12,22 +12,18 @@ use http::request::Parts;
 
 use super::Inner;
 use super::answer::{Answer, with_cookies};
-use super::narrowing::narrowing;
 use crate::auth::bearer_challenge;
 use crate::error::Error;
-use crate::gate::{Decision, Facts, Location, Passage};
+use crate::gate::{Decision, Facts, Location};
 use crate::net::ClientIp;
 use crate::route::Route;
 
 /// The door's answer for an `auth_request` subrequest.
 pub(super) fn answer(door: &Arc<Inner>, parts: Parts) -> Answer {
-    let narrowing = match parts.uri.query() {
-        None => None,
-        Some(query) => match narrowing(query, door.accept_unverified_email) {
-            Ok(narrowing) => Some(narrowing),
-            // The location is misconfigured: fail closed, for everyone, and say how.
-            Err(why) => return Answer::ready(respond(door, Decision::misconfigured(why))),
-        },
+    let narrowing = match door.narrowing(parts.uri.query()) {
+        Ok(narrowing) => narrowing,
+        // The location is misconfigured: fail closed, for everyone, and say how.
+        Err(refusal) => return Answer::ready(respond(door, refusal)),
     };
     let location = Location {
         policy: narrowing.as_ref(),
@@ -65,14 +61,7 @@ fn respond(door: &Inner, decision: Decision) -> Response {
             passage,
             set_cookie,
             ..
-        } => {
-            let mut response = StatusCode::ACCEPTED.into_response();
-            if let Passage::User(session) = &passage {
-                door.write_identity(session, response.headers_mut());
-            }
-            with_cookies(&mut response, set_cookie);
-            response
-        }
+        } => door.allowed(StatusCode::ACCEPTED, &passage, set_cookie),
         // nginx's `error_page 401` sends the browser to sign in.
         Decision::SignIn { .. } => StatusCode::UNAUTHORIZED.into_response(),
         Decision::InvalidBearer(why) => (
