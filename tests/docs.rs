@@ -1,9 +1,9 @@
 //! The guides in docs/ show configurations that are run. A code block preceded by
 //! `<!-- excerpt of PATH -->` must be an excerpt of PATH: its lines (blank lines aside,
 //! whitespace runs counted as one space) appear in PATH in the same order. PATH must be one of
-//! the files the tests or the demo run. Every nginx, TOML and YAML block of a guide is such an
-//! excerpt, every guide has one, and every link of a guide to a file of the repository leads
-//! to a file that exists.
+//! the files the tests or the demo run. Every nginx, TOML, YAML and Caddyfile block of a guide
+//! is such an excerpt, every guide has one, and every link of a guide to a file of the
+//! repository leads to a file that exists.
 
 use std::path::{Path, PathBuf};
 
@@ -15,12 +15,15 @@ const RUN_FILES: &[&str] = &[
     "config/examples/",   // tests/app_recipes.rs
     "config/demo/",       // ./scripts/demo (tests/demo.rs), docker-compose.yml
     "config/keycloak/",   // docker-compose.yml, tests/deploy_files.rs
+    "config/traefik/",    // tests/front_doors.rs, tests/front_door_contract.rs
+    "config/caddy/",      // the same
+    "config/envoy/",      // the same
     "deploy/kubernetes/", // tests/deploy_files.rs
     "docker-compose.yml", // tests/deploy_files.rs
 ];
 
 /// Languages whose blocks are configurations and must be excerpts.
-const CONFIG_LANGUAGES: &[&str] = &["nginx", "toml", "yaml"];
+const CONFIG_LANGUAGES: &[&str] = &["nginx", "toml", "yaml", "caddyfile"];
 
 struct Block {
     line: usize,

@@ -1,12 +1,17 @@
-//! A real Caddy (`scripts/gateways caddy`) with `forward_auth` to the auth server and
-//! `reverse_proxy` to the app, from a Caddyfile written into its temporary directory: plain
-//! HTTP on loopback, no admin endpoint, nothing saved outside that directory.
+//! A real Caddy (`scripts/gateways caddy`) running the shipped `config/caddy/Caddyfile`
+//! (`forward_auth` to the auth server, `reverse_proxy` to the app) with the test's addresses:
+//! plain HTTP on loopback, its admin endpoint on a socket and everything it saves in its
+//! temporary directory.
 
-use std::fmt::Write;
 use std::path::Path;
 use std::process::Command;
 
-use super::front_door::{Door, Gateway, IDENTITY_HEADERS, Wiring, tool_binary};
+use super::front_door::{
+    Gateway, IDENTITY_HEADERS, SITE, Wiring, assert_names, render, tool_binary,
+};
+
+/// The example this door runs, under `config/`.
+const FILE: &str = "caddy/Caddyfile";
 
 /// A running Caddy; killed by PID on drop.
 #[derive(Debug)]
@@ -35,12 +40,17 @@ impl Caddy {
 }
 
 /// `caddy run` with everything Caddy would keep under `$HOME` (autosaved configuration,
-/// certificates) in `dir`.
+/// certificates) in `dir`, and its admin endpoint (by default `localhost:2019`, which Caddys
+/// running side by side would share) on a Unix socket there.
 fn command(binary: &Path, config: &Path, dir: &Path) -> Command {
     let mut command = Command::new(binary);
     command
         .args(["run", "--adapter", "caddyfile", "--config"])
         .arg(config)
+        .env(
+            "CADDY_ADMIN",
+            format!("unix/{}", dir.join("admin.sock").display()),
+        )
         .env("HOME", dir)
         .env("XDG_CONFIG_HOME", dir.join("config"))
         .env("XDG_DATA_HOME", dir.join("data"))
@@ -48,43 +58,31 @@ fn command(binary: &Path, config: &Path, dir: &Path) -> Command {
     command
 }
 
-/// The Caddyfile: `forward_auth` to `wiring.auth` with `uri /oauth2/caddy`, copying the
-/// identity headers of an allowing answer onto the request (Caddy deletes the client's own
-/// first), then `reverse_proxy` to the app. Trusted proxies, if any, make Caddy keep their
-/// `X-Forwarded-For` and append to it (`servers { trusted_proxies static ... }`).
+/// `config/caddy/Caddyfile` as the test runs it: the site `app.example.com` (HTTPS with a
+/// certificate Caddy would obtain) served on plain HTTP at `port` of 127.0.0.1 as [`SITE`],
+/// the auth server and the app in place of `127.0.0.1:4180` and `127.0.0.1:8080`, and the
+/// wiring's trusted proxies (none: an empty list) in place of the example's load balancer.
 pub fn caddyfile(wiring: &Wiring, port: u16) -> String {
-    let mut global = String::from("{\n\tauto_https off\n\tadmin off\n\tpersist_config off\n");
-    if !wiring.trusted_proxies.is_empty() {
-        let proxies: Vec<String> = wiring
-            .trusted_proxies
-            .iter()
-            .map(|ip| ip.to_string())
-            .collect();
-        let _ = writeln!(
-            global,
-            "\tservers {{\n\t\ttrusted_proxies static {}\n\t}}",
-            proxies.join(" ")
-        );
-    }
-    global.push_str("}\n");
-    format!(
-        "{global}
-http://:{port} {{
-	bind 127.0.0.1
-	log {{
-		output stdout
-		format json
-	}}
-	forward_auth {auth} {{
-		uri {uri}
-		copy_headers {copy}
-	}}
-	reverse_proxy {app}
-}}
-",
-        auth = wiring.auth,
-        uri = Door::Caddy.auth_path(),
-        copy = IDENTITY_HEADERS.join(" "),
-        app = wiring.app,
-    )
+    let proxies: Vec<String> = wiring
+        .trusted_proxies
+        .iter()
+        .map(|ip| ip.to_string())
+        .collect();
+    let caddyfile = render(
+        FILE,
+        &[
+            (
+                "app.example.com {",
+                format!("http://{SITE}:{port} {{\n\tbind 127.0.0.1"),
+            ),
+            ("127.0.0.1:4180", wiring.auth.to_string()),
+            ("127.0.0.1:8080", wiring.app.to_string()),
+            (
+                "trusted_proxies static 192.0.2.0/24",
+                format!("trusted_proxies static {}", proxies.join(" ")),
+            ),
+        ],
+    );
+    assert_names(FILE, &caddyfile, &IDENTITY_HEADERS);
+    caddyfile
 }

@@ -3,10 +3,13 @@
 //! (`scripts/gateways` builds or fetches each, pinned, into `target/tools/`).
 //!
 //! [`FrontDoor::start`] starts one on a free loopback port, asking the auth server of a
-//! [`Wiring`] and passing what it allows on to the wiring's app, with the settings
-//! `docs/front-doors.md` recommends; the door's own module ([`caddy`](super::caddy),
-//! [`traefik`](super::traefik), [`envoy`](super::envoy)) writes its configuration. Each runs
-//! with its configuration and logs in a temporary directory, and is killed by PID on drop.
+//! [`Wiring`] and passing what it allows on to the wiring's app, with the example
+//! configuration the repository ships for it (`config/caddy/`, `config/traefik/`,
+//! `config/envoy/`, which `docs/front-doors.md` explains): the door's own module
+//! ([`caddy`](super::caddy), [`traefik`](super::traefik), [`envoy`](super::envoy)) puts the
+//! test's addresses in place of the file's examples with [`render`], and changes nothing else
+//! that decides who passes. Each runs with its configuration and logs in a temporary
+//! directory, and is killed by PID on drop.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -23,7 +26,8 @@ use super::process::Process;
 use super::traefik::Traefik;
 
 /// The identity headers Sekisho answers with, which every door copies from an allowing answer
-/// onto the request to the app (and strips from the client's request).
+/// onto the request to the app (and strips from the client's request): every shipped
+/// configuration that lists them must list all of them ([`assert_names`]).
 pub const IDENTITY_HEADERS: [&str; 6] = [
     "X-Auth-Request-User",
     "X-Auth-Request-Email",
@@ -59,6 +63,55 @@ impl Door {
             Door::EnvoyHttp => "/oauth2/ext_authz",
             Door::EnvoyGrpc => "/envoy.service.auth.v3.Authorization/Check",
         }
+    }
+}
+
+/// The site's host name in the tests (they send `Host: app.example`), in place of the
+/// examples' `app.example.com`.
+pub const SITE: &str = "app.example";
+
+/// A shipped example configuration, `config/<file>`, with each example value (`from`) replaced
+/// by the test's (`to`) in one pass over the file, so a value put in is never replaced again.
+/// Panics, naming the file and the value, when one of them is not in the file: the harness
+/// and the example would no longer agree, and the test would not run what users copy.
+pub fn render(file: &str, values: &[(&str, String)]) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("config")
+        .join(file);
+    let example = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    for (from, _) in values {
+        assert!(
+            example.contains(from),
+            "config/{file} no longer contains `{from}`, which the tests replace with their own \
+             value: update tests/common/ to match the example"
+        );
+    }
+    let mut rendered = String::with_capacity(example.len());
+    let mut rest = example.as_str();
+    // The earliest value next, the longest of those starting at the same place.
+    while let Some((at, from, to)) = values
+        .iter()
+        .filter_map(|(from, to)| rest.find(from).map(|at| (at, *from, to)))
+        .min_by_key(|(at, from, _)| (*at, std::cmp::Reverse(from.len())))
+    {
+        rendered.push_str(&rest[..at]);
+        rendered.push_str(to);
+        rest = &rest[at + from.len()..];
+    }
+    rendered.push_str(rest);
+    rendered
+}
+
+/// Panics unless `text` (the rendering of `config/<file>`) names each of `names` (case
+/// ignored): a header missing from a door's list would let a client's own reach the app.
+pub fn assert_names(file: &str, text: &str, names: &[&str]) {
+    let text = text.to_ascii_lowercase();
+    for name in names {
+        assert!(
+            text.contains(&name.to_ascii_lowercase()),
+            "config/{file} does not name {name}"
+        );
     }
 }
 

@@ -1,21 +1,27 @@
-//! A real Traefik (`scripts/gateways traefik`): an entry point on a free loopback port, a
-//! router for every path through a ForwardAuth middleware to the auth server, and the app as
-//! its service, from the file provider. Its API listens on a second port, only so the harness
-//! can see when the router is loaded.
+//! A real Traefik (`scripts/gateways traefik`) running the shipped `config/traefik/traefik.yml`
+//! and `dynamic.yml` with the test's addresses: the entry point on a free loopback port, the
+//! app's router through the ForwardAuth middleware to the auth server, Sekisho's pages routed
+//! to the auth server as they are. Its API listens on a second port, which the harness polls
+//! to see when the routers are loaded.
 
-use std::fmt::Write;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::STARTUP_TIMEOUT;
-use super::front_door::{Door, Gateway, IDENTITY_HEADERS, Wiring, tool_binary};
+use super::front_door::{
+    Gateway, IDENTITY_HEADERS, SITE, Wiring, assert_names, render, tool_binary,
+};
 use super::http::Client;
+
+/// The examples this door runs, under `config/`.
+const STATIC: &str = "traefik/traefik.yml";
+const DYNAMIC: &str = "traefik/dynamic.yml";
 
 /// Cookies of Sekisho's that an allowing answer may set (a refreshed session: the whole
 /// cookie, or up to ten chunks of it): ForwardAuth passes only the cookies it names on to the
-/// client (`addAuthCookiesToResponse`).
+/// client (`addAuthCookiesToResponse`), so the example must name them all.
 pub const SESSION_COOKIES: [&str; 11] = [
     "_sekisho",
     "_sekisho_0",
@@ -64,7 +70,8 @@ impl Traefik {
     }
 
     /// Polls the API until the file provider's router is there: the entry point listens before
-    /// the provider's configuration is applied, and answers 404 until then.
+    /// the provider's configuration is applied, and answers 404 until then. The example's
+    /// routers are `sekisho` and `app`; `app`, the one the tests go through, is asked for.
     async fn wait_for_router(&self) {
         let api = SocketAddr::from((Ipv4Addr::LOCALHOST, self.gateway.port(1)));
         let deadline = Instant::now() + STARTUP_TIMEOUT;
@@ -85,82 +92,45 @@ impl Traefik {
     }
 }
 
-/// The static configuration: the entry point `web` on `ports[0]` (believing `X-Forwarded-*`
-/// from the trusted proxies only: from any other peer Traefik drops them), the API on
-/// `ports[1]`, the file provider reading `dynamic`, debug and access logs on stdout.
+/// `config/traefik/traefik.yml` as the test runs it: the entry point `web` on `ports[0]` and
+/// the dashboard's `traefik` on `ports[1]` of 127.0.0.1, the wiring's trusted proxies (none:
+/// an empty list) in place of the example's load balancer, and `dynamic`, the test's
+/// rendering of `dynamic.yml`, in place of `/etc/traefik/dynamic.yml`.
 pub fn static_config(wiring: &Wiring, ports: &[u16], dynamic: &Path) -> String {
-    let mut trusted = String::new();
-    if !wiring.trusted_proxies.is_empty() {
-        trusted.push_str("    forwardedHeaders:\n      trustedIPs:\n");
-        for proxy in &wiring.trusted_proxies {
-            let _ = writeln!(trusted, "        - \"{proxy}\"");
-        }
-    }
-    format!(
-        "global:
-  checkNewVersion: false
-  sendAnonymousUsage: false
-entryPoints:
-  web:
-    address: \"127.0.0.1:{web}\"
-{trusted}  traefik:
-    address: \"127.0.0.1:{api}\"
-api:
-  insecure: true
-  dashboard: false
-providers:
-  file:
-    filename: \"{dynamic}\"
-    watch: false
-log:
-  level: DEBUG
-accessLog: {{}}
-",
-        web = ports[0],
-        api = ports[1],
-        dynamic = dynamic.display(),
+    let proxies: Vec<String> = wiring
+        .trusted_proxies
+        .iter()
+        .map(|ip| format!("\"{ip}\""))
+        .collect();
+    render(
+        STATIC,
+        &[
+            (
+                "address: \":80\"",
+                format!("address: \"127.0.0.1:{}\"", ports[0]),
+            ),
+            ("127.0.0.1:8081", format!("127.0.0.1:{}", ports[1])),
+            (
+                "trustedIPs: [\"192.0.2.0/24\"]",
+                format!("trustedIPs: [{}]", proxies.join(", ")),
+            ),
+            ("/etc/traefik/dynamic.yml", dynamic.display().to_string()),
+        ],
     )
 }
 
-/// The dynamic configuration: every path of entry point `web` through the ForwardAuth
-/// middleware `sekisho` to the service `app`. ForwardAuth asks
-/// `http://AUTH/oauth2/traefik`, passes on the `X-Forwarded-*` the entry point kept
-/// (`trustForwardHeader`: the entry point has already dropped any from untrusted peers),
-/// copies the identity headers of an allowing answer onto the request (removing the client's
-/// own), and lets Sekisho's session cookies of an allowing answer reach the client.
+/// `config/traefik/dynamic.yml` as the test runs it: the site [`SITE`], and the auth server
+/// and the app in place of `127.0.0.1:4180` and `127.0.0.1:8080`.
 pub fn dynamic_config(wiring: &Wiring) -> String {
-    let list = |names: &[&str]| {
-        names
-            .iter()
-            .map(|name| format!("          - \"{name}\"\n"))
-            .collect::<String>()
-    };
-    format!(
-        "http:
-  routers:
-    app:
-      rule: \"PathPrefix(`/`)\"
-      entryPoints: [\"web\"]
-      middlewares: [\"sekisho\"]
-      service: app
-  middlewares:
-    sekisho:
-      forwardAuth:
-        address: \"http://{auth}{path}\"
-        trustForwardHeader: true
-        maxResponseBodySize: 65536
-        authResponseHeaders:
-{headers}        addAuthCookiesToResponse:
-{cookies}  services:
-    app:
-      loadBalancer:
-        servers:
-          - url: \"http://{app}\"
-",
-        auth = wiring.auth,
-        path = Door::Traefik.auth_path(),
-        headers = list(&IDENTITY_HEADERS),
-        cookies = list(&SESSION_COOKIES),
-        app = wiring.app,
-    )
+    let dynamic = render(
+        DYNAMIC,
+        &[
+            ("app.example.com", SITE.to_owned()),
+            ("127.0.0.1:4180", wiring.auth.to_string()),
+            ("127.0.0.1:8080", wiring.app.to_string()),
+        ],
+    );
+    assert_names(DYNAMIC, &dynamic, &IDENTITY_HEADERS);
+    assert_names(DYNAMIC, &dynamic, &SESSION_COOKIES);
+    dynamic
 }
