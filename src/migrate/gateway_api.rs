@@ -200,6 +200,17 @@ fn port_number(
     }
 }
 
+/// The request headers the gateway sends Sekisho. Not `accept` on NGINX Gateway Fabric: with
+/// it Sekisho answers a navigating browser with a redirect, which NGF's `auth_request` turns
+/// into a 500; without it the browser gets a plain 401.
+fn request_headers(gateway: &GatewayOptions) -> Vec<&'static str> {
+    REQUEST_HEADERS
+        .iter()
+        .copied()
+        .filter(|h| *h != "accept" || gateway.implementation != GatewayImpl::NginxGatewayFabric)
+        .collect()
+}
+
 fn external_auth(auth: &Auth, gateway: &GatewayOptions) -> Filter {
     let backend_ref = service_ref(&auth.service);
     let external_auth = match gateway.protocol {
@@ -208,7 +219,10 @@ fn external_auth(auth: &Auth, gateway: &GatewayOptions) -> Filter {
             backend_ref,
             http: Some(HttpAuthConfig {
                 path: EXT_AUTHZ_PATH.to_owned(),
-                allowed_headers: REQUEST_HEADERS.iter().map(|h| (*h).to_owned()).collect(),
+                allowed_headers: request_headers(gateway)
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect(),
                 allowed_response_headers: response_headers(auth),
             }),
             grpc: None,
@@ -509,7 +523,7 @@ fn describe(
                 Protocol::Http => format!(
                     "{where_auth}: HTTP to Service {}, path {EXT_AUTHZ_PATH}, sending {}",
                     auth.service,
-                    REQUEST_HEADERS.join(", ")
+                    request_headers(gateway).join(", ")
                 ),
                 Protocol::Grpc => format!(
                     "{where_auth}: gRPC (envoy.service.auth.v3.Authorization) to Service {}",
