@@ -274,3 +274,26 @@ async fn a_signed_in_browser_sent_to_sign_in_again_is_logged_with_the_setting_to
         "{after:?}"
     );
 }
+
+#[tokio::test]
+async fn sekishos_own_paths_reach_it_through_each_door_without_asking_it_first() {
+    for which in Door::ALL {
+        let bed = Bed::start(which, "'127.0.0.1'").await;
+        let cookie = alice();
+        let response = bed
+            .get(BROWSER, "/oauth2/userinfo", &[("cookie", &cookie)])
+            .await;
+        assert_eq!(
+            response.status,
+            200,
+            "{}",
+            bed.context(&format!("{response:?}"))
+        );
+        assert!(
+            response.body.contains("\"user\":\"alice\""),
+            "{}",
+            bed.context(&response.body)
+        );
+        assert_eq!(bed.app.hits(), 0, "{}", bed.context("the app was reached"));
+    }
+}
