@@ -141,9 +141,14 @@ count() {
     kill -TERM "$pid"
     wait "$pid" 2>/dev/null || true
     [[ -s $out ]] || die "$name: callgrind wrote no profile"
-    if [[ -n ${BENCH_KEEP:-} && $secs == "$LONG" ]]; then cp "$out" "$BENCH_KEEP/$name.long.out"; fi
     INSTRUCTIONS=$(awk '/^(summary|totals):/ { print $2; exit }' "$out")
     [[ -n $REQUESTS && -n $INSTRUCTIONS ]] || die "$name: no request or instruction count"
+    if [[ -n ${BENCH_KEEP:-} ]]; then
+        local which=short
+        [[ $secs == "$LONG" ]] && which=long
+        cp "$out" "$BENCH_KEEP/$name.$which.out"
+        echo "$REQUESTS" >"$BENCH_KEEP/$name.$which.requests"
+    fi
 }
 
 declare -A IR
