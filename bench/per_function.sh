@@ -17,7 +17,9 @@ for f in "$dir/$name".{short,long}.{out,requests}; do [[ -s $f ]] || { echo "per
 table() { # PROFILE -> "Ir<TAB>function"
     callgrind_annotate --threshold=100 --inclusive="$inclusive" "$1" 2>/dev/null |
         awk '/^ *[0-9,]+ \( *[0-9.]+%\)/ && !/PROGRAM TOTALS/ {
-            ir = $1; gsub(",", "", ir); sub(/^ *[0-9,]+ \( *[0-9.]+%\) +/, ""); print ir "\t" $0 }'
+            ir = $1; gsub(",", "", ir); sub(/^ *[0-9,]+ \( *[0-9.]+%\) +/, "")
+            # Our own binaries name no file without debug info; their path is noise.
+            sub(/^\?\?\?:/, ""); sub(/ \[[^]]*\/target\/[^]]*\]$/, ""); print ir "\t" $0 }'
 }
 awk -F'\t' -v rs="$(cat "$dir/$name.short.requests")" -v rl="$(cat "$dir/$name.long.requests")" '
     NR == FNR { short[$2] = $1; next }

@@ -7,6 +7,7 @@ mod capacity;
 pub mod open_files;
 mod request_body;
 mod tracking;
+mod watchdog;
 
 use std::cell::RefCell;
 use std::convert::Infallible;
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use http::Request;
+use http_body::Body as _;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -31,6 +33,7 @@ use activity::{Activity, Expiry};
 use capacity::{Admission, Capacity};
 use request_body::TimedBody;
 use tracking::{TrackedBody, TrackedIo, TrackedResponse};
+use watchdog::{Either, Watched};
 
 /// How often, at most, a full connection table is reported at warning level.
 const FULL_WARNING_INTERVAL: Duration = Duration::from_secs(10);
@@ -143,6 +146,13 @@ impl From<&ConnectionsConfig> for Timeouts {
     }
 }
 
+/// What may end a connection besides its client.
+enum News {
+    Expired(Expiry),
+    /// The server is stopping (`true`), or its signal is gone (`false`).
+    Stopping(bool),
+}
+
 /// Drives one connection until it ends, its client outstays the timeouts, it is closed to
 /// make room, or the server stops.
 async fn serve_connection<S, B>(
@@ -170,12 +180,24 @@ async fn serve_connection<S, B>(
     let mut watching = true;
     let mut stop_heard = false;
     let result = loop {
-        tokio::select! {
-            // In order, without drawing a random number on every wake-up: the connection is
-            // what has work to do, and the watchdog is cheap to ask afterwards.
-            biased;
-            result = http.as_mut() => break result,
-            why = &mut expired, if watching => {
+        let news = {
+            // The watchdog and the shutdown signal are asked only when they have news: the
+            // connection is what wakes the task, once per request or more.
+            let side = async {
+                tokio::select! {
+                    why = &mut expired, if watching => News::Expired(why),
+                    changed = stopping.changed(), if !stop_heard => News::Stopping(changed.is_ok()),
+                    else => std::future::pending().await,
+                }
+            };
+            tokio::pin!(side);
+            match Watched::new(http.as_mut(), side).await {
+                Either::Main(result) => break result,
+                Either::Side(news) => news,
+            }
+        };
+        match news {
+            News::Expired(why) => {
                 watching = false;
                 match why {
                     // Nothing is lost by closing at once: no request is in flight.
@@ -191,9 +213,9 @@ async fn serve_connection<S, B>(
                     }
                 }
             }
-            changed = stopping.changed(), if !stop_heard => {
+            News::Stopping(sent) => {
                 stop_heard = true;
-                if changed.is_ok() {
+                if sent {
                     http.as_mut().graceful_shutdown();
                 }
             }
@@ -226,7 +248,14 @@ where
     type Future = TrackedResponse<S::Future>;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
-        let mut req = req.map(|body| Body::new(TimedBody::new(body, self.body_read_timeout)));
+        // Most requests have no body (GET, HEAD): those need neither the timer nor the box.
+        let mut req = req.map(|body| {
+            if body.is_end_stream() {
+                Body::empty()
+            } else {
+                Body::new(TimedBody::new(body, self.body_read_timeout))
+            }
+        });
         req.extensions_mut().insert(PeerAddr(self.peer));
         if req.version() == http::Version::HTTP_2 {
             self.activity.multiplex();

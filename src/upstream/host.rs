@@ -119,6 +119,11 @@ impl RequestHost {
             .ok_or_else(|| BadHost(text.into()))
     }
 
+    /// The host as the client sent it, for `X-Forwarded-Host` (and `Host`, when preserved).
+    pub fn header_value(&self) -> Option<http::HeaderValue> {
+        http::HeaderValue::from_str(self.authority.as_str()).ok()
+    }
+
     fn parse(text: &str) -> Option<Self> {
         if text.contains('@') || text.is_empty() {
             return None;
