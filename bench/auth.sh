@@ -24,6 +24,8 @@
 #   BENCH_QUIET_TIMEOUT=300 seconds to wait for a quiet machine before each run (0: don't wait)
 #   BENCH_NO_BUILD=1        skip `cargo build` (use the binaries already built)
 #   BENCH_RAW=FILE          also append every measured run (TSV) to FILE
+#   BENCH_BASELINE=DIR      also measure DIR/sekisho (another build) for the cookie session,
+#                           trusted IP and no-session cases, in the same rounds
 #
 # Quick smoke: BENCH_DURATION=3 BENCH_ROUNDS=1 bench/auth.sh
 set -euo pipefail
@@ -93,6 +95,11 @@ start_sekisho "$WORK/redis.toml" REDIS_SK
 REDIS_COOKIE=$(MINT_REDIS_URL=$REDIS_URL "$EXAMPLES/mint_session" "$SECRET")
 [[ $REDIS_COOKIE == _sekisho=* ]] || die "mint_session stored no session in Redis"
 
+if [[ -n $BASELINE ]]; then
+    free_port; write_config "$WORK/baseline.toml" "$PORT" false
+    start_sekisho "$WORK/baseline.toml" BASE "$WORK/baseline.log" "$BASELINE"
+fi
+
 # --- cases ------------------------------------------------------------------------------------
 # name | label | server pids | url | expected status | X-Forwarded-For | cookie (0, 1, redis)
 # The Redis case's CPU is Sekisho's and redis-server's together.
@@ -105,6 +112,13 @@ CASES=(
     "session_log|sekisho: session + access log|$LOUD_PID|$LOUD_URL/oauth2/auth|202|$XFF_OTHER|1"
     "redis|sekisho: redis session|$REDIS_SK_PID $REDIS_PID|$REDIS_SK_URL/oauth2/auth|202|$XFF_OTHER|redis"
 )
+if [[ -n $BASELINE ]]; then
+    CASES+=(
+        "base_session|baseline: cookie session|$BASE_PID|$BASE_URL/oauth2/auth|202|$XFF_OTHER|1"
+        "base_trusted|baseline: trusted IP|$BASE_PID|$BASE_URL/oauth2/auth|202|$XFF_TRUSTED|0"
+        "base_nosession|baseline: no session (401)|$BASE_PID|$BASE_URL/oauth2/auth|401|$XFF_OTHER|0"
+    )
+fi
 
 headers_for() { # CASE -> one header per line
     echo "X-Forwarded-For: $(field "$1" 5)"
@@ -119,7 +133,7 @@ note "== checking each case answers as expected"
 for c in "${CASES[@]}"; do
     out=$(check_status "$c")
     case $(field "$c" 0) in
-        session | session_log | redis)
+        session | session_log | redis | base_session)
             grep -qi '^x-auth-request-user: alice' <<<"$out" || die "$(field "$c" 1): 202 without x-auth-request-user" ;;
     esac
 done
@@ -155,6 +169,11 @@ trusted_ratio=$(pct "$(median <<<"${RPS[trusted]}")" "$ref_rps")
 echo "cookie session: ${session_ratio}% of bare http1 (target >= ${TARGET_SESSION}%): $(verdict "$session_ratio" "$TARGET_SESSION"); $(pct "$(median <<<"${RPS[session]}")" "$auto_rps")% of bare auto"
 echo "trusted IP:     ${trusted_ratio}% of bare http1 (target >= ${TARGET_TRUSTED}%): $(verdict "$trusted_ratio" "$TARGET_TRUSTED"); $(pct "$(median <<<"${RPS[trusted]}")" "$auto_rps")% of bare auto"
 echo "bare auto:      $(pct "$auto_rps" "$ref_rps")% of bare http1 (what the HTTP/1+2 connection builder costs)"
+if [[ -n $BASELINE ]]; then
+    for k in session trusted nosession; do
+        echo "$(printf '%-15s' "$k:") this build at $(pct "$(median <<<"${RPS[$k]}")" "$(median <<<"${RPS[base_$k]}")")% of the baseline's req/s, $(printf '%.2f' "$(median <<<"${CPUREQ[$k]}")") vs $(printf '%.2f' "$(median <<<"${CPUREQ[base_$k]}")") us of server CPU per request"
+    done
+fi
 redis_rps=$(median <<<"${RPS[redis]}")
 echo "redis session:  $(pct "$redis_rps" "$ref_rps")% of bare http1, $(pct "$redis_rps" "$(median <<<"${RPS[session]}")")% of the cookie session (best vs best: $(pct "$(best <<<"${RPS[redis]}")" "$(best <<<"${RPS[session]}")")%); Sekisho and redis-server share the server core"
 awk -v s="$(median <<<"${RPS[session]}")" -v l="$(median <<<"${RPS[session_log]}")" \

@@ -109,13 +109,21 @@ start_example() {
     printf -v "${var}_URL" '%s' "http://$addr"
 }
 
-# start_sekisho CONFIG VAR [STDERR]: runs Sekisho on the server core; its config must listen
-# on 127.0.0.1:$PORT. Sets ${VAR}_PID and ${VAR}_URL.
+# BENCH_BASELINE=DIR: a `sekisho` binary built from another commit (e.g. a copy of
+# target/release/sekisho taken before a change), measured in the same run as extra rows.
+BASELINE=
+if [[ -n ${BENCH_BASELINE:-} ]]; then
+    BASELINE=$BENCH_BASELINE/sekisho
+    [[ -x $BASELINE ]] || die "BENCH_BASELINE: $BASELINE is not an executable"
+fi
+
+# start_sekisho CONFIG VAR [STDERR] [BINARY]: runs Sekisho (default: this tree's) on the
+# server core; its config must listen on 127.0.0.1:$PORT. Sets ${VAR}_PID and ${VAR}_URL.
 start_sekisho() {
-    local config=$1 var=$2 err=${3:-$WORK/$2.log} pid url
+    local config=$1 var=$2 err=${3:-$WORK/$2.log} bin=${4:-$BIN} pid url
     url="http://$(sed -n 's/^listen = "\(.*\)"$/\1/p' "$config")"
-    "$BIN" check --config "$config" >/dev/null || die "generated config $config is invalid"
-    taskset -c "$SERVER_CPU" "$BIN" serve --config "$config" 2>"$err" &
+    "$bin" check --config "$config" >/dev/null || die "generated config $config is invalid"
+    taskset -c "$SERVER_CPU" "$bin" serve --config "$config" 2>"$err" &
     pid=$!
     PIDS+=("$pid")
     wait_http "$url/ping" "sekisho ($var)" "$pid"

@@ -17,6 +17,8 @@
 # BENCH_THREADS, BENCH_SERVER_CPU, BENCH_CLIENT_CPU, BENCH_MAX_FOREIGN, BENCH_RETRIES,
 # BENCH_QUIET_TIMEOUT, BENCH_NO_BUILD, BENCH_RAW), plus
 #   NGINX_BINARY=PATH       the nginx to run (default: nginx on $PATH, or /usr/sbin/nginx)
+#   BENCH_BASELINE=DIR      also measure DIR/sekisho (another build) as the proxy, in the same
+#                           rounds
 #
 # Quick smoke: BENCH_DURATION=3 BENCH_ROUNDS=1 bench/proxy.sh
 set -euo pipefail
@@ -102,6 +104,11 @@ host = "*"
 url = "$APP_URL"
 EOF
 start_sekisho "$WORK/sekisho.toml" SK
+if [[ -n $BASELINE ]]; then
+    free_port
+    sed "s/127.0.0.1:$SK_PORT/127.0.0.1:$PORT/g" "$WORK/sekisho.toml" >"$WORK/baseline.toml"
+    start_sekisho "$WORK/baseline.toml" BASE "$WORK/baseline.log" "$BASELINE"
+fi
 COOKIE=$("$EXAMPLES/mint_session" "$SECRET")
 [[ $COOKIE == _sekisho=* ]] || die "mint_session printed no cookie"
 
@@ -170,6 +177,12 @@ CASES=(
     "chain_trusted|nginx chain: trusted IP|$FRONT_PID $SK_PID $APP_PID|$FRONT_URL$PATH_ASKED|200|$XFF_TRUSTED|0|"
     "proxy_trusted|sekisho proxy: trusted IP|$SK_PID $APP_PID|$SK_URL$PATH_ASKED|200|$XFF_TRUSTED|0|"
 )
+if [[ -n $BASELINE ]]; then
+    CASES+=(
+        "base_session|baseline proxy: cookie session|$BASE_PID $APP_PID|$BASE_URL$PATH_ASKED|200|$XFF_OTHER|1|alice"
+        "base_trusted|baseline proxy: trusted IP|$BASE_PID $APP_PID|$BASE_URL$PATH_ASKED|200|$XFF_TRUSTED|0|"
+    )
+fi
 
 headers_for() { # CASE -> one header per line
     echo "X-Forwarded-For: $(field "$1" 5)"
@@ -215,6 +228,10 @@ for kind in session trusted; do
         "$kind:" "$ratio" "$TARGET_PERCENT" "$(verdict "$ratio" "$TARGET_PERCENT")" \
         "$(pct "$(best <<<"${RPS[proxy_$kind]}")" "$(best <<<"${RPS[chain_$kind]}")")" \
         "$(printf '%.2f' "$(median <<<"${CPUREQ[proxy_$kind]}")")" "$(printf '%.2f' "$(median <<<"${CPUREQ[chain_$kind]}")")"
+    if [[ -n $BASELINE ]]; then
+        printf '%-16s baseline proxy at %s%% of the nginx chain; this build at %s%% of the baseline\n' "" \
+            "$(pct "$(median <<<"${RPS[base_$kind]}")" "$n")" "$(pct "$p" "$(median <<<"${RPS[base_$kind]}")")"
+    fi
 done
 spread_warning
 cat <<'EOT'

@@ -147,9 +147,6 @@ mod tests {
         let main = std::future::pending::<()>();
         let side = tokio::time::sleep(Duration::from_millis(10));
         tokio::pin!(main, side);
-        assert!(matches!(
-            Watched::new(main, side).await,
-            Either::Side(())
-        ));
+        assert!(matches!(Watched::new(main, side).await, Either::Side(())));
     }
 }
