@@ -88,7 +88,8 @@ impl Forwarding {
     ) {
         let trusted = self.is_trusted(peer);
         let proto = self.proto_from(headers, trusted);
-        let mut chain = String::new();
+        // Room for a short chain and the peer, so that it is not grown piece by piece.
+        let mut chain = String::with_capacity(64);
         if trusted {
             for value in headers.get_all(X_FORWARDED_FOR) {
                 let Ok(value) = value.to_str() else { continue };
@@ -107,7 +108,7 @@ impl Forwarding {
         });
         set_or_remove(headers, X_FORWARDED_FOR, forwarded_for);
         let real_ip = client.and_then(|c| {
-            let mut text = String::new();
+            let mut text = String::with_capacity(16);
             push_ip(&mut text, c);
             HeaderValue::try_from(text).ok()
         });
@@ -149,18 +150,26 @@ fn remove_other_spellings(headers: &mut HeaderMap) {
 fn push_ip(out: &mut String, ip: IpAddr) {
     match ip {
         IpAddr::V4(v4) => {
+            let mut text = [0u8; 15];
+            let mut len = 0;
             for (i, octet) in v4.octets().into_iter().enumerate() {
                 if i > 0 {
-                    out.push('.');
+                    text[len] = b'.';
+                    len += 1;
                 }
                 if octet >= 100 {
-                    out.push(char::from(b'0' + octet / 100));
+                    text[len] = b'0' + octet / 100;
+                    len += 1;
                 }
                 if octet >= 10 {
-                    out.push(char::from(b'0' + octet / 10 % 10));
+                    text[len] = b'0' + octet / 10 % 10;
+                    len += 1;
                 }
-                out.push(char::from(b'0' + octet % 10));
+                text[len] = b'0' + octet % 10;
+                len += 1;
             }
+            // Digits and dots only.
+            out.push_str(std::str::from_utf8(&text[..len]).unwrap_or_default());
         }
         IpAddr::V6(v6) => {
             use std::fmt::Write;
