@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# User-space instructions per `/oauth2/auth` request, counted by valgrind (callgrind): the
-# same cases as bench/auth.sh, but a count that does not move when the machine is busy, so it
-# is the number to compare before and after a change on a shared or noisy machine. Kernel work
-# (syscalls, TCP) is not counted; bench/auth.sh measures that.
+# User-space instructions per request, counted by valgrind (callgrind): the `/oauth2/auth`
+# cases of bench/auth.sh (both bare servers included) and two requests through Sekisho's own
+# proxy to an app (bare_http1, outside callgrind), but a count that does not move when the
+# machine is busy, so it is the number to compare before and after a change on a shared or
+# noisy machine. Kernel work (syscalls, TCP) is not counted; bench/auth.sh and bench/proxy.sh
+# measure that.
 #
 # Each server runs under callgrind twice, loaded by wrk with one connection for a short and a
 # long run; the difference of the two instruction totals divided by the difference of the two
@@ -12,7 +14,8 @@
 # Environment (all optional):
 #   BENCH_SHORT=2 BENCH_LONG=8  the two run lengths, seconds
 #   BENCH_NO_BUILD=1            skip `cargo build`
-#   BENCH_KEEP=DIR              keep the callgrind profiles of the long runs in DIR, for
+#   BENCH_KEEP=DIR              keep both callgrind profiles of every case and their request
+#                               counts in DIR, for `bench/per_function.sh DIR CASE` or
 #                               `callgrind_annotate DIR/session.long.out` (build with
 #                               CARGO_PROFILE_RELEASE_DEBUG=true to see source lines)
 set -euo pipefail
@@ -166,6 +169,13 @@ count() {
     [[ -s $out ]] || die "$name: callgrind wrote no profile"
     INSTRUCTIONS=$(awk '/^(summary|totals):/ { print $2; exit }' "$out")
     [[ -n $REQUESTS && -n $INSTRUCTIONS ]] || die "$name: no request or instruction count"
+    # quanta (the metrics clock) calibrates itself once for a set time, so its instruction
+    # count differs between the two runs by more than a hundred instructions per request of
+    # the difference: it is taken out.
+    local calibration
+    calibration=$(callgrind_annotate --inclusive=yes --threshold=100 "$out" 2>/dev/null |
+        awk '/quanta::Calibration::calibrate/ && !n { gsub(",", "", $1); print $1; n = 1 }')
+    INSTRUCTIONS=$(( INSTRUCTIONS - ${calibration:-0} ))
     if [[ -n ${BENCH_KEEP:-} ]]; then
         local which=short
         [[ $secs == "$LONG" ]] && which=long
