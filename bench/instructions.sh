@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# User-space instructions per `/oauth2/auth` request, counted by valgrind (callgrind): the
-# same cases as bench/auth.sh, but a count that does not move when the machine is busy, so it
-# is the number to compare before and after a change on a shared or noisy machine. Kernel work
-# (syscalls, TCP) is not counted; bench/auth.sh measures that.
+# User-space instructions per request, counted by valgrind (callgrind): the `/oauth2/auth`
+# cases of bench/auth.sh (both bare servers included) and two requests through Sekisho's own
+# proxy to an app (bare_http1, outside callgrind), but a count that does not move when the
+# machine is busy, so it is the number to compare before and after a change on a shared or
+# noisy machine. Kernel work (syscalls, TCP) is not counted; bench/auth.sh and bench/proxy.sh
+# measure that.
 #
 # Each server runs under callgrind twice, loaded by wrk with one connection for a short and a
 # long run; the difference of the two instruction totals divided by the difference of the two
@@ -12,7 +14,8 @@
 # Environment (all optional):
 #   BENCH_SHORT=2 BENCH_LONG=8  the two run lengths, seconds
 #   BENCH_NO_BUILD=1            skip `cargo build`
-#   BENCH_KEEP=DIR              keep the callgrind profiles of the long runs in DIR, for
+#   BENCH_KEEP=DIR              keep both callgrind profiles of every case and their request
+#                               counts in DIR, for `bench/per_function.sh DIR CASE` or
 #                               `callgrind_annotate DIR/session.long.out` (build with
 #                               CARGO_PROFILE_RELEASE_DEBUG=true to see source lines)
 set -euo pipefail
@@ -57,8 +60,9 @@ TARGET_DIR=$(cargo metadata --no-deps --format-version 1 2>/dev/null | sed -n 's
 TARGET_DIR=${TARGET_DIR:-$ROOT/target}
 BIN=$TARGET_DIR/release/sekisho
 BARE=$TARGET_DIR/release/examples/bare_202
+BARE_H1=$TARGET_DIR/release/examples/bare_http1
 MINT=$TARGET_DIR/release/examples/mint_session
-for b in "$BIN" "$BARE" "$MINT"; do [[ -x $b ]] || die "$b is missing; run without BENCH_NO_BUILD"; done
+for b in "$BIN" "$BARE" "$BARE_H1" "$MINT"; do [[ -x $b ]] || die "$b is missing; run without BENCH_NO_BUILD"; done
 if [[ -n ${BENCH_KEEP:-} ]]; then mkdir -p "$BENCH_KEEP"; fi
 
 PORT=
@@ -87,9 +91,21 @@ done
 REDIS_COOKIE=$(MINT_REDIS_URL=$REDIS_URL "$MINT" "$SECRET")
 [[ $REDIS_COOKIE == _sekisho=* ]] || die "mint_session stored no session in Redis: $(cat "$WORK/redis.log")"
 
-write_config() { # FILE PORT ACCESS_LOG [REDIS_URL]
-    local store=""
-    if [[ -n ${4:-} ]]; then store="store = \"redis\""$'\n'"redis_url = \"$4\""; fi
+# The app behind Sekisho's proxy in the proxy cases: bare_http1, outside callgrind.
+APP_ADDR_FILE=$WORK/app.addr
+"$BARE_H1" 127.0.0.1:0 >"$APP_ADDR_FILE" 2>/dev/null &
+PIDS+=("$!")
+for _ in $(seq 100); do [[ -s $APP_ADDR_FILE ]] && break; sleep 0.05; done
+APP_ADDR=$(head -n1 "$APP_ADDR_FILE")
+[[ -n $APP_ADDR ]] || die "bare_http1 (the app) did not print its address"
+
+write_config() { # FILE PORT ACCESS_LOG [REDIS_URL | proxy]
+    local store="" upstream=""
+    if [[ ${4:-} == proxy ]]; then
+        upstream="[[upstream]]"$'\n'"host = \"*\""$'\n'"url = \"http://$APP_ADDR\""
+    elif [[ -n ${4:-} ]]; then
+        store="store = \"redis\""$'\n'"redis_url = \"$4\""
+    fi
     cat >"$1" <<EOF
 listen = "127.0.0.1:$2"
 public_url = "http://127.0.0.1:$2"
@@ -107,18 +123,29 @@ secure = false
 
 [log]
 access = $3
+
+$upstream
 EOF
     "$BIN" check --config "$1" >/dev/null || die "generated config $1 is invalid"
 }
 
-# count NAME SECONDS KIND(true|false: sekisho with that access log; redis: Redis sessions; bare) HEADERS...
+# count NAME SECONDS KIND HEADERS...: KIND is true|false (sekisho with that access log), redis
+# (Redis sessions), proxy (Sekisho's reverse proxy in front of bare_http1; requests for
+# /app/x instead of /oauth2/auth), bare (bare_202) or bare_h1 (bare_http1).
 # Sets REQUESTS and INSTRUCTIONS. Runs in this shell, so the EXIT trap can stop the server.
 count() {
     local name=$1 secs=$2 kind=$3 pid url out cmd args=() h
     shift 3
     free_port
+    url="http://127.0.0.1:$PORT/oauth2/auth"
     if [[ $kind == bare ]]; then
         cmd=("$BARE" "127.0.0.1:$PORT")
+    elif [[ $kind == bare_h1 ]]; then
+        cmd=("$BARE_H1" "127.0.0.1:$PORT")
+    elif [[ $kind == proxy ]]; then
+        write_config "$WORK/$name.toml" "$PORT" false proxy
+        cmd=("$BIN" serve --config "$WORK/$name.toml")
+        url="http://127.0.0.1:$PORT/app/x?y=1"
     elif [[ $kind == redis ]]; then
         write_config "$WORK/$name.toml" "$PORT" false "$REDIS_URL"
         cmd=("$BIN" serve --config "$WORK/$name.toml")
@@ -130,7 +157,6 @@ count() {
     "${PIN_SERVER[@]}" valgrind --tool=callgrind --callgrind-out-file="$out" "${cmd[@]}" >/dev/null 2>"$WORK/$name.$secs.log" &
     pid=$!
     PIDS+=("$pid")
-    url="http://127.0.0.1:$PORT/oauth2/auth"
     for _ in $(seq 600); do
         kill -0 "$pid" 2>/dev/null || die "$name: server exited during startup:"$'\n'"$(tail -n 20 "$WORK/$name.$secs.log")"
         curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$PORT/" && break
@@ -141,9 +167,21 @@ count() {
     kill -TERM "$pid"
     wait "$pid" 2>/dev/null || true
     [[ -s $out ]] || die "$name: callgrind wrote no profile"
-    if [[ -n ${BENCH_KEEP:-} && $secs == "$LONG" ]]; then cp "$out" "$BENCH_KEEP/$name.long.out"; fi
     INSTRUCTIONS=$(awk '/^(summary|totals):/ { print $2; exit }' "$out")
     [[ -n $REQUESTS && -n $INSTRUCTIONS ]] || die "$name: no request or instruction count"
+    # quanta (the metrics clock) calibrates itself once for a set time, so its instruction
+    # count differs between the two runs by more than a hundred instructions per request of
+    # the difference: it is taken out.
+    local calibration
+    calibration=$(callgrind_annotate --inclusive=yes --threshold=100 "$out" 2>/dev/null |
+        awk '/quanta::Calibration::calibrate/ && !n { gsub(",", "", $1); print $1; n = 1 }')
+    INSTRUCTIONS=$(( INSTRUCTIONS - ${calibration:-0} ))
+    if [[ -n ${BENCH_KEEP:-} ]]; then
+        local which=short
+        [[ $secs == "$LONG" ]] && which=long
+        cp "$out" "$BENCH_KEEP/$name.$which.out"
+        echo "$REQUESTS" >"$BENCH_KEEP/$name.$which.requests"
+    fi
 }
 
 declare -A IR
@@ -158,22 +196,31 @@ per_request() { # NAME KIND HEADERS... -> IR[NAME]
 
 XFF_OTHER="X-Forwarded-For: 192.0.2.9"
 XFF_TRUSTED="X-Forwarded-For: 198.51.100.7"
-note "== callgrind, 1 connection, ${SHORT}s and ${LONG}s per case (about $(( 6 * (SHORT + LONG + 8) ))s in all)"
-per_request bare bare "$XFF_OTHER" "Cookie: $COOKIE"; note "   bare hyper 202: ${IR[bare]}"
+ROWS=("bare_h1|bare hyper http1 (reference)" "bare|bare hyper auto 202" "session|sekisho: cookie session"
+    "trusted|sekisho: trusted IP" "nosession|sekisho: no session (401)" "session_log|sekisho: session + access log"
+    "redis|sekisho: redis session" "proxy_session|sekisho proxy: cookie session" "proxy_trusted|sekisho proxy: trusted IP")
+note "== callgrind, 1 connection, ${SHORT}s and ${LONG}s per case (about $(( ${#ROWS[@]} * (SHORT + LONG + 8) ))s in all)"
+per_request bare_h1 bare_h1 "$XFF_OTHER" "Cookie: $COOKIE"; note "   bare hyper http1: ${IR[bare_h1]}"
+per_request bare bare "$XFF_OTHER" "Cookie: $COOKIE"; note "   bare hyper auto 202: ${IR[bare]}"
 per_request session false "$XFF_OTHER" "Cookie: $COOKIE"; note "   cookie session: ${IR[session]}"
 per_request trusted false "$XFF_TRUSTED"; note "   trusted IP: ${IR[trusted]}"
 per_request nosession false "$XFF_OTHER"; note "   no session: ${IR[nosession]}"
 per_request session_log true "$XFF_OTHER" "Cookie: $COOKIE"; note "   session + access log: ${IR[session_log]}"
 per_request redis redis "$XFF_OTHER" "Cookie: $REDIS_COOKIE"; note "   redis session: ${IR[redis]}"
+per_request proxy_session proxy "$XFF_OTHER" "Cookie: $COOKIE"; note "   proxy, cookie session: ${IR[proxy_session]}"
+per_request proxy_trusted proxy "$XFF_TRUSTED"; note "   proxy, trusted IP: ${IR[proxy_trusted]}"
 
 echo
-printf 'user-space instructions per /oauth2/auth request (callgrind, 1 connection); sekisho %s\n\n' \
+printf 'user-space instructions per request (callgrind, 1 connection); sekisho %s\n\n' \
     "$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '(not a git checkout)')"
-printf '%-32s %12s %8s\n' case "instr/req" "vs bare"
-printf '%-32s %12s %8s\n' "--------------------------------" "------------" "--------"
-for row in "bare|bare hyper 202 (limit)" "session|sekisho: cookie session" "trusted|sekisho: trusted IP" \
-    "nosession|sekisho: no session (401)" "session_log|sekisho: session + access log" \
-    "redis|sekisho: redis session"; do
-    printf '%-32s %12d %7.2fx\n' "${row#*|}" "${IR[${row%%|*}]}" "$(awk -v a="${IR[${row%%|*}]}" -v b="${IR[bare]}" 'BEGIN { print a / b }')"
+printf '%-34s %12s %8s %8s\n' case "instr/req" "vs h1" "vs auto"
+printf '%-34s %12s %8s %8s\n' "----------------------------------" "------------" "--------" "--------"
+for row in "${ROWS[@]}"; do
+    n=${IR[${row%%|*}]}
+    printf '%-34s %12d %7.2fx %7.2fx\n' "${row#*|}" "$n" "$(awk -v a="$n" -v b="${IR[bare_h1]}" 'BEGIN { print a / b }')" \
+        "$(awk -v a="$n" -v b="${IR[bare]}" 'BEGIN { print a / b }')"
 done
+echo
+echo "vs h1: against bare_http1 (plain hyper HTTP/1); vs auto: against bare_202 (the HTTP/1+2 builder Sekisho uses)."
+echo "proxy rows: GET /app/x?y=1 through Sekisho's [[upstream]] to bare_http1 (the app's instructions not counted)."
 awk -v r="${IR[redis]}" -v c="${IR[session]}" 'BEGIN { printf "\nredis session: %.2fx the cookie session'"'"'s instructions (Redis itself not counted)\n", r / c }'

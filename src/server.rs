@@ -5,19 +5,24 @@
 mod activity;
 mod capacity;
 pub mod open_files;
+mod protocol;
 mod request_body;
 mod tracking;
+mod watchdog;
 
 use std::cell::RefCell;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use http::Request;
+use http_body::Body as _;
 use hyper::body::Incoming;
+use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream};
@@ -29,8 +34,10 @@ use crate::config::ConnectionsConfig;
 use crate::net::PeerAddr;
 use activity::{Activity, Expiry};
 use capacity::{Admission, Capacity};
+use protocol::{Protocol, Served};
 use request_body::TimedBody;
 use tracking::{TrackedBody, TrackedIo, TrackedResponse};
+use watchdog::{Either, Watched};
 
 /// How often, at most, a full connection table is reported at warning level.
 const FULL_WARNING_INTERVAL: Duration = Duration::from_secs(10);
@@ -52,7 +59,7 @@ pub async fn run<S, B>(
     B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let builder = Arc::new(builder(&limits));
+    let builders = Arc::new(builders(&limits));
     let capacity = Capacity::new(limits.max);
     let (stop, stopping) = watch::channel(());
     let mut last_full_warning: Option<Instant> = None;
@@ -89,7 +96,7 @@ pub async fn run<S, B>(
         };
         let _ = stream.set_nodelay(true);
         tokio::spawn(serve_connection(
-            Arc::clone(&builder),
+            Arc::clone(&builders),
             stream,
             slot,
             Connection {
@@ -112,20 +119,32 @@ pub async fn run<S, B>(
     }
 }
 
-/// hyper's settings for every connection, HTTP/1 and HTTP/2 alike.
-fn builder(limits: &ConnectionsConfig) -> auto::Builder<TokioExecutor> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
+/// hyper's settings for every connection: one builder per protocol, and the auto builder
+/// (the same settings) for the rare connection whose first bytes do not tell it yet.
+struct Builders {
+    http1: http1::Builder,
+    http2: http2::Builder<TokioExecutor>,
+    auto: auto::Builder<TokioExecutor>,
+}
+
+fn builders(limits: &ConnectionsConfig) -> Builders {
+    let max_header_list = u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX);
+    let mut auto = auto::Builder::new(TokioExecutor::new());
+    auto.http1()
         // Kept by `Activity` instead: hyper's clock would also cut idle keep-alive connections.
         .header_read_timeout(None)
         // A head that does not fit is answered 431, as are too many header fields.
         .max_buf_size(limits.max_header_bytes)
         .max_headers(limits.max_headers);
-    builder
-        .http2()
-        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
-    builder
+    auto.http2().max_header_list_size(max_header_list);
+    let mut http1 = http1::Builder::new();
+    http1
+        .header_read_timeout(None)
+        .max_buf_size(limits.max_header_bytes)
+        .max_headers(limits.max_headers);
+    let mut http2 = http2::Builder::new(TokioExecutor::new());
+    http2.max_header_list_size(max_header_list);
+    Builders { http1, http2, auto }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -143,15 +162,71 @@ impl From<&ConnectionsConfig> for Timeouts {
     }
 }
 
+/// What may end a connection besides its client.
+enum News {
+    Expired(Expiry),
+    /// The server is stopping (`true`), or its signal is gone (`false`).
+    Stopping(bool),
+}
+
+/// A connection's watchdog and the server's shutdown signal, for as long as either may still
+/// have news.
+struct Watch<'a, E> {
+    expired: Pin<&'a mut E>,
+    stopping: watch::Receiver<()>,
+    watching: bool,
+    stop_heard: bool,
+}
+
+impl<E: Future<Output = Expiry>> Watch<'_, E> {
+    /// The next news; pending for ever once neither has any left to give.
+    async fn news(&mut self) -> News {
+        tokio::select! {
+            why = self.expired.as_mut(), if self.watching => {
+                self.watching = false;
+                News::Expired(why)
+            }
+            changed = self.stopping.changed(), if !self.stop_heard => {
+                self.stop_heard = true;
+                News::Stopping(changed.is_ok())
+            }
+            else => std::future::pending().await,
+        }
+    }
+
+    /// Runs `main` to its end while listening for news, which the watchdog and the signal are
+    /// asked for only when they have some: the connection is what wakes the task, once per
+    /// request or more. `Err` carries news that `main` could not be left running through.
+    async fn run<F: Future>(
+        &mut self,
+        mut main: Pin<&mut F>,
+        mut on_news: impl FnMut(&News, Pin<&mut F>) -> bool,
+    ) -> Result<F::Output, News> {
+        loop {
+            let news = {
+                let side = self.news();
+                tokio::pin!(side);
+                match Watched::new(main.as_mut(), side).await {
+                    Either::Main(out) => return Ok(out),
+                    Either::Side(news) => news,
+                }
+            };
+            if !on_news(&news, main.as_mut()) {
+                return Err(news);
+            }
+        }
+    }
+}
+
 /// Drives one connection until it ends, its client outstays the timeouts, it is closed to
 /// make room, or the server stops.
 async fn serve_connection<S, B>(
-    builder: Arc<auto::Builder<TokioExecutor>>,
+    builders: Arc<Builders>,
     stream: TcpStream,
     slot: capacity::Slot,
     connection: Connection<S>,
     timeouts: Timeouts,
-    mut stopping: watch::Receiver<()>,
+    stopping: watch::Receiver<()>,
 ) where
     S: Service<Request<Body>, Response = http::Response<B>, Error = Infallible> + Send + 'static,
     S::Future: Send + 'static,
@@ -160,48 +235,96 @@ async fn serve_connection<S, B>(
 {
     let peer = connection.peer;
     let activity = Arc::clone(&connection.activity);
-    let http = builder.serve_connection_with_upgrades(
-        TokioIo::new(TrackedIo::new(stream, Arc::clone(&activity), slot)),
-        connection,
-    );
-    tokio::pin!(http);
     let expired = activity.expired(timeouts.header_read, timeouts.idle);
     tokio::pin!(expired);
-    let mut watching = true;
-    let mut stop_heard = false;
-    let result = loop {
-        tokio::select! {
-            // In order, without drawing a random number on every wake-up: the connection is
-            // what has work to do, and the watchdog is cheap to ask afterwards.
-            biased;
-            result = http.as_mut() => break result,
-            why = &mut expired, if watching => {
-                watching = false;
-                match why {
-                    // Nothing is lost by closing at once: no request is in flight.
-                    Expiry::HeadTimeout | Expiry::Evicted => {
-                        tracing::debug!(%peer, reason = ?why, "closing connection");
-                        crate::telemetry::record_connection_closed(if why == Expiry::Evicted { "evicted" } else { "header_timeout" });
-                        return;
-                    }
-                    // hyper closes an idle HTTP/1 connection at once; HTTP/2 gets a GOAWAY.
-                    Expiry::Idle => {
-                        crate::telemetry::record_connection_closed("idle");
-                        http.as_mut().graceful_shutdown();
-                    }
-                }
+    let mut watch = Watch {
+        expired,
+        stopping,
+        watching: true,
+        stop_heard: false,
+    };
+    // Nothing is in flight before the first request: any news but a vanished signal closes.
+    let sniffed = {
+        let sniff = protocol::sniff(&stream);
+        tokio::pin!(sniff);
+        watch
+            .run(sniff, |news, _| matches!(news, News::Stopping(false)))
+            .await
+    };
+    let protocol = match sniffed {
+        Ok(Ok(protocol)) => protocol,
+        Ok(Err(error)) => {
+            tracing::debug!(%peer, %error, "connection ended before its first request");
+            return;
+        }
+        Err(news) => {
+            if let News::Expired(why) = news {
+                closing(peer, why);
             }
-            changed = stopping.changed(), if !stop_heard => {
-                stop_heard = true;
-                if changed.is_ok() {
-                    http.as_mut().graceful_shutdown();
-                }
-            }
+            return;
         }
     };
-    if let Err(error) = result {
+    let io = TokioIo::new(TrackedIo::new(stream, Arc::clone(&activity), slot));
+    match protocol {
+        Protocol::Http1 => {
+            let http = builders
+                .http1
+                .serve_connection(io, connection)
+                .with_upgrades();
+            serve(http, &mut watch, peer).await;
+        }
+        Protocol::Http2 => {
+            let http = builders.http2.serve_connection(io, connection);
+            serve(http, &mut watch, peer).await;
+        }
+        Protocol::Undecided => {
+            let http = builders.auto.serve_connection_with_upgrades(io, connection);
+            serve(http, &mut watch, peer).await;
+        }
+    }
+}
+
+/// Serves the requests of a connection in its protocol until it ends or is closed.
+async fn serve<C: Served, E: Future<Output = Expiry>>(
+    http: C,
+    watch: &mut Watch<'_, E>,
+    peer: SocketAddr,
+) {
+    tokio::pin!(http);
+    let served = watch
+        .run(http, |news, http| match news {
+            // Nothing is lost by closing at once: no request is in flight.
+            News::Expired(why @ (Expiry::HeadTimeout | Expiry::Evicted)) => {
+                closing(peer, *why);
+                false
+            }
+            // hyper closes an idle HTTP/1 connection at once; HTTP/2 gets a GOAWAY.
+            News::Expired(Expiry::Idle) => {
+                crate::telemetry::record_connection_closed("idle");
+                http.graceful_shutdown();
+                true
+            }
+            News::Stopping(sent) => {
+                if *sent {
+                    http.graceful_shutdown();
+                }
+                true
+            }
+        })
+        .await;
+    if let Ok(Err(error)) = served {
         tracing::debug!(%peer, %error, "connection ended with an error");
     }
+}
+
+/// A connection closed at once by its watchdog.
+fn closing(peer: SocketAddr, why: Expiry) {
+    tracing::debug!(%peer, reason = ?why, "closing connection");
+    crate::telemetry::record_connection_closed(match why {
+        Expiry::Evicted => "evicted",
+        Expiry::HeadTimeout => "header_timeout",
+        Expiry::Idle => "idle",
+    });
 }
 
 /// The app as one connection sees it: every request is marked with the connection's peer, and
@@ -226,7 +349,14 @@ where
     type Future = TrackedResponse<S::Future>;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
-        let mut req = req.map(|body| Body::new(TimedBody::new(body, self.body_read_timeout)));
+        // Most requests have no body (GET, HEAD): those need neither the timer nor the box.
+        let mut req = req.map(|body| {
+            if body.is_end_stream() {
+                Body::empty()
+            } else {
+                Body::new(TimedBody::new(body, self.body_read_timeout))
+            }
+        });
         req.extensions_mut().insert(PeerAddr(self.peer));
         if req.version() == http::Version::HTTP_2 {
             self.activity.multiplex();

@@ -119,33 +119,49 @@ impl RequestHost {
             .ok_or_else(|| BadHost(text.into()))
     }
 
+    /// The host as the client sent it, for `X-Forwarded-Host` (and `Host`, when preserved).
+    pub fn header_value(&self) -> Option<http::HeaderValue> {
+        http::HeaderValue::from_str(self.authority.as_str()).ok()
+    }
+
+    /// Runs for every proxied request, so the host and port are found with one search from
+    /// the right rather than through `Authority`'s own accessors, which search again each.
     fn parse(text: &str) -> Option<Self> {
-        if text.contains('@') || text.is_empty() {
+        if text.is_empty() || text.contains('@') {
             return None;
         }
         let authority = Authority::from_str(text).ok()?;
-        let after_host = authority
-            .as_str()
-            .rsplit_once(']')
-            .map_or(authority.as_str(), |(_, rest)| rest);
-        if after_host.contains(':') && authority.port_u16().is_none() {
-            return None;
-        }
-        let name = authority.host().trim_end_matches('.').to_ascii_lowercase();
-        let valid = if name.starts_with('[') {
-            name.ends_with(']')
-                && name[1..name.len() - 1]
-                    .parse::<std::net::Ipv6Addr>()
-                    .is_ok()
+        let whole = authority.as_str();
+        let bytes = whole.as_bytes();
+        // `[v6]` or `[v6]:port` end their host at the bracket; anything else at the last colon
+        // (`Authority` refuses more than one outside brackets).
+        let host_end = match bytes.iter().rposition(|&b| b == b']') {
+            Some(close) => close + 1,
+            None => bytes
+                .iter()
+                .rposition(|&b| b == b':')
+                .unwrap_or(bytes.len()),
+        };
+        let (host, after_host) = whole.split_at(host_end);
+        let port = match after_host.strip_prefix(':') {
+            None if after_host.is_empty() => None,
+            Some(digits) => Some(digits.parse::<u16>().ok()?),
+            None => return None,
+        };
+        let name = host.trim_end_matches('.').to_ascii_lowercase();
+        let valid = if let Some(inner) = name.strip_prefix('[') {
+            inner
+                .strip_suffix(']')
+                .is_some_and(|v6| v6.parse::<std::net::Ipv6Addr>().is_ok())
         } else {
             !name.is_empty()
                 && name
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
         };
-        valid.then(|| Self {
+        valid.then_some(Self {
             name,
-            port: authority.port_u16(),
+            port,
             authority,
         })
     }

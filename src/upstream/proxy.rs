@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
-use http::header::{CONTENT_LENGTH, EXPECT, HOST, SET_COOKIE, TRANSFER_ENCODING};
+use http::header::{CONTENT_LENGTH, EXPECT, HOST, SET_COOKIE};
 use http::request::Parts;
-use http::uri::{Authority, PathAndQuery};
+use http::uri::PathAndQuery;
 use http::{HeaderValue, Method, Request, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
@@ -162,9 +162,9 @@ impl Inner {
         let client = parts.extensions.get::<ClientIp>().map(|c| c.0);
 
         let headers = &mut parts.headers;
-        let chunked = headers.contains_key(TRANSFER_ENCODING);
-        let upgrade = hop_by_hop::strip(headers).filter(|_| client_upgrade.is_some());
-        if chunked {
+        let hops = hop_by_hop::strip(headers);
+        let upgrade = hops.upgrade.filter(|_| client_upgrade.is_some());
+        if hops.chunked {
             // The body is framed anew on the way out; a length beside chunking is a lie.
             headers.remove(CONTENT_LENGTH);
         }
@@ -172,11 +172,9 @@ impl Inner {
         headers.remove(EXPECT);
         IdentityHeaders::remove_all(headers);
         self.own_cookies.strip_request(headers);
-        self.forwarding.apply(headers, peer, client, host.as_ref());
-        let preserved = host
-            .as_ref()
-            .filter(|_| config.preserve_host)
-            .and_then(|h| HeaderValue::from_str(h.authority.as_str()).ok());
+        let asked_for = host.as_ref().and_then(RequestHost::header_value);
+        let preserved = asked_for.clone().filter(|_| config.preserve_host);
+        self.forwarding.apply(headers, peer, client, asked_for);
         headers.insert(
             HOST,
             preserved.unwrap_or_else(|| config.authority_header.clone()),
@@ -190,18 +188,16 @@ impl Inner {
         if let Some(protocol) = &upgrade {
             hop_by_hop::set_upgrade(headers, protocol.clone());
         }
-        parts.uri = match upstream_uri(&config.authority, &parts.uri) {
-            Ok(uri) => uri,
-            Err(_) => {
-                return Error::BadRequest("this request target cannot be forwarded".into())
-                    .into_response();
-            }
-        };
+        parts.uri = upstream_uri(&parts.uri);
         parts.version = Version::HTTP_11;
 
         match self
             .client
-            .send(Request::from_parts(parts, body), config.timeout)
+            .send(
+                &config.authority,
+                Request::from_parts(parts, body),
+                config.timeout,
+            )
             .await
         {
             Ok(response) => self.respond(route, response, client_upgrade, set_cookie),
@@ -221,7 +217,7 @@ impl Inner {
         let app_upgrade = (response.status() == StatusCode::SWITCHING_PROTOCOLS)
             .then(|| hyper::upgrade::on(&mut response));
         let (mut parts, body) = response.into_parts();
-        let protocol = hop_by_hop::strip(&mut parts.headers);
+        let protocol = hop_by_hop::strip(&mut parts.headers).upgrade;
         self.own_cookies.strip_response(&mut parts.headers);
         for line in set_cookie {
             parts.headers.append(SET_COOKIE, line);
@@ -256,16 +252,14 @@ fn failed(route: &Route, failure: Failure) -> Response {
     .into_response()
 }
 
-fn upstream_uri(authority: &Authority, uri: &Uri) -> Result<Uri, http::Error> {
-    let path = uri
-        .path_and_query()
-        .cloned()
-        .unwrap_or_else(|| PathAndQuery::from_static("/"));
-    Uri::builder()
-        .scheme("http")
-        .authority(authority.clone())
-        .path_and_query(path)
-        .build()
+/// The request target for the app, in origin form (`/path?query`), whatever form the client
+/// used: the connection already says which app it is.
+fn upstream_uri(uri: &Uri) -> Uri {
+    Uri::from(
+        uri.path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/")),
+    )
 }
 
 #[cfg(test)]
@@ -274,20 +268,11 @@ mod tests {
 
     #[test]
     fn requests_keep_their_path_and_query() {
-        let authority = Authority::from_static("127.0.0.1:8081");
-        let uri = upstream_uri(
-            &authority,
-            &"/api/v4/projects/a%2Fb?per_page=100".parse().unwrap(),
-        )
-        .unwrap();
-        assert_eq!(
-            uri.to_string(),
-            "http://127.0.0.1:8081/api/v4/projects/a%2Fb?per_page=100"
-        );
+        let uri = upstream_uri(&"/api/v4/projects/a%2Fb?per_page=100".parse().unwrap());
+        assert_eq!(uri.to_string(), "/api/v4/projects/a%2Fb?per_page=100");
         let absolute: Uri = "http://chat.example.com/x?y".parse().unwrap();
-        assert_eq!(
-            upstream_uri(&authority, &absolute).unwrap().to_string(),
-            "http://127.0.0.1:8081/x?y"
-        );
+        assert_eq!(upstream_uri(&absolute).to_string(), "/x?y");
+        let bare: Uri = "http://chat.example.com".parse().unwrap();
+        assert_eq!(upstream_uri(&bare).to_string(), "/");
     }
 }

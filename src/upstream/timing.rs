@@ -120,7 +120,9 @@ pub struct Stalled(pub Duration);
 pub struct IdleTimeout<B> {
     inner: B,
     timeout: Duration,
-    sleep: Pin<Box<Sleep>>,
+    /// Made the first time the body keeps its reader waiting: a small response is usually read
+    /// whole with its head, and then never needs a timer.
+    sleep: Option<Pin<Box<Sleep>>>,
     armed: bool,
     upstream: Arc<str>,
 }
@@ -130,7 +132,7 @@ impl<B> IdleTimeout<B> {
         Self {
             inner,
             timeout,
-            sleep: Box::pin(tokio::time::sleep(timeout)),
+            sleep: None,
             armed: false,
             upstream,
         }
@@ -157,10 +159,17 @@ where
             }
             Poll::Pending => {
                 if !this.armed {
-                    this.sleep.as_mut().reset(Instant::now() + this.timeout);
+                    let deadline = Instant::now() + this.timeout;
+                    match &mut this.sleep {
+                        Some(sleep) => sleep.as_mut().reset(deadline),
+                        None => this.sleep = Some(Box::pin(tokio::time::sleep_until(deadline))),
+                    }
                     this.armed = true;
                 }
-                match this.sleep.as_mut().poll(cx) {
+                let Some(sleep) = this.sleep.as_mut() else {
+                    return Poll::Pending;
+                };
+                match sleep.as_mut().poll(cx) {
                     Poll::Ready(()) => {
                         tracing::warn!(upstream = %this.upstream, timeout = ?this.timeout, "app stopped sending its response; closing the connection");
                         Poll::Ready(Some(Err(Stalled(this.timeout).into())))

@@ -1,0 +1,243 @@
+#!/usr/bin/env bash
+# Sekisho's own reverse proxy next to the nginx chain it replaces, in front of the same app:
+#
+#   nginx chain:   wrk -> nginx (auth_request -> Sekisho /oauth2/auth) -> app
+#   Sekisho proxy: wrk -> Sekisho ([[upstream]]) -> app
+#
+# The app is an nginx that answers `200 ok` to everything and echoes the identity it was
+# given (X-Auth-Request-User) in a response header, so a check before measuring shows that
+# each case really went through a session. The front nginx is configured as
+# config/nginx/auth_request.conf documents (identity headers, Sekisho's cookies stripped for
+# the app), with kept-alive connections to Sekisho and to the app. Every server is pinned to
+# one core (nginx with one worker, no master process; Sekisho with one tokio worker), wrk to
+# another; each round runs every case once, interleaved, as bench/auth.sh does, and takes the
+# CPU of every server a case runs through as the servers' CPU. Only loopback traffic.
+#
+# Environment: as bench/auth.sh (BENCH_DURATION, BENCH_ROUNDS, BENCH_WARMUP, BENCH_CONNECTIONS,
+# BENCH_THREADS, BENCH_SERVER_CPU, BENCH_CLIENT_CPU, BENCH_MAX_FOREIGN, BENCH_RETRIES,
+# BENCH_QUIET_TIMEOUT, BENCH_NO_BUILD, BENCH_RAW), plus
+#   NGINX_BINARY=PATH       the nginx to run (default: nginx on $PATH, or /usr/sbin/nginx)
+#   BENCH_BASELINE=DIR      also measure DIR/sekisho (another build) as the proxy, in the same
+#                           rounds
+#
+# Quick smoke: BENCH_DURATION=3 BENCH_ROUNDS=1 bench/proxy.sh
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+# Target: Sekisho's proxy serves at least this many times the nginx chain's requests/s.
+TARGET_PERCENT=120
+
+NGINX=${NGINX_BINARY:-$(command -v nginx || echo /usr/sbin/nginx)}
+[[ -x $NGINX ]] || die "nginx is required (with the auth_request module): apt-get install nginx-light, or set NGINX_BINARY"
+
+XFF_TRUSTED=198.51.100.7   # inside trusted_ips
+XFF_OTHER=192.0.2.9        # outside trusted_ips
+
+# start_nginx NAME VAR HTTP_BLOCK: one nginx process (no master, one worker) on the server
+# core, with HTTP_BLOCK inside `http {}`; it must listen on 127.0.0.1:$PORT. Sets ${VAR}_PID
+# and ${VAR}_URL.
+start_nginx() {
+    local name=$1 var=$2 prefix=$WORK/$1 pid
+    mkdir -p "$prefix"
+    cat >"$prefix/nginx.conf" <<EOF
+worker_processes 1;
+pid $prefix/nginx.pid;
+error_log $prefix/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $prefix/client_body_temp;
+    proxy_temp_path $prefix/proxy_temp;
+    fastcgi_temp_path $prefix/fastcgi_temp;
+    uwsgi_temp_path $prefix/uwsgi_temp;
+    scgi_temp_path $prefix/scgi_temp;
+    # wrk's connections are never closed for having served too many requests.
+    keepalive_requests 1000000;
+$3
+}
+EOF
+    "$NGINX" -t -p "$prefix" -c "$prefix/nginx.conf" >/dev/null 2>&1 ||
+        die "nginx rejects the configuration of $name: $("$NGINX" -t -p "$prefix" -c "$prefix/nginx.conf" 2>&1)"
+    NGINX='' taskset -c "$SERVER_CPU" "$NGINX" -p "$prefix" -c "$prefix/nginx.conf" -g 'daemon off; master_process off;' \
+        >"$prefix/out.log" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    wait_http "http://127.0.0.1:$PORT/" "nginx ($name)" "$pid"
+    printf -v "${var}_PID" '%s' "$pid"
+    printf -v "${var}_URL" '%s' "http://127.0.0.1:$PORT"
+}
+
+# The app: 200 to everything, echoing the identity it received.
+free_port; APP_PORT=$PORT
+start_nginx app APP "
+    server {
+        listen 127.0.0.1:$APP_PORT;
+        location / {
+            add_header X-Seen-User \$http_x_auth_request_user always;
+            return 200 \"ok\n\";
+        }
+    }"
+
+# One Sekisho: the proxy for the app, and the auth_request backend of the chain.
+SECRET=$("$BIN" secret)
+free_port; SK_PORT=$PORT
+cat >"$WORK/sekisho.toml" <<EOF
+listen = "127.0.0.1:$SK_PORT"
+public_url = "http://127.0.0.1:$SK_PORT"
+trusted_ips = ["198.51.100.0/24"]
+shutdown_timeout = "1s"
+
+[client_ip]
+header = "x-forwarded-for"
+trusted_proxies = ["127.0.0.1/32"]
+
+[session]
+cookie_name = "_sekisho"
+secret = "$SECRET"
+secure = false
+
+[log]
+access = false
+
+[[upstream]]
+host = "*"
+url = "$APP_URL"
+EOF
+start_sekisho "$WORK/sekisho.toml" SK
+if [[ -n $BASELINE ]]; then
+    free_port
+    sed "s/127.0.0.1:$SK_PORT/127.0.0.1:$PORT/g" "$WORK/sekisho.toml" >"$WORK/baseline.toml"
+    start_sekisho "$WORK/baseline.toml" BASE "$WORK/baseline.log" "$BASELINE"
+fi
+COOKIE=$("$EXAMPLES/mint_session" "$SECRET")
+[[ $COOKIE == _sekisho=* ]] || die "mint_session printed no cookie"
+
+# The front nginx, as config/nginx/auth_request.conf has it, with kept-alive connections to
+# both Sekisho and the app.
+free_port; FRONT_PORT=$PORT
+MAP_RUN='"~^(?<kept>(?:[^;]*;)*?)(?:[ \t]*_sekisho(?:_[^=;]*)?=[^;]*(?:;|$))+(?<rest>.*)$" "$kept$rest";'
+start_nginx front FRONT "
+    map \$http_cookie \$app_cookie_1 { $MAP_RUN default \$http_cookie; }
+    map \$app_cookie_1 \$app_cookie_2 { $MAP_RUN default \$app_cookie_1; }
+    map \$app_cookie_2 \$app_cookie_3 { $MAP_RUN default \$app_cookie_2; }
+    map \$app_cookie_3 \$app_cookie_4 { $MAP_RUN default \$app_cookie_3; }
+    map \$app_cookie_4 \$app_cookie { \"~(?:^|;)[ \\t]*_sekisho(?:_[^=;]*)?=\" \"\"; default \$app_cookie_4; }
+    upstream sekisho {
+        server 127.0.0.1:$SK_PORT;
+        keepalive 16;
+        keepalive_requests 1000000;
+    }
+    upstream app {
+        server 127.0.0.1:$APP_PORT;
+        keepalive 16;
+        keepalive_requests 1000000;
+    }
+    server {
+        listen 127.0.0.1:$FRONT_PORT;
+        location = /oauth2/auth {
+            internal;
+            proxy_pass http://sekisho;
+            proxy_http_version 1.1;
+            proxy_set_header Connection \"\";
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length \"\";
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+            proxy_set_header X-Original-URI \$request_uri;
+        }
+        location / {
+            auth_request /oauth2/auth;
+            auth_request_set \$user               \$upstream_http_x_auth_request_user;
+            auth_request_set \$email              \$upstream_http_x_auth_request_email;
+            auth_request_set \$email_verified     \$upstream_http_x_auth_request_email_verified;
+            auth_request_set \$groups             \$upstream_http_x_auth_request_groups;
+            auth_request_set \$preferred_username \$upstream_http_x_auth_request_preferred_username;
+            proxy_set_header X-Auth-Request-User               \$user;
+            proxy_set_header X-Auth-Request-Email              \$email;
+            proxy_set_header X-Auth-Request-Email-Verified     \$email_verified;
+            proxy_set_header X-Auth-Request-Groups             \$groups;
+            proxy_set_header X-Auth-Request-Preferred-Username \$preferred_username;
+            proxy_set_header Cookie \$app_cookie;
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto \$scheme;
+            proxy_set_header X-Forwarded-Host \$host;
+            proxy_set_header X-Real-IP \$remote_addr;
+            proxy_http_version 1.1;
+            proxy_set_header Connection \"\";
+            proxy_pass http://app;
+        }
+    }"
+
+# --- cases ------------------------------------------------------------------------------------
+# name | label | server pids | url | expected status | X-Forwarded-For | cookie (0, 1) | user the app must see
+PATH_ASKED=/projects/42/issues?state=open
+CASES=(
+    "app|app alone (nginx return 200)|$APP_PID|$APP_URL$PATH_ASKED|200|$XFF_OTHER|1|"
+    "chain_session|nginx chain: cookie session|$FRONT_PID $SK_PID $APP_PID|$FRONT_URL$PATH_ASKED|200|$XFF_OTHER|1|alice"
+    "proxy_session|sekisho proxy: cookie session|$SK_PID $APP_PID|$SK_URL$PATH_ASKED|200|$XFF_OTHER|1|alice"
+    "chain_trusted|nginx chain: trusted IP|$FRONT_PID $SK_PID $APP_PID|$FRONT_URL$PATH_ASKED|200|$XFF_TRUSTED|0|"
+    "proxy_trusted|sekisho proxy: trusted IP|$SK_PID $APP_PID|$SK_URL$PATH_ASKED|200|$XFF_TRUSTED|0|"
+)
+if [[ -n $BASELINE ]]; then
+    CASES+=(
+        "base_session|baseline proxy: cookie session|$BASE_PID $APP_PID|$BASE_URL$PATH_ASKED|200|$XFF_OTHER|1|alice"
+        "base_trusted|baseline proxy: trusted IP|$BASE_PID $APP_PID|$BASE_URL$PATH_ASKED|200|$XFF_TRUSTED|0|"
+    )
+fi
+
+headers_for() { # CASE -> one header per line
+    echo "X-Forwarded-For: $(field "$1" 5)"
+    if [[ $(field "$1" 6) == 1 ]]; then echo "Cookie: $COOKIE"; fi
+}
+
+# Each case answers 200 from the app, with the identity it claims; the same request without
+# the session, or from outside trusted_ips, is refused, so the 200 is not an open door.
+note "== checking each case answers as expected"
+for c in "${CASES[@]}"; do
+    out=$(check_status "$c")
+    user=$(awk 'tolower($1) == "x-seen-user:" { sub(/\r$/, "", $2); print $2 }' <<<"$out")
+    [[ $user == "$(field "$c" 7)" ]] || die "$(field "$c" 1): the app saw user '$user', not '$(field "$c" 7)'"
+    if [[ $(field "$c" 0) != app ]]; then
+        refused=$(curl -s -o /dev/null -w '%{http_code}' -H "X-Forwarded-For: $XFF_OTHER" "$(field "$c" 3)")
+        [[ $refused == 401 ]] || die "$(field "$c" 1): without a session: expected 401, got $refused"
+    fi
+done
+
+measure_all
+
+# --- report -----------------------------------------------------------------------------------
+app_rps=$(median <<<"${RPS[app]}")
+echo
+printf 'sekisho proxy vs nginx auth_request chain, same app: medians of %d round(s) x %ds; wrk -t%d -c%d on core %d, servers on core %d\n' \
+    "$ROUNDS" "$DURATION" "$THREADS" "$CONNECTIONS" "$CLIENT_CPU" "$SERVER_CPU"
+printf 'sekisho %s, %s\n\n' "$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '(not a git checkout)')" "$("$NGINX" -v 2>&1)"
+row() { printf '%-32s %9s %8s %8s %8s %9s %7s %7s  %s\n' "$@"; }
+row case "req/s" "vs app" "p50" "p99" "best" "srv cpu" "us/req" "req/s per round"
+row "--------------------------------" "---------" "--------" "--------" "--------" "---------" "-------" "-------" "---------------"
+for c in "${CASES[@]}"; do
+    name=$(field "$c" 0)
+    rps=$(median <<<"${RPS[$name]}")
+    row "$(field "$c" 1)" "$(printf '%.0f' "$rps")" "$(pct "$rps" "$app_rps")%" \
+        "$(ms "$(median <<<"${P50[$name]}")")" "$(ms "$(median <<<"${P99[$name]}")")" "$(best <<<"${RPS[$name]}")" \
+        "$(printf '%.0f' "$(median <<<"${SRV[$name]}")")%" "$(printf '%.2f' "$(median <<<"${CPUREQ[$name]}")")" "${SHOWN[$name]% }"
+done
+echo
+for kind in session trusted; do
+    p=$(median <<<"${RPS[proxy_$kind]}"); n=$(median <<<"${RPS[chain_$kind]}")
+    ratio=$(pct "$p" "$n")
+    printf '%-16s sekisho proxy at %s%% of the nginx chain (target >= %d%%): %s; best vs best %s%%; CPU per request %s vs %s us\n' \
+        "$kind:" "$ratio" "$TARGET_PERCENT" "$(verdict "$ratio" "$TARGET_PERCENT")" \
+        "$(pct "$(best <<<"${RPS[proxy_$kind]}")" "$(best <<<"${RPS[chain_$kind]}")")" \
+        "$(printf '%.2f' "$(median <<<"${CPUREQ[proxy_$kind]}")")" "$(printf '%.2f' "$(median <<<"${CPUREQ[chain_$kind]}")")"
+    if [[ -n $BASELINE ]]; then
+        printf '%-16s baseline proxy at %s%% of the nginx chain; this build at %s%% of the baseline\n' "" \
+            "$(pct "$(median <<<"${RPS[base_$kind]}")" "$n")" "$(pct "$p" "$(median <<<"${RPS[base_$kind]}")")"
+    fi
+done
+spread_warning
+cat <<'EOT'
+
+req/s, p50, p99: medians over the rounds; best: the highest req/s of any round. vs app: share of
+the app's own rate when wrk asks it directly. srv cpu, us/req: CPU of every server the case
+runs through (front nginx, Sekisho, app) added up, loopback TCP work included; all of them
+share one core, so us/req is what one request costs the machine.
+EOT
