@@ -42,9 +42,7 @@ pub fn directory() -> PathBuf {
             base.last().expect("a module path")
         ));
     }
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("target/tools")
-        .join(name)
+    super::front_door::tools_dir().join(name)
 }
 
 /// One served version of one kind.
