@@ -85,7 +85,11 @@ pub fn refusal(decision: Decision, sign_in: impl FnOnce() -> Response) -> Respon
             with_cookies(&mut response, set_cookie);
             response
         }
-        Decision::Misconfigured(why) => Error::BadRequest(why).into_response(),
+        // The client is not the one to fix it, and the setting's name and the peer's address
+        // are the operator's business: the log line `Decision::misconfigured` wrote has them.
+        Decision::Misconfigured(_) => {
+            Error::BadRequest("front door misconfigured; see Sekisho's log".into()).into_response()
+        }
         Decision::Unavailable(error) => error.into_response(),
     }
 }
