@@ -14,6 +14,8 @@
 # Environment (all optional):
 #   BENCH_SHORT=2 BENCH_LONG=8  the two run lengths, seconds
 #   BENCH_NO_BUILD=1            skip `cargo build`
+#   BENCH_ONLY="trusted session"  run only these cases (names as in BENCH_KEEP; the
+#                               reference bare_h1 always runs)
 #   BENCH_KEEP=DIR              keep both callgrind profiles of every case and their request
 #                               counts in DIR, for `bench/per_function.sh DIR CASE` or
 #                               `callgrind_annotate DIR/session.long.out` (build with
@@ -188,10 +190,12 @@ declare -A IR
 per_request() { # NAME KIND HEADERS... -> IR[NAME]
     local name=$1 kind=$2 r1 i1
     shift 2
+    if [[ -n ${BENCH_ONLY:-} && $name != bare_h1 && " $BENCH_ONLY " != *" $name "* ]]; then return; fi
     count "$name" "$SHORT" "$kind" "$@"; r1=$REQUESTS; i1=$INSTRUCTIONS
     count "$name" "$LONG" "$kind" "$@"
     (( REQUESTS > r1 )) || die "$name: the long run served no more requests than the short one ($r1, $REQUESTS)"
     IR[$name]=$(awk -v a="$i1" -v b="$INSTRUCTIONS" -v r="$r1" -v s="$REQUESTS" 'BEGIN { printf "%.0f\n", (b - a) / (s - r) }')
+    note "   $name: ${IR[$name]}"
 }
 
 XFF_OTHER="X-Forwarded-For: 192.0.2.9"
@@ -200,15 +204,15 @@ ROWS=("bare_h1|bare hyper http1 (reference)" "bare|bare hyper auto 202" "session
     "trusted|sekisho: trusted IP" "nosession|sekisho: no session (401)" "session_log|sekisho: session + access log"
     "redis|sekisho: redis session" "proxy_session|sekisho proxy: cookie session" "proxy_trusted|sekisho proxy: trusted IP")
 note "== callgrind, 1 connection, ${SHORT}s and ${LONG}s per case (about $(( ${#ROWS[@]} * (SHORT + LONG + 8) ))s in all)"
-per_request bare_h1 bare_h1 "$XFF_OTHER" "Cookie: $COOKIE"; note "   bare hyper http1: ${IR[bare_h1]}"
-per_request bare bare "$XFF_OTHER" "Cookie: $COOKIE"; note "   bare hyper auto 202: ${IR[bare]}"
-per_request session false "$XFF_OTHER" "Cookie: $COOKIE"; note "   cookie session: ${IR[session]}"
-per_request trusted false "$XFF_TRUSTED"; note "   trusted IP: ${IR[trusted]}"
-per_request nosession false "$XFF_OTHER"; note "   no session: ${IR[nosession]}"
-per_request session_log true "$XFF_OTHER" "Cookie: $COOKIE"; note "   session + access log: ${IR[session_log]}"
-per_request redis redis "$XFF_OTHER" "Cookie: $REDIS_COOKIE"; note "   redis session: ${IR[redis]}"
-per_request proxy_session proxy "$XFF_OTHER" "Cookie: $COOKIE"; note "   proxy, cookie session: ${IR[proxy_session]}"
-per_request proxy_trusted proxy "$XFF_TRUSTED"; note "   proxy, trusted IP: ${IR[proxy_trusted]}"
+per_request bare_h1 bare_h1 "$XFF_OTHER" "Cookie: $COOKIE"
+per_request bare bare "$XFF_OTHER" "Cookie: $COOKIE"
+per_request session false "$XFF_OTHER" "Cookie: $COOKIE"
+per_request trusted false "$XFF_TRUSTED"
+per_request nosession false "$XFF_OTHER"
+per_request session_log true "$XFF_OTHER" "Cookie: $COOKIE"
+per_request redis redis "$XFF_OTHER" "Cookie: $REDIS_COOKIE"
+per_request proxy_session proxy "$XFF_OTHER" "Cookie: $COOKIE"
+per_request proxy_trusted proxy "$XFF_TRUSTED"
 
 echo
 printf 'user-space instructions per request (callgrind, 1 connection); sekisho %s\n\n' \
@@ -216,11 +220,13 @@ printf 'user-space instructions per request (callgrind, 1 connection); sekisho %
 printf '%-34s %12s %8s %8s\n' case "instr/req" "vs h1" "vs auto"
 printf '%-34s %12s %8s %8s\n' "----------------------------------" "------------" "--------" "--------"
 for row in "${ROWS[@]}"; do
+    [[ -n ${IR[${row%%|*}]:-} ]] || continue
     n=${IR[${row%%|*}]}
     printf '%-34s %12d %7.2fx %7.2fx\n' "${row#*|}" "$n" "$(awk -v a="$n" -v b="${IR[bare_h1]}" 'BEGIN { print a / b }')" \
-        "$(awk -v a="$n" -v b="${IR[bare]}" 'BEGIN { print a / b }')"
+        "$(awk -v a="$n" -v b="${IR[bare]:-0}" 'BEGIN { print b ? a / b : 0 }')"
 done
 echo
 echo "vs h1: against bare_http1 (plain hyper HTTP/1); vs auto: against bare_202 (the HTTP/1+2 builder Sekisho uses)."
 echo "proxy rows: GET /app/x?y=1 through Sekisho's [[upstream]] to bare_http1 (the app's instructions not counted)."
-awk -v r="${IR[redis]}" -v c="${IR[session]}" 'BEGIN { printf "\nredis session: %.2fx the cookie session'"'"'s instructions (Redis itself not counted)\n", r / c }'
+[[ -z ${IR[redis]:-} || -z ${IR[session]:-} ]] ||
+    awk -v r="${IR[redis]}" -v c="${IR[session]}" 'BEGIN { printf "\nredis session: %.2fx the cookie session'"'"'s instructions (Redis itself not counted)\n", r / c }'

@@ -21,7 +21,6 @@ use crate::provider::{Oidc, Saml};
 use crate::readiness::Readiness;
 /// A `302 Found` that sets cookies (it lives in [`crate::response`]).
 pub(crate) use crate::response::found;
-pub use crate::response::{CatchPanicLayer, ErrorPageLayer};
 use crate::session::{LoginCookies, Replay, Sessions};
 use crate::telemetry::Metrics;
 

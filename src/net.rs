@@ -4,7 +4,5 @@ mod client_ip;
 mod forwarded;
 mod networks;
 
-pub use client_ip::{
-    ClientIp, ClientIpLayer, ClientIpResolver, ClientIpService, ForwardedHeader, PeerAddr,
-};
+pub use client_ip::{ClientIp, ClientIpResolver, ForwardedHeader, PeerAddr};
 pub use networks::{Networks, canonical};

@@ -10,9 +10,9 @@ use axum::response::{IntoResponse, Response};
 use http::header::{CACHE_CONTROL, LOCATION, SET_COOKIE};
 use http::{HeaderValue, StatusCode};
 
-pub use error_page::ErrorPageLayer;
+pub use error_page::PageWanted;
 pub use page::{Lang, Page, render};
-pub use panic::CatchPanicLayer;
+pub use panic::guarded;
 
 /// A redirect target that cannot be sent in a `Location` header (control characters).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]

@@ -1,8 +1,9 @@
-//! The one place the order of the request stack is written. Requests pass the layers top to
-//! bottom, responses bottom to top.
+//! The one place the order of the request stack is written: the envelope every request passes
+//! through (`envelope`, whose steps are listed in order there), then the bottom, Sekisho's own
+//! route or the app's through the proxy. Requests pass top to bottom, responses bottom to top.
 //!
-//! Every layer here is always ready (`poll_ready` never waits): the server calls the stack
-//! without asking first (see `server::Connection`). A layer that applies backpressure would
+//! Every part here is always ready (`poll_ready` never waits): the server calls the stack
+//! without asking first (see `server::Connection`). A part that applies backpressure would
 //! have to change that.
 
 use std::convert::Infallible;
@@ -12,17 +13,20 @@ use axum::Router;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use http::Request;
-use tower::{Service, ServiceBuilder};
+use tower::Service;
 
 use crate::config::Config;
 use crate::door::{Answer, Door, Doors};
 use crate::error::Error;
 use crate::gate::Gate;
-use crate::handler::{self, AppState, CatchPanicLayer, ErrorPageLayer};
-use crate::net::{ClientIpLayer, ClientIpResolver};
+use crate::handler::{self, AppState};
+use crate::net::ClientIpResolver;
 use crate::route::is_own_path;
-use crate::telemetry::{ObserveLayer, RequestIdLayer};
 use crate::upstream::{Proxy, ambiguous_host};
+
+mod envelope;
+
+use envelope::Envelope;
 
 /// What the whole stack answers with.
 pub type StackResponse = Response;
@@ -49,20 +53,9 @@ pub fn build(
         router: handler::routes().with_state(state),
     };
     let proxy = Proxy::new(config, gate);
-    ServiceBuilder::new()
-        // Outermost, so every line logged for a request can carry its id (an incoming
-        // `X-Request-Id` from nginx is kept), and the response echoes it.
-        .layer(RequestIdLayer::new())
-        // Before anything that logs or decides: the real client address, believed from
-        // forwarded headers only when a trusted proxy sent them.
-        .layer(ClientIpLayer::new(resolver))
-        // Sees the final status of everything below, panics included.
-        .layer(ObserveLayer::new(config.log.access))
-        // A panicking handler answers 500 instead of dropping the connection.
-        .layer(CatchPanicLayer)
-        // Browsers get error pages in their language; other clients the plain reason.
-        .layer(ErrorPageLayer)
-        .service(Dispatch { own, proxy })
+    // Around everything: the request id, the client address, the panic guard, the error page
+    // and the observation, in the order `envelope` documents.
+    Envelope::new(Dispatch { own, proxy }, resolver, config.log.access)
 }
 
 /// The bottom of the stack: Sekisho's own route, or the app's through the proxy.

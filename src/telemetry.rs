@@ -5,9 +5,9 @@ mod logging;
 mod metrics;
 mod request_id;
 
-pub use access::{ObserveLayer, route_label};
+pub use access::{Observation, route_label};
 pub use logging::init_logging;
 pub use metrics::{
     Metrics, record_auth_decision, record_connection_closed, record_connections_open,
 };
-pub use request_id::{RequestIdLayer, X_REQUEST_ID};
+pub use request_id::{RequestIds, X_REQUEST_ID, echo as echo_request_id};

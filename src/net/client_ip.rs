@@ -1,10 +1,8 @@
 //! The real client address, read from forwarded headers only when a trusted proxy sent them.
 
 use std::net::{IpAddr, SocketAddr};
-use std::task::{Context, Poll};
 
 use http::{HeaderMap, HeaderName, Request};
-use tower::{Layer, Service};
 
 use super::forwarded::{forwarded_for_values, parse_node};
 use super::networks::{Networks, canonical};
@@ -140,6 +138,22 @@ impl ClientIpResolver {
         }
     }
 
+    /// Puts [`ClientIp`] into a request that has a [`PeerAddr`]; a request whose forwarded
+    /// chain cannot be read gets none.
+    pub fn mark<B>(&self, req: &mut Request<B>) {
+        let Some(&PeerAddr(peer)) = req.extensions().get() else {
+            return;
+        };
+        match self.resolve(peer.ip(), req.headers()) {
+            Some(ip) => {
+                req.extensions_mut().insert(ClientIp(ip));
+            }
+            None => {
+                tracing::debug!(peer = %peer, "unreadable forwarded chain from a trusted proxy; no client ip")
+            }
+        }
+    }
+
     fn classify(&self, raw: &str) -> Hop {
         match parse_node(raw) {
             Some(ip) if self.trusted_proxies.contains(ip) => Hop::Trusted(ip),
@@ -149,67 +163,10 @@ impl ClientIpResolver {
     }
 }
 
-/// Puts [`ClientIp`] into every request that has a [`PeerAddr`].
-#[derive(Clone, Debug)]
-pub struct ClientIpLayer {
-    resolver: ClientIpResolver,
-}
-
-impl ClientIpLayer {
-    pub fn new(resolver: ClientIpResolver) -> Self {
-        Self { resolver }
-    }
-}
-
-impl<S> Layer<S> for ClientIpLayer {
-    type Service = ClientIpService<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        ClientIpService {
-            inner,
-            resolver: self.resolver.clone(),
-        }
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct ClientIpService<S> {
-    inner: S,
-    resolver: ClientIpResolver,
-}
-
-impl<S, B> Service<Request<B>> for ClientIpService<S>
-where
-    S: Service<Request<B>>,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = S::Future;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: Request<B>) -> S::Future {
-        if let Some(&PeerAddr(peer)) = req.extensions().get() {
-            match self.resolver.resolve(peer.ip(), req.headers()) {
-                Some(ip) => {
-                    req.extensions_mut().insert(ClientIp(ip));
-                }
-                None => {
-                    tracing::debug!(peer = %peer, "unreadable forwarded chain from a trusted proxy; no client ip")
-                }
-            }
-        }
-        self.inner.call(req)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use http::HeaderValue;
-    use std::convert::Infallible;
-    use tower::{ServiceBuilder, ServiceExt};
 
     fn resolver(header: ForwardedHeader, trusted: &[&str]) -> ClientIpResolver {
         ClientIpResolver::new(header, Networks::parse(trusted).unwrap())
@@ -459,26 +416,20 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn layer_inserts_client_ip() {
-        let svc = ServiceBuilder::new()
-            .layer(ClientIpLayer::new(resolver(
-                ForwardedHeader::XForwardedFor,
-                &["127.0.0.1"],
-            )))
-            .service_fn(|req: Request<()>| async move {
-                Ok::<_, Infallible>(req.extensions().get::<ClientIp>().copied())
-            });
+    #[test]
+    fn marks_the_request_with_its_client_ip() {
+        let resolver = resolver(ForwardedHeader::XForwardedFor, &["127.0.0.1"]);
+        let marked = |mut req: Request<()>| {
+            resolver.mark(&mut req);
+            req.extensions().get::<ClientIp>().copied()
+        };
         let mut req = Request::builder()
             .header("x-forwarded-for", "203.0.113.7, 198.51.100.9")
             .body(())
             .unwrap();
         req.extensions_mut()
             .insert(PeerAddr("127.0.0.1:5000".parse().unwrap()));
-        assert_eq!(
-            svc.clone().oneshot(req).await.unwrap(),
-            Some(ClientIp(ip("198.51.100.9")))
-        );
+        assert_eq!(marked(req), Some(ClientIp(ip("198.51.100.9"))));
 
         let mut garbage = Request::builder()
             .header("x-forwarded-for", "x")
@@ -487,9 +438,9 @@ mod tests {
         garbage
             .extensions_mut()
             .insert(PeerAddr("127.0.0.1:5000".parse().unwrap()));
-        assert_eq!(svc.clone().oneshot(garbage).await.unwrap(), None);
+        assert_eq!(marked(garbage), None);
 
         let no_peer = Request::builder().body(()).unwrap();
-        assert_eq!(svc.oneshot(no_peer).await.unwrap(), None);
+        assert_eq!(marked(no_peer), None);
     }
 }

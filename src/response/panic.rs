@@ -2,136 +2,48 @@
 //!
 //! tower-http's `CatchPanic` does the same but boxes every response body a second time, on the
 //! path every protected request takes; the stack's bodies are already `axum::body::Body`, so
-//! this one passes them through untouched.
+//! this passes them through untouched. It is one step of the stack's envelope.
 
 use std::any::Any;
-use std::convert::Infallible;
-use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
 use axum::response::{IntoResponse, Response};
-use http::{Request, StatusCode};
-use pin_project_lite::pin_project;
-use tower::{Layer, Service};
+use http::StatusCode;
 
-#[derive(Clone, Copy, Debug, Default)]
-pub struct CatchPanicLayer;
-
-impl<S> Layer<S> for CatchPanicLayer {
-    type Service = CatchPanic<S>;
-    fn layer(&self, inner: S) -> CatchPanic<S> {
-        CatchPanic { inner }
-    }
+/// Runs `f`, catching a panic in it. The request's call and every poll of its answer run
+/// inside this, so one handler's bug costs one response, not the connection.
+pub fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, Panicked> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(Panicked)
 }
 
-#[derive(Clone, Debug)]
-pub struct CatchPanic<S> {
-    inner: S,
-}
+/// A caught panic: answered with a 500, logged with its message.
+pub struct Panicked(Box<dyn Any + Send + 'static>);
 
-impl<S, B> Service<Request<B>> for CatchPanic<S>
-where
-    S: Service<Request<B>, Response = Response, Error = Infallible>,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = CatchPanicFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
+impl IntoResponse for Panicked {
+    fn into_response(self) -> Response {
+        let message = self
+            .0
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| self.0.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("(no message)");
+        tracing::error!(panic = message, "handler panicked");
+        (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()
     }
-
-    fn call(&mut self, req: Request<B>) -> Self::Future {
-        match catch_unwind(AssertUnwindSafe(|| self.inner.call(req))) {
-            Ok(inner) => CatchPanicFuture::Running { inner },
-            Err(panic) => CatchPanicFuture::Panicked {
-                response: Some(panic_response(panic)),
-            },
-        }
-    }
-}
-
-pin_project! {
-    #[project = CatchPanicProjection]
-    pub enum CatchPanicFuture<F> {
-        Running { #[pin] inner: F },
-        Panicked { response: Option<Response> },
-    }
-}
-
-impl<F> Future for CatchPanicFuture<F>
-where
-    F: Future<Output = Result<Response, Infallible>>,
-{
-    type Output = Result<Response, Infallible>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project() {
-            CatchPanicProjection::Running { inner } => {
-                match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
-                    Ok(poll) => poll,
-                    Err(panic) => Poll::Ready(Ok(panic_response(panic))),
-                }
-            }
-            CatchPanicProjection::Panicked { response } => Poll::Ready(Ok(response
-                .take()
-                .expect("a panicked future is polled once"))),
-        }
-    }
-}
-
-fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
-    let message = panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("(no message)");
-    tracing::error!(panic = message, "handler panicked");
-    (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tower::{ServiceBuilder, ServiceExt};
 
-    async fn status_of<S>(svc: S) -> StatusCode
-    where
-        S: Service<Request<()>, Response = Response, Error = Infallible>,
-    {
-        svc.oneshot(Request::new(())).await.unwrap().status()
-    }
-
-    #[tokio::test]
-    async fn a_panic_while_calling_or_polling_answers_500() {
-        let in_call = ServiceBuilder::new()
-            .layer(CatchPanicLayer)
-            .service(tower::service_fn(
-                |_: Request<()>| -> std::future::Ready<Result<Response, Infallible>> {
-                    panic!("in call")
-                },
-            ));
-        assert_eq!(status_of(in_call).await, StatusCode::INTERNAL_SERVER_ERROR);
-
-        let in_poll =
-            ServiceBuilder::new()
-                .layer(CatchPanicLayer)
-                .service_fn(|_: Request<()>| async {
-                    if true {
-                        panic!("in poll");
-                    }
-                    Ok::<Response, Infallible>(StatusCode::OK.into_response())
-                });
-        assert_eq!(status_of(in_poll).await, StatusCode::INTERNAL_SERVER_ERROR);
-
-        let fine =
-            ServiceBuilder::new()
-                .layer(CatchPanicLayer)
-                .service_fn(|_: Request<()>| async {
-                    Ok::<Response, Infallible>(StatusCode::ACCEPTED.into_response())
-                });
-        assert_eq!(status_of(fine).await, StatusCode::ACCEPTED);
+    #[test]
+    fn a_panic_becomes_a_500_and_a_value_passes() {
+        let panicked = guarded(|| -> u8 { panic!("in a handler") });
+        let status =
+            |r: Result<u8, Panicked>| r.map_err(IntoResponse::into_response).unwrap_err().status();
+        assert_eq!(status(panicked), StatusCode::INTERNAL_SERVER_ERROR);
+        let owned = guarded(|| -> u8 { panic!("{}", String::from("formatted")) });
+        assert_eq!(status(owned), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(guarded(|| 7).ok(), Some(7));
     }
 }

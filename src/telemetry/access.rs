@@ -1,11 +1,5 @@
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-use std::time::Instant;
-
 use http::{HeaderValue, Method, Request, Response, Uri};
-use pin_project_lite::pin_project;
-use tower::{Layer, Service};
+use quanta::Instant;
 
 use super::metrics::record_request;
 use crate::auth::AuthReason;
@@ -31,36 +25,10 @@ pub fn route_label(path: &str) -> &'static str {
     }
 }
 
-/// Records every request in the metrics and, if enabled, the access log: route, status,
-/// latency, the resolved client address and the authentication decision.
-#[derive(Clone, Debug)]
-pub struct ObserveLayer {
-    access_log: bool,
-}
-
-impl ObserveLayer {
-    pub fn new(access_log: bool) -> Self {
-        Self { access_log }
-    }
-}
-
-impl<S> Layer<S> for ObserveLayer {
-    type Service = Observe<S>;
-    fn layer(&self, inner: S) -> Observe<S> {
-        Observe {
-            inner,
-            access_log: self.access_log,
-        }
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct Observe<S> {
-    inner: S,
-    access_log: bool,
-}
-
-struct Seen {
+/// One request as the metrics and, if enabled, the access log see it: begun when it arrives,
+/// ended with its final response (route, status, latency, the resolved client address and the
+/// authentication decision).
+pub struct Observation {
     start: Instant,
     route: &'static str,
     /// Only with the access log on: the metrics need none of it.
@@ -75,62 +43,28 @@ struct Logged {
     request_id: Option<HeaderValue>,
 }
 
-impl<S, B, RB> Service<Request<B>> for Observe<S>
-where
-    S: Service<Request<B>, Response = Response<RB>>,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = ObserveFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<B>) -> Self::Future {
-        let seen = Seen {
+impl Observation {
+    /// Call after the request's id and client address are known.
+    pub fn begin<B>(req: &Request<B>, access_log: bool) -> Self {
+        Self {
             start: Instant::now(),
             route: route_label(req.uri().path()),
-            logged: self.access_log.then(|| Logged {
+            logged: access_log.then(|| Logged {
                 method: req.method().clone(),
                 uri: req.uri().clone(),
                 client: req.extensions().get().copied(),
                 peer: req.extensions().get().copied(),
                 request_id: req.headers().get(super::X_REQUEST_ID).cloned(),
             }),
-        };
-        ObserveFuture {
-            inner: self.inner.call(req),
-            seen: Some(seen),
         }
     }
-}
 
-pin_project! {
-    pub struct ObserveFuture<F> {
-        #[pin]
-        inner: F,
-        seen: Option<Seen>,
+    pub fn end<B>(self, response: &Response<B>) {
+        record(self, response);
     }
 }
 
-impl<F, RB, E> Future for ObserveFuture<F>
-where
-    F: Future<Output = Result<Response<RB>, E>>,
-{
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let result = std::task::ready!(this.inner.poll(cx));
-        if let (Some(seen), Ok(response)) = (this.seen.take(), &result) {
-            record(seen, response);
-        }
-        Poll::Ready(result)
-    }
-}
-
-fn record<B>(seen: Seen, response: &Response<B>) {
+fn record<B>(seen: Observation, response: &Response<B>) {
     let elapsed = seen.start.elapsed();
     let status = response.status();
     record_request(

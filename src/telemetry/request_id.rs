@@ -1,15 +1,11 @@
 //! Request ids: an incoming `X-Request-Id` is kept, otherwise one is made; either way the
 //! request carries it (for logs) and the response echoes it.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll};
 
+use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, Response};
-use pin_project_lite::pin_project;
-use tower::{Layer, Service};
 
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -17,13 +13,13 @@ pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// and cheaper than a UUID per request, which costs a system call for randomness on the path
 /// every protected request takes.
 #[derive(Clone, Debug)]
-pub struct RequestIdLayer {
+pub struct RequestIds {
     /// The prefix in hex, and the dash after it.
     prefix: [u8; 17],
     next: Arc<AtomicU64>,
 }
 
-impl RequestIdLayer {
+impl RequestIds {
     pub fn new() -> Self {
         let mut prefix = [b'-'; 17];
         hex(rand::random(), &mut prefix[..16]);
@@ -33,14 +29,30 @@ impl RequestIdLayer {
         }
     }
 
+    /// The request's id: the incoming `X-Request-Id` kept, or a new one written into the
+    /// request (so logs and the app see it). The caller echoes it with [`echo`].
+    pub fn tag<B>(&self, req: &mut Request<B>) -> HeaderValue {
+        match req.headers().get(&X_REQUEST_ID) {
+            Some(id) => id.clone(),
+            None => {
+                let id = self.make();
+                req.headers_mut().insert(X_REQUEST_ID, id.clone());
+                id
+            }
+        }
+    }
+
     /// `<prefix>-<counter>`, both as 16 hex digits. Written by hand into a buffer because
-    /// `format!` costs several times more than the rest of this layer.
+    /// `format!` costs several times more than the rest of this step. The buffer becomes the
+    /// value's owner, so the copy kept for the response shares it instead of making a second
+    /// allocation.
     fn make(&self) -> HeaderValue {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let mut id = [0; 33];
         id[..17].copy_from_slice(&self.prefix);
         hex(n, &mut id[17..]);
-        HeaderValue::from_bytes(&id).expect("hex digits and a dash are a valid header value")
+        HeaderValue::from_maybe_shared(Bytes::from_owner(id))
+            .expect("hex digits and a dash are a valid header value")
     }
 }
 
@@ -52,125 +64,55 @@ fn hex(mut n: u64, out: &mut [u8]) {
     }
 }
 
-impl Default for RequestIdLayer {
+impl Default for RequestIds {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<S> Layer<S> for RequestIdLayer {
-    type Service = RequestIds<S>;
-    fn layer(&self, inner: S) -> RequestIds<S> {
-        RequestIds {
-            inner,
-            ids: self.clone(),
-        }
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct RequestIds<S> {
-    inner: S,
-    ids: RequestIdLayer,
-}
-
-impl<S, B, RB> Service<Request<B>> for RequestIds<S>
-where
-    S: Service<Request<B>, Response = Response<RB>>,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = RequestIdFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let id = match req.headers().get(&X_REQUEST_ID) {
-            Some(id) => id.clone(),
-            None => {
-                let id = self.ids.make();
-                req.headers_mut().insert(X_REQUEST_ID, id.clone());
-                id
-            }
-        };
-        RequestIdFuture {
-            inner: self.inner.call(req),
-            id: Some(id),
-        }
-    }
-}
-
-pin_project! {
-    pub struct RequestIdFuture<F> {
-        #[pin]
-        inner: F,
-        id: Option<HeaderValue>,
-    }
-}
-
-impl<F, RB, E> Future for RequestIdFuture<F>
-where
-    F: Future<Output = Result<Response<RB>, E>>,
-{
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let mut response = std::task::ready!(this.inner.poll(cx))?;
-        if let Some(id) = this.id.take() {
-            response.headers_mut().insert(X_REQUEST_ID, id);
-        }
-        Poll::Ready(Ok(response))
-    }
+/// The response carries the request's id back.
+pub fn echo<B>(response: &mut Response<B>, id: HeaderValue) {
+    response.headers_mut().insert(X_REQUEST_ID, id);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::convert::Infallible;
-    use tower::{ServiceBuilder, ServiceExt};
 
-    async fn exchange(incoming: Option<&str>) -> (Option<String>, Option<String>) {
-        let svc = ServiceBuilder::new()
-            .layer(RequestIdLayer::new())
-            .service_fn(|req: Request<()>| async move {
-                let seen = req
-                    .headers()
-                    .get(X_REQUEST_ID)
-                    .map(|v| v.to_str().unwrap().to_owned());
-                Ok::<_, Infallible>(Response::new(seen))
-            });
+    /// What the request carried on to the app, and what the response echoed.
+    fn exchange(ids: &RequestIds, incoming: Option<&str>) -> (Option<String>, Option<String>) {
         let mut req = Request::new(());
         if let Some(id) = incoming {
             req.headers_mut()
                 .insert(X_REQUEST_ID, HeaderValue::from_str(id).unwrap());
         }
-        let response = svc.oneshot(req).await.unwrap();
-        let echoed = response
-            .headers()
-            .get(X_REQUEST_ID)
-            .map(|v| v.to_str().unwrap().to_owned());
-        (response.into_body(), echoed)
+        let id = ids.tag(&mut req);
+        let mut response = Response::new(());
+        echo(&mut response, id);
+        let text = |v: Option<&HeaderValue>| v.map(|v| v.to_str().unwrap().to_owned());
+        (
+            text(req.headers().get(X_REQUEST_ID)),
+            text(response.headers().get(X_REQUEST_ID)),
+        )
     }
 
-    #[tokio::test]
-    async fn kept_or_made_and_echoed() {
+    #[test]
+    fn kept_or_made_and_echoed() {
+        let ids = RequestIds::new();
         assert_eq!(
-            exchange(Some("abc")).await,
+            exchange(&ids, Some("abc")),
             (Some("abc".into()), Some("abc".into()))
         );
-        let (seen, echoed) = exchange(None).await;
+        let (seen, echoed) = exchange(&ids, None);
         assert!(seen.is_some());
         assert_eq!(seen, echoed);
-        let (other, _) = exchange(None).await;
+        let (other, _) = exchange(&ids, None);
         assert_ne!(seen, other, "each request gets its own id");
     }
 
     #[test]
     fn made_ids_are_prefix_and_counter() {
-        let ids = RequestIdLayer::new();
+        let ids = RequestIds::new();
         let first = ids.make();
         let second = ids.make();
         let (first, second) = (first.to_str().unwrap(), second.to_str().unwrap());
