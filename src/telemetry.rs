@@ -10,4 +10,4 @@ pub use logging::init_logging;
 pub use metrics::{
     Metrics, record_auth_decision, record_connection_closed, record_connections_open,
 };
-pub use request_id::{RequestIds, X_REQUEST_ID, echo as echo_request_id};
+pub use request_id::{RequestId, RequestIds, X_REQUEST_ID};

@@ -3,7 +3,8 @@
 //! metrics and access log. In order, on the way in:
 //!
 //! 1. the id (an incoming `X-Request-Id` from nginx is kept), so every line logged for the
-//!    request can carry it, and the response echoes it;
+//!    request can carry it, and the response echoes it; a request going on to an app carries
+//!    it to the app;
 //! 2. the client address, believed from forwarded headers only when a trusted proxy sent them,
 //!    before anything that logs or decides;
 //! 3. the observation, which sees the final status of everything below, panics included;
@@ -21,13 +22,14 @@ use std::task::{Context, Poll};
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
-use http::{HeaderValue, Request};
+use http::Request;
 use pin_project_lite::pin_project;
 use tower::Service;
 
 use crate::net::ClientIpResolver;
 use crate::response::{PageWanted, guarded};
-use crate::telemetry::{Observation, RequestIds, echo_request_id};
+use crate::route::is_own_path;
+use crate::telemetry::{Observation, RequestId, RequestIds};
 
 /// The envelope around the service that answers (see the module's documentation).
 #[derive(Clone)]
@@ -62,9 +64,12 @@ where
     }
 
     fn call(&mut self, mut req: Request<Body>) -> Self::Future {
-        let id = self.ids.tag(&mut req);
+        let id = self.ids.of(&req);
+        if !is_own_path(req.uri().path()) {
+            id.pass_on(&mut req);
+        }
         self.resolver.mark(&mut req);
-        let observation = Observation::begin(&req, self.access_log);
+        let observation = Observation::begin(&req, &id, self.access_log);
         let page = PageWanted::of(&req);
         let answer = match guarded(|| self.inner.call(req)) {
             Ok(inner) => Answering::Running { inner },
@@ -88,7 +93,7 @@ pin_project! {
         answer: Answering<F>,
         page: Option<PageWanted>,
         observation: Option<Observation>,
-        id: Option<HeaderValue>,
+        id: Option<RequestId>,
     }
 }
 
@@ -132,7 +137,7 @@ where
             observation.end(&response);
         }
         if let Some(id) = this.id.take() {
-            echo_request_id(&mut response, id);
+            id.echo(&mut response);
         }
         Poll::Ready(Ok(response))
     }
@@ -144,8 +149,8 @@ mod tests {
     use crate::net::{ClientIp, ForwardedHeader, Networks, PeerAddr};
     use crate::response::Page;
     use crate::telemetry::X_REQUEST_ID;
-    use http::StatusCode;
     use http::header::{ACCEPT, CONTENT_TYPE};
+    use http::{HeaderValue, StatusCode};
     use tower::ServiceExt;
 
     fn around<S>(inner: S) -> Envelope<S> {
@@ -168,18 +173,36 @@ mod tests {
         req
     }
 
-    #[tokio::test]
-    async fn the_answering_service_sees_the_id_and_the_client_and_the_answer_echoes_the_id() {
+    /// What the answering service saw of the request id, and what the answer echoed.
+    async fn ids_seen(path: &str) -> (Option<HeaderValue>, HeaderValue) {
         let envelope = around(tower::service_fn(|req: Request<Body>| async move {
             let client = req.extensions().get::<ClientIp>().copied();
             assert_eq!(client, Some(ClientIp("198.51.100.9".parse().unwrap())));
-            let id = req.headers()[X_REQUEST_ID].clone();
-            Ok::<_, Infallible>(([(X_REQUEST_ID, id)], StatusCode::ACCEPTED).into_response())
+            let mut response = StatusCode::ACCEPTED.into_response();
+            response
+                .extensions_mut()
+                .insert(req.headers().get(X_REQUEST_ID).cloned());
+            Ok::<_, Infallible>(response)
         }));
-        let response = envelope.oneshot(request("*/*")).await.unwrap();
+        let mut req = request("*/*");
+        *req.uri_mut() = path.parse().unwrap();
+        let mut response = envelope.oneshot(req).await.unwrap();
         assert_eq!(response.status(), StatusCode::ACCEPTED);
-        assert_eq!(response.headers().get_all(X_REQUEST_ID).iter().count(), 1);
-        assert_eq!(response.headers()[X_REQUEST_ID].len(), 33);
+        let seen = response
+            .extensions_mut()
+            .remove::<Option<HeaderValue>>()
+            .unwrap();
+        (seen, response.headers()[X_REQUEST_ID].clone())
+    }
+
+    #[tokio::test]
+    async fn an_app_sees_the_id_the_answer_echoes_and_every_answer_carries_one() {
+        let (seen, echoed) = ids_seen("/app/x").await;
+        assert_eq!(seen.as_ref(), Some(&echoed));
+        assert_eq!(echoed.len(), 33);
+        let (seen, echoed) = ids_seen("/oauth2/auth").await;
+        assert_eq!(seen, None, "Sekisho's own routes log the id without it");
+        assert_eq!(echoed.len(), 33);
     }
 
     #[tokio::test]

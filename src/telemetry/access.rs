@@ -1,6 +1,7 @@
 use http::{HeaderValue, Method, Request, Response, Uri};
 use quanta::Instant;
 
+use super::RequestId;
 use super::metrics::record_request;
 use crate::auth::AuthReason;
 use crate::net::{ClientIp, PeerAddr};
@@ -44,8 +45,8 @@ struct Logged {
 }
 
 impl Observation {
-    /// Call after the request's id and client address are known.
-    pub fn begin<B>(req: &Request<B>, access_log: bool) -> Self {
+    /// Call after the request's client address is known.
+    pub fn begin<B>(req: &Request<B>, id: &RequestId, access_log: bool) -> Self {
         Self {
             start: Instant::now(),
             route: route_label(req.uri().path()),
@@ -54,7 +55,7 @@ impl Observation {
                 uri: req.uri().clone(),
                 client: req.extensions().get().copied(),
                 peer: req.extensions().get().copied(),
-                request_id: req.headers().get(super::X_REQUEST_ID).cloned(),
+                request_id: Some(id.value().clone()),
             }),
         }
     }

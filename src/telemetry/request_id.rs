@@ -29,16 +29,17 @@ impl RequestIds {
         }
     }
 
-    /// The request's id: the incoming `X-Request-Id` kept, or a new one written into the
-    /// request (so logs and the app see it). The caller echoes it with [`echo`].
-    pub fn tag<B>(&self, req: &mut Request<B>) -> HeaderValue {
+    /// The request's id: the incoming `X-Request-Id` kept, or a new one.
+    pub fn of<B>(&self, req: &Request<B>) -> RequestId {
         match req.headers().get(&X_REQUEST_ID) {
-            Some(id) => id.clone(),
-            None => {
-                let id = self.make();
-                req.headers_mut().insert(X_REQUEST_ID, id.clone());
-                id
-            }
+            Some(id) => RequestId {
+                value: id.clone(),
+                made: false,
+            },
+            None => RequestId {
+                value: self.make(),
+                made: true,
+            },
         }
     }
 
@@ -70,9 +71,30 @@ impl Default for RequestIds {
     }
 }
 
-/// The response carries the request's id back.
-pub fn echo<B>(response: &mut Response<B>, id: HeaderValue) {
-    response.headers_mut().insert(X_REQUEST_ID, id);
+/// A request's id, and whether Sekisho made it (the request does not carry it then).
+#[derive(Clone, Debug)]
+pub struct RequestId {
+    value: HeaderValue,
+    made: bool,
+}
+
+impl RequestId {
+    pub fn value(&self) -> &HeaderValue {
+        &self.value
+    }
+
+    /// Writes a made id into a request that goes on to an app, so the app's logs carry it
+    /// too. Sekisho's own routes do not need it there: their log lines take it from here.
+    pub fn pass_on<B>(&self, req: &mut Request<B>) {
+        if self.made {
+            req.headers_mut().insert(X_REQUEST_ID, self.value.clone());
+        }
+    }
+
+    /// The response carries the request's id back.
+    pub fn echo<B>(self, response: &mut Response<B>) {
+        response.headers_mut().insert(X_REQUEST_ID, self.value);
+    }
 }
 
 #[cfg(test)]
@@ -86,9 +108,10 @@ mod tests {
             req.headers_mut()
                 .insert(X_REQUEST_ID, HeaderValue::from_str(id).unwrap());
         }
-        let id = ids.tag(&mut req);
+        let id = ids.of(&req);
+        id.pass_on(&mut req);
         let mut response = Response::new(());
-        echo(&mut response, id);
+        id.echo(&mut response);
         let text = |v: Option<&HeaderValue>| v.map(|v| v.to_str().unwrap().to_owned());
         (
             text(req.headers().get(X_REQUEST_ID)),
