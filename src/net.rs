@@ -4,5 +4,5 @@ mod client_ip;
 mod forwarded;
 mod networks;
 
-pub use client_ip::{ClientIp, ClientIpResolver, ForwardedHeader, PeerAddr};
+pub use client_ip::{ClientIpResolver, ForwardedHeader, Origin};
 pub use networks::{Networks, canonical};

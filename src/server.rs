@@ -31,7 +31,7 @@ use tokio::time::Instant;
 use tower::Service;
 
 use crate::config::ConnectionsConfig;
-use crate::net::PeerAddr;
+use crate::net::Origin;
 use activity::{Activity, Expiry};
 use capacity::{Admission, Capacity};
 use protocol::{Protocol, Served};
@@ -357,7 +357,7 @@ where
                 Body::new(TimedBody::new(body, self.body_read_timeout))
             }
         });
-        req.extensions_mut().insert(PeerAddr(self.peer));
+        req.extensions_mut().insert(Origin::new(self.peer));
         if req.version() == http::Version::HTTP_2 {
             self.activity.multiplex();
         }

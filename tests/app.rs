@@ -8,7 +8,7 @@ use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use sekisho::Config;
 use sekisho::config::{CookieSettings, Secret};
-use sekisho::net::PeerAddr;
+use sekisho::net::Origin;
 use sekisho::session::{CookieStore, Session};
 use tower::ServiceExt;
 
@@ -40,7 +40,7 @@ fn request(path: &str, peer: &str, headers: &[(&str, &str)]) -> Request<Body> {
     }
     let mut req = builder.body(Body::empty()).unwrap();
     req.extensions_mut()
-        .insert(PeerAddr(peer.parse::<SocketAddr>().unwrap()));
+        .insert(Origin::new(peer.parse::<SocketAddr>().unwrap()));
     req
 }
 

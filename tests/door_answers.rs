@@ -11,7 +11,7 @@ use http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
 use sekisho::Config;
 use sekisho::config::{CookieSettings, Secret};
-use sekisho::net::PeerAddr;
+use sekisho::net::Origin;
 use sekisho::session::{CookieStore, Session};
 use tower::ServiceExt;
 
@@ -56,7 +56,7 @@ async fn ask(method: &str, path: &str, peer: &str, headers: &[(&str, &str)]) -> 
     }
     let mut req = builder.body(Body::empty()).unwrap();
     req.extensions_mut()
-        .insert(PeerAddr(peer.parse::<SocketAddr>().unwrap()));
+        .insert(Origin::new(peer.parse::<SocketAddr>().unwrap()));
     let response = sekisho::app(&config()).oneshot(req).await.unwrap();
     let (parts, body) = response.into_parts();
     body.collect().await.unwrap();

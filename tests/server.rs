@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use sekisho::net::PeerAddr;
+use sekisho::net::Origin;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -33,9 +33,8 @@ async fn in_flight_requests_finish_after_shutdown_starts() {
         .route(
             "/peer",
             get(|req: axum::extract::Request| async move {
-                req.extensions()
-                    .get::<PeerAddr>()
-                    .map(|p| p.0.ip().to_string())
+                Origin::peer_ip(req.extensions())
+                    .map(|ip| ip.to_string())
                     .unwrap_or_default()
             }),
         );

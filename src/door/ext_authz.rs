@@ -16,7 +16,7 @@ use super::Inner;
 use super::answer::{Answer, refusal, sign_in_redirect};
 use crate::auth::IdentityHeaders;
 use crate::gate::{Decision, Facts, Location};
-use crate::net::{ClientIp, PeerAddr};
+use crate::net::Origin;
 use crate::route::Route;
 
 /// Envoy removes the headers this names from the request it lets through.
@@ -33,7 +33,7 @@ pub(super) fn answer(door: &Arc<Inner>, parts: Parts) -> Answer {
         return Answer::ready(door.respond_ext_authz(Decision::misconfigured(why), &parts));
     };
     let facts = Facts {
-        client: parts.extensions.get::<ClientIp>().map(|c| c.0),
+        client: Origin::client_ip(&parts.extensions),
         method: &parts.method,
         path,
         headers: &parts.headers,
@@ -44,7 +44,7 @@ pub(super) fn answer(door: &Arc<Inner>, parts: Parts) -> Answer {
     let door = door.clone();
     Answer::pending(async move {
         let facts = Facts {
-            client: parts.extensions.get::<ClientIp>().map(|c| c.0),
+            client: Origin::client_ip(&parts.extensions),
             method: &parts.method,
             path: original_path(&parts).unwrap_or("/"),
             headers: &parts.headers,
@@ -87,7 +87,7 @@ impl Inner {
     /// The page asked for: the scheme a trusted proxy (Envoy) reports, the `Host` Envoy passes
     /// on (always in its allowed headers), the path after the prefix.
     fn original_url(&self, parts: &Parts) -> String {
-        let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0.ip());
+        let peer = Origin::peer_ip(&parts.extensions);
         let trusted = peer.is_some_and(|ip| self.trusted_proxies.contains(ip));
         let scheme = parts
             .headers

@@ -62,7 +62,7 @@ pub trait Checker: Clone + Send + Sync + 'static {
 }
 
 /// The door as a tower service for requests to [`CHECK_PATH`]. It reads the TCP peer from the
-/// request's [`PeerAddr`](crate::net::PeerAddr) extension.
+/// request's [`Origin`](crate::net::Origin) extension.
 pub fn service<C: Checker>(checker: C) -> GrpcCheck<C> {
     GrpcCheck::new(checker)
 }

@@ -18,7 +18,7 @@ use super::answer::{Answer, refusal, sign_in_redirect};
 use super::forwarded_request::ForwardedRequest;
 use super::{Door, Inner};
 use crate::gate::{Decision, Facts, Location};
-use crate::net::ClientIp;
+use crate::net::Origin;
 
 pub(super) fn answer(door: &Arc<Inner>, which: Door, parts: Parts) -> Answer {
     // Caddy appends the client's own query to `uri`: it cannot carry a narrowing there.
@@ -53,7 +53,7 @@ pub(super) fn answer(door: &Arc<Inner>, which: Door, parts: Parts) -> Answer {
 
 fn facts<'a>(parts: &'a Parts, original: &'a ForwardedRequest<'a>) -> Facts<'a> {
     Facts {
-        client: parts.extensions.get::<ClientIp>().map(|c| c.0),
+        client: Origin::client_ip(&parts.extensions),
         method: &original.method,
         path: original.path(),
         headers: &parts.headers,

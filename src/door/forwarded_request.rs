@@ -11,7 +11,7 @@ use http::uri::{Authority, PathAndQuery};
 use http::{HeaderMap, Method};
 
 use super::Door;
-use crate::net::{Networks, PeerAddr};
+use crate::net::{Networks, Origin};
 
 const METHOD: &str = "x-forwarded-method";
 const PROTO: &str = "x-forwarded-proto";
@@ -33,7 +33,7 @@ impl<'a> ForwardedRequest<'a> {
     /// setting to change): a peer that is not a trusted proxy, a missing, repeated or
     /// unreadable header.
     pub fn read(parts: &'a Parts, trusted_proxies: &Networks, door: Door) -> Result<Self, String> {
-        let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0.ip());
+        let peer = Origin::peer_ip(&parts.extensions);
         if !peer.is_some_and(|ip| trusted_proxies.contains(ip)) {
             return Err(untrusted(peer, door));
         }
@@ -125,7 +125,7 @@ mod tests {
         }
         let mut parts = req.body(()).unwrap().into_parts().0;
         let peer: SocketAddr = format!("{peer}:40000").parse().unwrap();
-        parts.extensions.insert(PeerAddr(peer));
+        parts.extensions.insert(Origin::new(peer));
         parts
     }
 

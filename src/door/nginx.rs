@@ -15,7 +15,7 @@ use super::answer::{Answer, with_cookies};
 use crate::auth::bearer_challenge;
 use crate::error::Error;
 use crate::gate::{Decision, Facts, Location};
-use crate::net::ClientIp;
+use crate::net::Origin;
 use crate::route::Route;
 
 /// The door's answer for an `auth_request` subrequest.
@@ -47,7 +47,7 @@ pub(super) fn answer(door: &Arc<Inner>, parts: Parts) -> Answer {
 /// them past trusted proxies.
 fn facts(parts: &Parts) -> Facts<'_> {
     Facts {
-        client: parts.extensions.get::<ClientIp>().map(|c| c.0),
+        client: Origin::client_ip(&parts.extensions),
         method: &parts.method,
         path: parts.uri.path(),
         headers: &parts.headers,

@@ -2,19 +2,47 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use http::{HeaderMap, HeaderName, Request};
+use http::{Extensions, HeaderMap, HeaderName, Request};
 
 use super::forwarded::{forwarded_for_values, parse_node};
 use super::networks::{Networks, canonical};
 
-/// The TCP peer of the connection a request came in on.
+/// Where a request came from: the TCP peer of its connection, put in by the server, and the
+/// client address resolved past trusted proxies, filled in by [`ClientIpResolver::mark`]. One
+/// extension for both, so resolving the client allocates nothing on a path every request
+/// takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PeerAddr(pub SocketAddr);
+pub struct Origin {
+    peer: SocketAddr,
+    client: Option<IpAddr>,
+}
 
-/// The address of the client as resolved past trusted proxies. Absent from a request whose
-/// forwarded chain could not be read: such a request is nobody in particular.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ClientIp(pub IpAddr);
+impl Origin {
+    /// A request from `peer`, its client not yet resolved.
+    pub fn new(peer: SocketAddr) -> Self {
+        Self { peer, client: None }
+    }
+
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// `None` before resolving, and for a request whose forwarded chain could not be read:
+    /// such a request is nobody in particular.
+    pub fn client(&self) -> Option<IpAddr> {
+        self.client
+    }
+
+    /// The TCP peer's address of a request's extensions, if the server put it there.
+    pub fn peer_ip(extensions: &Extensions) -> Option<IpAddr> {
+        extensions.get::<Self>().map(|o| o.peer.ip())
+    }
+
+    /// The resolved client address of a request's extensions.
+    pub fn client_ip(extensions: &Extensions) -> Option<IpAddr> {
+        extensions.get::<Self>().and_then(|o| o.client)
+    }
+}
 
 /// Which header trusted proxies report the client in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,19 +166,18 @@ impl ClientIpResolver {
         }
     }
 
-    /// Puts [`ClientIp`] into a request that has a [`PeerAddr`]; a request whose forwarded
-    /// chain cannot be read gets none.
+    /// Fills in the client address of a request's [`Origin`]; a request whose forwarded chain
+    /// cannot be read gets none.
     pub fn mark<B>(&self, req: &mut Request<B>) {
-        let Some(&PeerAddr(peer)) = req.extensions().get() else {
+        let Some(peer) = req.extensions().get::<Origin>().map(Origin::peer) else {
             return;
         };
-        match self.resolve(peer.ip(), req.headers()) {
-            Some(ip) => {
-                req.extensions_mut().insert(ClientIp(ip));
-            }
-            None => {
-                tracing::debug!(peer = %peer, "unreadable forwarded chain from a trusted proxy; no client ip")
-            }
+        let client = self.resolve(peer.ip(), req.headers());
+        if client.is_none() {
+            tracing::debug!(peer = %peer, "unreadable forwarded chain from a trusted proxy; no client ip");
+        }
+        if let Some(origin) = req.extensions_mut().get_mut::<Origin>() {
+            origin.client = client;
         }
     }
 
@@ -421,15 +448,15 @@ mod tests {
         let resolver = resolver(ForwardedHeader::XForwardedFor, &["127.0.0.1"]);
         let marked = |mut req: Request<()>| {
             resolver.mark(&mut req);
-            req.extensions().get::<ClientIp>().copied()
+            Origin::client_ip(req.extensions())
         };
         let mut req = Request::builder()
             .header("x-forwarded-for", "203.0.113.7, 198.51.100.9")
             .body(())
             .unwrap();
         req.extensions_mut()
-            .insert(PeerAddr("127.0.0.1:5000".parse().unwrap()));
-        assert_eq!(marked(req), Some(ClientIp(ip("198.51.100.9"))));
+            .insert(Origin::new("127.0.0.1:5000".parse().unwrap()));
+        assert_eq!(marked(req), Some(ip("198.51.100.9")));
 
         let mut garbage = Request::builder()
             .header("x-forwarded-for", "x")
@@ -437,7 +464,7 @@ mod tests {
             .unwrap();
         garbage
             .extensions_mut()
-            .insert(PeerAddr("127.0.0.1:5000".parse().unwrap()));
+            .insert(Origin::new("127.0.0.1:5000".parse().unwrap()));
         assert_eq!(marked(garbage), None);
 
         let no_peer = Request::builder().body(()).unwrap();

@@ -146,7 +146,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::net::{ClientIp, ForwardedHeader, Networks, PeerAddr};
+    use crate::net::{ForwardedHeader, Networks, Origin};
     use crate::response::Page;
     use crate::telemetry::X_REQUEST_ID;
     use http::header::{ACCEPT, CONTENT_TYPE};
@@ -169,15 +169,15 @@ mod tests {
             .body(Body::empty())
             .unwrap();
         req.extensions_mut()
-            .insert(PeerAddr("127.0.0.1:5000".parse().unwrap()));
+            .insert(Origin::new("127.0.0.1:5000".parse().unwrap()));
         req
     }
 
     /// What the answering service saw of the request id, and what the answer echoed.
     async fn ids_seen(path: &str) -> (Option<HeaderValue>, HeaderValue) {
         let envelope = around(tower::service_fn(|req: Request<Body>| async move {
-            let client = req.extensions().get::<ClientIp>().copied();
-            assert_eq!(client, Some(ClientIp("198.51.100.9".parse().unwrap())));
+            let client = Origin::client_ip(req.extensions());
+            assert_eq!(client, Some("198.51.100.9".parse().unwrap()));
             let mut response = StatusCode::ACCEPTED.into_response();
             response
                 .extensions_mut()

@@ -4,7 +4,7 @@ use quanta::Instant;
 use super::RequestId;
 use super::metrics::record_request;
 use crate::auth::AuthReason;
-use crate::net::{ClientIp, PeerAddr};
+use crate::net::Origin;
 use crate::route::Route;
 
 /// A bounded label for a path: Sekisho's own routes by name, everything else `other`, so a
@@ -39,8 +39,7 @@ pub struct Observation {
 struct Logged {
     method: Method,
     uri: Uri,
-    client: Option<ClientIp>,
-    peer: Option<PeerAddr>,
+    origin: Option<Origin>,
     request_id: Option<HeaderValue>,
 }
 
@@ -53,8 +52,7 @@ impl Observation {
             logged: access_log.then(|| Logged {
                 method: req.method().clone(),
                 uri: req.uri().clone(),
-                client: req.extensions().get().copied(),
-                peer: req.extensions().get().copied(),
+                origin: req.extensions().get().copied(),
                 request_id: Some(id.value().clone()),
             }),
         }
@@ -81,8 +79,8 @@ fn record<B>(seen: Observation, response: &Response<B>) {
         method = %seen.method,
         path = seen.uri.path(),
         status = status.as_u16(),
-        client_ip = %seen.client.map_or_else(|| "-".to_owned(), |c| c.0.to_string()),
-        peer = %seen.peer.map_or_else(|| "-".to_owned(), |p| p.0.to_string()),
+        client_ip = %seen.origin.and_then(|o| o.client()).map_or_else(|| "-".to_owned(), |c| c.to_string()),
+        peer = %seen.origin.map_or_else(|| "-".to_owned(), |o| o.peer().to_string()),
         decision = reason.map_or("-", AuthReason::as_str),
         request_id = seen.request_id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-"),
         latency_us = elapsed.as_micros() as u64,

@@ -28,7 +28,7 @@ use crate::config::Config;
 use crate::door::{refusal, sign_in_redirect};
 use crate::error::Error;
 use crate::gate::{Decision, Facts, Gate, Location, Passage};
-use crate::net::{ClientIp, PeerAddr};
+use crate::net::Origin;
 
 /// Forwards requests to the configured upstreams. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -101,7 +101,7 @@ impl Proxy {
             skip_auth: &route.config.skip_auth,
         };
         let facts = Facts {
-            client: parts.extensions.get::<ClientIp>().map(|c| c.0),
+            client: Origin::client_ip(&parts.extensions),
             method: &parts.method,
             path: parts.uri.path(),
             headers: &parts.headers,
@@ -134,7 +134,7 @@ impl Inner {
         let path = req.uri.path_and_query().map_or("/", PathAndQuery::as_str);
         let rd = match host {
             Some(host) => {
-                let peer = req.extensions.get::<PeerAddr>().map(|p| p.0.ip());
+                let peer = Origin::peer_ip(&req.extensions);
                 let proto = self.forwarding.proto(&req.headers, peer);
                 format!(
                     "{}://{}{path}",
@@ -158,8 +158,8 @@ impl Inner {
     ) -> Response {
         let config = &route.config;
         let client_upgrade = parts.extensions.remove::<OnUpgrade>();
-        let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0.ip());
-        let client = parts.extensions.get::<ClientIp>().map(|c| c.0);
+        let peer = Origin::peer_ip(&parts.extensions);
+        let client = Origin::client_ip(&parts.extensions);
 
         let headers = &mut parts.headers;
         let hops = hop_by_hop::strip(headers);

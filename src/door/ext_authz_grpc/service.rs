@@ -15,12 +15,12 @@ use tonic_prost::ProstCodec;
 
 use super::{CHECK_PATH, Checker, answer, facts};
 use crate::door::envoy_proto::{CheckRequest, CheckResponse};
-use crate::net::PeerAddr;
+use crate::net::Origin;
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
 /// Serves `Authorization/Check` with a [`Checker`]; made by [`super::service`]. Requests must
-/// carry the connection's [`PeerAddr`] extension. Messages up to tonic's default 4 MiB are
+/// carry the connection's [`Origin`] extension. Messages up to tonic's default 4 MiB are
 /// read (Envoy sends a request body only when `with_request_body` asks it to).
 #[derive(Clone)]
 pub struct GrpcCheck<C> {
@@ -46,7 +46,7 @@ impl<C: Checker> tower::Service<Request<Body>> for GrpcCheck<C> {
         if let Some(refusal) = refusal(&request) {
             return Box::pin(std::future::ready(Ok(refusal)));
         }
-        let Some(&PeerAddr(peer)) = request.extensions().get() else {
+        let Some(peer) = request.extensions().get::<Origin>().map(Origin::peer) else {
             tracing::error!("check call without the connection's peer address");
             let status = tonic::Status::internal("peer address unknown");
             return Box::pin(std::future::ready(Ok(status.into_http())));
@@ -206,7 +206,7 @@ mod tests {
                 let door = service(checker.clone());
                 let per_request = hyper::service::service_fn(move |request: Request<_>| {
                     let mut request = request.map(Body::new);
-                    request.extensions_mut().insert(PeerAddr(peer));
+                    request.extensions_mut().insert(Origin::new(peer));
                     door.clone().oneshot(request)
                 });
                 tokio::spawn(
@@ -409,7 +409,7 @@ mod tests {
             .unwrap();
         request
             .extensions_mut()
-            .insert(PeerAddr("127.0.0.1:5000".parse().unwrap()));
+            .insert(Origin::new("127.0.0.1:5000".parse().unwrap()));
         request
     }
 
@@ -530,7 +530,7 @@ mod tests {
             CHECK_PATH,
             "application/grpc",
         );
-        request.extensions_mut().remove::<PeerAddr>();
+        request.extensions_mut().remove::<Origin>();
         let response = call(request).await;
         assert_eq!(grpc_status(&response), Some("13"), "INTERNAL");
     }
