@@ -41,13 +41,15 @@ impl Location<'_> {
 
 /// A browser navigating (not a script, not a WebSocket) is better served by the sign-in page
 /// than by a 401; it comes back with `GET`, so only `GET` and `HEAD` are sent there.
+/// (`Accept` is asked before `Upgrade`: scripts and API clients, most of the requests without
+/// a session, stop at the first question.)
 pub fn wants_sign_in_page(method: &Method, headers: &HeaderMap) -> bool {
     matches!(*method, Method::GET | Method::HEAD)
-        && !headers.contains_key(UPGRADE)
         && headers
             .get(ACCEPT)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains("text/html"))
+        && !headers.contains_key(UPGRADE)
 }
 
 #[cfg(test)]
