@@ -50,7 +50,7 @@ impl Gate {
             return Some(decision);
         }
         let authentication = self.authenticator.authenticate_now(facts.headers)?;
-        Some(self.conclude(Ok(authentication), facts, location))
+        Some(self.conclude(Ok(authentication), location))
     }
 
     /// The decision, whatever it takes to reach it. A failing store or provider is
@@ -60,7 +60,7 @@ impl Gate {
             return decision;
         }
         let authentication = self.authenticator.authenticate(facts.headers).await;
-        self.conclude(authentication, facts, location)
+        self.conclude(authentication, location)
     }
 
     /// Whether `ip` is in `trusted_ips`.
@@ -91,7 +91,6 @@ impl Gate {
     fn conclude(
         &self,
         authentication: Result<Authentication, crate::error::Error>,
-        facts: &Facts<'_>,
         location: &Location<'_>,
     ) -> Decision {
         let decision = match authentication {
@@ -122,10 +121,7 @@ impl Gate {
                 }
             }
             Ok(Authentication::InvalidBearer(why)) => Decision::InvalidBearer(why),
-            Ok(Authentication::Denied(reason)) => Decision::SignIn {
-                reason,
-                navigation: wants_sign_in_page(facts.method, facts.headers),
-            },
+            Ok(Authentication::Denied(reason)) => Decision::SignIn { reason },
             Err(error) => Decision::Unavailable(error),
         };
         counted(decision)
@@ -143,7 +139,7 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use http::header::{ACCEPT, COOKIE};
+    use http::header::COOKIE;
     use http::{HeaderMap, HeaderValue, Method};
 
     use super::*;
@@ -216,13 +212,7 @@ mod tests {
             }
         ));
         let decision = decide(&gate, "192.0.2.7", "/", &HeaderMap::new(), &Location::ANY);
-        assert!(matches!(
-            decision,
-            Decision::SignIn {
-                navigation: false,
-                ..
-            }
-        ));
+        assert!(matches!(decision, Decision::SignIn { .. }));
     }
 
     #[test]
@@ -279,25 +269,5 @@ mod tests {
         let global = gate(Policy::from_lists(Some("ops"), None, None));
         let decision = decide(&global, "192.0.2.7", "/", &session, &Location::ANY);
         assert!(matches!(decision, Decision::Forbidden { .. }));
-    }
-
-    #[test]
-    fn a_navigating_browser_is_told_apart_from_a_script() {
-        let mut html = HeaderMap::new();
-        html.insert(ACCEPT, HeaderValue::from_static("text/html"));
-        let decision = decide(
-            &gate(Policy::default()),
-            "192.0.2.7",
-            "/",
-            &html,
-            &Location::ANY,
-        );
-        assert!(matches!(
-            decision,
-            Decision::SignIn {
-                navigation: true,
-                reason: AuthReason::NoSession
-            }
-        ));
     }
 }

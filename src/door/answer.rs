@@ -7,13 +7,13 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use axum::response::{IntoResponse, Response};
-use http::HeaderValue;
 use http::header::{SET_COOKIE, WWW_AUTHENTICATE};
+use http::{HeaderMap, HeaderValue, Method};
 use url::Url;
 
 use crate::auth::bearer_challenge;
 use crate::error::Error;
-use crate::gate::Decision;
+use crate::gate::{Decision, wants_sign_in_page};
 
 type Boxed = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 
@@ -60,14 +60,23 @@ impl Future for Answer {
 /// passes Sekisho's answer on to the browser (the reverse proxy, Traefik, Caddy, Envoy): a
 /// navigating browser is sent to sign in (`sign_in` builds that redirect), a script gets
 /// 401; a policy's refusal is a 403 page.
-pub fn refusal(decision: Decision, sign_in: impl FnOnce() -> Response) -> Response {
+///
+/// `asked` is the method and headers of the request the client made, when the door knows
+/// them; it tells a navigating browser from a script, and is only read for a sign-in.
+pub fn refusal(
+    decision: Decision,
+    asked: Option<(&Method, &HeaderMap)>,
+    sign_in: impl FnOnce() -> Response,
+) -> Response {
     match decision {
         Decision::Allow { .. } => {
             unreachable!("an allowed request is not refused")
         }
-        Decision::SignIn {
-            navigation: true, ..
-        } => sign_in(),
+        Decision::SignIn { .. }
+            if asked.is_some_and(|(method, headers)| wants_sign_in_page(method, headers)) =>
+        {
+            sign_in()
+        }
         Decision::SignIn { .. } => Error::Unauthenticated.into_response(),
         Decision::InvalidBearer(why) => {
             let mut response = Error::Unauthenticated.into_response();
@@ -105,5 +114,46 @@ pub fn sign_in_redirect(sign_in: &Url, rd: &str) -> Response {
 pub(super) fn with_cookies(response: &mut Response, set_cookie: Vec<HeaderValue>) {
     for line in set_cookie {
         response.headers_mut().append(SET_COOKIE, line);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::AuthReason;
+    use http::StatusCode;
+    use http::header::{ACCEPT, UPGRADE};
+
+    fn answer(method: Method, headers: &[(http::HeaderName, &str)], known: bool) -> StatusCode {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.insert(name.clone(), HeaderValue::from_str(value).unwrap());
+        }
+        let decision = Decision::SignIn {
+            reason: AuthReason::NoSession,
+        };
+        let asked = known.then_some((&method, &map));
+        refusal(decision, asked, || StatusCode::FOUND.into_response()).status()
+    }
+
+    #[test]
+    fn only_a_navigating_browser_is_sent_to_sign_in() {
+        let html = || (ACCEPT, "text/html,application/xhtml+xml");
+        assert_eq!(answer(Method::GET, &[html()], true), StatusCode::FOUND);
+        assert_eq!(answer(Method::HEAD, &[html()], true), StatusCode::FOUND);
+        assert_eq!(
+            answer(Method::POST, &[html()], true),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            answer(Method::GET, &[html(), (UPGRADE, "websocket")], true),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(answer(Method::GET, &[], true), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            answer(Method::GET, &[html()], false),
+            StatusCode::UNAUTHORIZED,
+            "a door that could not read the original request never redirects"
+        );
     }
 }

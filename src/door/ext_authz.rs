@@ -77,7 +77,7 @@ impl Inner {
                 }
                 response
             }
-            refused => refusal(refused, || {
+            refused => refusal(refused, Some((&parts.method, &parts.headers)), || {
                 sign_in_redirect(&self.sign_in, &self.original_url(parts))
             }),
         };

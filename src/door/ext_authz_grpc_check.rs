@@ -90,7 +90,8 @@ async fn deny(facts: &CheckFacts, decision: Decision, door: &super::Inner) -> Ch
         Decision::Unavailable(_) => Code::Unavailable,
         Decision::Allow { .. } => unreachable!("an allowed request is not denied"),
     };
-    let response: Response = refusal(decision, || match original_url(facts) {
+    let asked = Some((&facts.method, &facts.headers));
+    let response: Response = refusal(decision, asked, || match original_url(facts) {
         Some(url) => sign_in_redirect(&door.sign_in, &url),
         None => Error::Unauthenticated.into_response(),
     });

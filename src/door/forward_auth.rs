@@ -11,8 +11,8 @@
 use std::sync::Arc;
 
 use axum::response::{IntoResponse, Response};
-use http::StatusCode;
 use http::request::Parts;
+use http::{HeaderMap, StatusCode};
 
 use super::answer::{Answer, refusal, sign_in_redirect};
 use super::forwarded_request::ForwardedRequest;
@@ -25,18 +25,20 @@ pub(super) fn answer(door: &Arc<Inner>, which: Door, parts: Parts) -> Answer {
     let query = parts.uri.query().filter(|_| which == Door::Traefik);
     let narrowing = match door.narrowing(query) {
         Ok(narrowing) => narrowing,
-        Err(refusal) => return Answer::ready(door.respond(refusal, None)),
+        Err(refusal) => return Answer::ready(door.respond(refusal, None, &parts.headers)),
     };
     let original = match ForwardedRequest::read(&parts, &door.trusted_proxies, which) {
         Ok(original) => original,
-        Err(why) => return Answer::ready(door.respond(Decision::misconfigured(why), None)),
+        Err(why) => {
+            return Answer::ready(door.respond(Decision::misconfigured(why), None, &parts.headers));
+        }
     };
     let location = Location {
         policy: narrowing.as_ref(),
         skip_auth: &[],
     };
     if let Some(decision) = door.gate.decide_now(&facts(&parts, &original), &location) {
-        return Answer::ready(door.respond(decision, Some(&original)));
+        return Answer::ready(door.respond(decision, Some(&original), &parts.headers));
     }
     let door = door.clone();
     Answer::pending(async move {
@@ -47,7 +49,7 @@ pub(super) fn answer(door: &Arc<Inner>, which: Door, parts: Parts) -> Answer {
             skip_auth: &[],
         };
         let decision = door.gate.decide(&facts(&parts, &original), &location).await;
-        Ok(door.respond(decision, Some(&original)))
+        Ok(door.respond(decision, Some(&original), &parts.headers))
     })
 }
 
@@ -64,7 +66,12 @@ impl Inner {
     /// 200 with the identity headers (and a refreshed session's cookies) to let it through;
     /// otherwise the client's answer. `original` is `None` when the door's request could not
     /// be read, which is never a sign-in.
-    fn respond(&self, decision: Decision, original: Option<&ForwardedRequest<'_>>) -> Response {
+    fn respond(
+        &self,
+        decision: Decision,
+        original: Option<&ForwardedRequest<'_>>,
+        headers: &HeaderMap,
+    ) -> Response {
         let reason = decision.reason();
         let response = match decision {
             Decision::Allow {
@@ -72,10 +79,14 @@ impl Inner {
                 set_cookie,
                 ..
             } => self.allowed(StatusCode::OK, &passage, set_cookie),
-            refused => refusal(refused, || match original {
-                Some(original) => sign_in_redirect(&self.sign_in, &original.url()),
-                None => crate::error::Error::Unauthenticated.into_response(),
-            }),
+            refused => refusal(
+                refused,
+                original.map(|o| (&o.method, headers)),
+                || match original {
+                    Some(original) => sign_in_redirect(&self.sign_in, &original.url()),
+                    None => crate::error::Error::Unauthenticated.into_response(),
+                },
+            ),
         };
         self.labelled(response, reason)
     }

@@ -29,13 +29,10 @@ pub enum Decision {
         reason: AuthReason,
         set_cookie: Vec<HeaderValue>,
     },
-    /// No usable session. `navigation` says whether a browser is navigating (better sent to
-    /// sign in) rather than a script or an API client (better told 401), for the doors that
-    /// can tell the two apart.
-    SignIn {
-        reason: AuthReason,
-        navigation: bool,
-    },
+    /// No usable session. Whether that means the sign-in page (a navigating browser) or a 401
+    /// (a script, an API client) is for the doors that can tell the two apart and pass a
+    /// redirect on ([`crate::gate::wants_sign_in_page`]); nginx's cannot, and does not ask.
+    SignIn { reason: AuthReason },
     /// A bearer token was presented and refused: why, for `WWW-Authenticate`.
     InvalidBearer(String),
     /// Signed in, but a policy refuses. A session refreshed while deciding still goes back in

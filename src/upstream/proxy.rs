@@ -121,7 +121,9 @@ impl Proxy {
                     .forward(route, host, passage, set_cookie, parts, body)
                     .await
             }
-            refused => refusal(refused, || inner.sign_in_redirect(&parts, host.as_ref())),
+            refused => refusal(refused, Some((&parts.method, &parts.headers)), || {
+                inner.sign_in_redirect(&parts, host.as_ref())
+            }),
         };
         response.extensions_mut().insert(reason);
         response
