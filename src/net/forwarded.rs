@@ -35,22 +35,29 @@ pub fn parse_node(raw: &str) -> Option<IpAddr> {
 /// a leading zero, is left to the general parser, which decides.
 fn plain_ipv4(s: &[u8]) -> Option<Ipv4Addr> {
     let mut octets = [0u8; 4];
-    let mut parts = s.split(|&b| b == b'.');
-    for octet in &mut octets {
-        let part = parts.next()?;
-        if part.is_empty() || part.len() > 3 || (part.len() > 1 && part[0] == b'0') {
-            return None;
-        }
-        let mut value: u16 = 0;
-        for &b in part {
-            if !b.is_ascii_digit() {
+    let mut filled = 0;
+    let (mut value, mut digits) = (0u16, 0);
+    for &b in s {
+        if b.is_ascii_digit() {
+            // A fourth digit, or a digit after a leading zero: not the common form.
+            if digits == 3 || (digits == 1 && value == 0) {
                 return None;
             }
             value = value * 10 + u16::from(b - b'0');
+            digits += 1;
+        } else if b == b'.' && digits > 0 && filled < 3 {
+            octets[filled] = u8::try_from(value).ok()?;
+            filled += 1;
+            (value, digits) = (0, 0);
+        } else {
+            return None;
         }
-        *octet = u8::try_from(value).ok()?;
     }
-    parts.next().is_none().then_some(Ipv4Addr::from(octets))
+    if digits == 0 || filled < 3 {
+        return None;
+    }
+    octets[3] = u8::try_from(value).ok()?;
+    Some(Ipv4Addr::from(octets))
 }
 
 fn is_port(s: &str) -> bool {
@@ -265,6 +272,12 @@ mod tests {
             "1.2.3.4x",
             "00.0.0.0",
             "999.1.1.1",
+            "1..2.3",
+            "1.2.3.4.5",
+            "1.2.3.04",
+            "1.2.3.",
+            "1.2.3.0",
+            "",
         ] {
             if let Some(quick) = plain_ipv4(s.as_bytes()) {
                 assert_eq!(Some(quick), s.parse().ok(), "{s}");
@@ -274,6 +287,9 @@ mod tests {
                 s.parse::<Ipv4Addr>().ok().map(IpAddr::V4),
                 "{s}"
             );
+        }
+        for common in ["0.0.0.0", "192.0.2.255", "10.1.20.3", "255.255.255.255"] {
+            assert!(plain_ipv4(common.as_bytes()).is_some(), "{common}");
         }
     }
 

@@ -10,7 +10,12 @@ use crate::route::Route;
 /// A bounded label for a path: Sekisho's own routes by name, everything else `other`, so a
 /// scanner cannot blow up the metrics' cardinality.
 pub fn route_label(path: &str) -> &'static str {
-    match Route::of_prefixed(path) {
+    label(Route::of_prefixed(path), path)
+}
+
+/// [`route_label`] when the path's route (`Route::of_prefixed`) is known already.
+fn label(route: Option<Route>, path: &str) -> &'static str {
+    match route {
         Some(
             route @ (Route::Auth
             | Route::Traefik
@@ -44,11 +49,17 @@ struct Logged {
 }
 
 impl Observation {
-    /// Call after the request's client address is known.
-    pub fn begin<B>(req: &Request<B>, id: &RequestId, access_log: bool) -> Self {
+    /// Call after the request's client address is known. `route` is the path's
+    /// (`Route::of_prefixed`).
+    pub fn begin<B>(
+        req: &Request<B>,
+        route: Option<Route>,
+        id: &RequestId,
+        access_log: bool,
+    ) -> Self {
         Self {
             start: Instant::now(),
-            route: route_label(req.uri().path()),
+            route: label(route, req.uri().path()),
             logged: access_log.then(|| Logged {
                 method: req.method().clone(),
                 uri: req.uri().clone(),
