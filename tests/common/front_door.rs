@@ -189,7 +189,7 @@ impl FrontDoor {
 /// `version_variable`. Panics, naming the script to run, when it is not there: a test of a
 /// door must fail, never pass, on a machine without the door.
 pub fn tool_binary(name: &str, version_variable: &str) -> PathBuf {
-    let variable = format!("{}_BINARY", name.to_ascii_uppercase());
+    let variable = format!("{}_BINARY", name.to_ascii_uppercase().replace('-', "_"));
     if let Some(path) = std::env::var_os(&variable).map(PathBuf::from) {
         assert!(
             path.is_file(),

@@ -50,6 +50,7 @@ pub mod http;
 pub mod keycloak;
 pub mod memory;
 pub mod nginx;
+pub mod oauth2_proxy;
 pub mod oidc_provider;
 pub mod oidc_stack;
 pub mod ports;

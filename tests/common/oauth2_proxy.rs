@@ -1,0 +1,73 @@
+//! A real oauth2-proxy (`scripts/gateways oauth2-proxy`, the pinned release built from its Go
+//! module) on a free loopback port, for comparing answers with Sekisho's. It is given an
+//! OpenID provider that is never asked (discovery skipped, its endpoints on a closed port):
+//! the comparisons need no sign-in.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use super::front_door::tool_binary;
+use super::ports::free_port;
+use super::process::Process;
+
+/// A running oauth2-proxy; killed by PID on drop.
+pub struct OAuth2Proxy {
+    process: Process,
+    addr: SocketAddr,
+}
+
+/// Where the provider that is never asked would be: the discard port of 127.0.0.1.
+const NOWHERE: &str = "http://127.0.0.1:9";
+
+impl OAuth2Proxy {
+    /// Starts oauth2-proxy with `flags` added to an OpenID Connect client configuration that
+    /// needs no provider until someone signs in. Panics, naming the script that installs it,
+    /// when oauth2-proxy is missing, and with its output when it does not listen in time.
+    pub async fn start(flags: &[&str]) -> Self {
+        let binary = tool_binary("oauth2-proxy", "OAUTH2_PROXY_VERSION");
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port(Ipv4Addr::LOCALHOST)));
+        let mut command = Command::new(binary);
+        command
+            .arg(format!("--http-address={addr}"))
+            .args([
+                "--provider=oidc",
+                &format!("--oidc-issuer-url={NOWHERE}/realms/test"),
+                "--skip-oidc-discovery=true",
+                &format!("--login-url={NOWHERE}/auth"),
+                &format!("--redeem-url={NOWHERE}/token"),
+                &format!("--oidc-jwks-url={NOWHERE}/certs"),
+                "--client-id=app",
+                "--client-secret=not-used",
+                "--cookie-secret=0123456789abcdef0123456789abcdef",
+                "--cookie-secure=false",
+                "--email-domain=*",
+            ])
+            .args(flags);
+        let mut process = Process::spawn("oauth2-proxy", command);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while tokio::net::TcpStream::connect(addr).await.is_err() {
+            if let Some(status) = process.exit_status() {
+                panic!(
+                    "oauth2-proxy exited ({status}) before listening; its output:\n{}",
+                    process.output().text()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "oauth2-proxy did not listen on {addr} within 20 s; its output:\n{}",
+                process.output().text()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Self { process, addr }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn output(&self) -> String {
+        self.process.output().text()
+    }
+}
