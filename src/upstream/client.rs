@@ -339,39 +339,32 @@ mod tests {
         String::from_utf8(body.to_vec()).unwrap()
     }
 
+    /// `GET path` through `client`, answered within five seconds.
+    async fn send_get(client: &UpstreamClient, addr: SocketAddr, path: &str) -> Response<Incoming> {
+        let (authority, req) = get_path(addr, path);
+        client
+            .send(&authority, req, Duration::from_secs(5))
+            .await
+            .unwrap()
+    }
+
     #[tokio::test]
     async fn connections_are_reused_once_their_exchange_is_over() {
         let (addr, mut connections) = app(usize::MAX).await;
         let client = UpstreamClient::new(Duration::from_secs(1));
         for _ in 0..3 {
-            let (authority, req) = get(addr);
-            let response = client
-                .send(&authority, req, Duration::from_secs(5))
-                .await
-                .unwrap();
+            let response = send_get(&client, addr, "/").await;
             assert_eq!(read_all(response).await, "ok");
         }
         connections.recv().await.unwrap();
         // A connection is busy until the app has sent the whole response: a request meanwhile
         // needs another.
-        let (authority, req) = get_path(addr, "/slow");
-        let slow = client
-            .send(&authority, req, Duration::from_secs(5))
-            .await
-            .unwrap();
-        let (authority, req) = get(addr);
-        let quick = client
-            .send(&authority, req, Duration::from_secs(5))
-            .await
-            .unwrap();
+        let slow = send_get(&client, addr, "/slow").await;
+        let quick = send_get(&client, addr, "/").await;
         assert_eq!(read_all(quick).await, "ok");
         assert_eq!(read_all(slow).await, "ok!!");
         connections.recv().await.unwrap();
-        let (authority, req) = get(addr);
-        let again = client
-            .send(&authority, req, Duration::from_secs(5))
-            .await
-            .unwrap();
+        let again = send_get(&client, addr, "/").await;
         assert_eq!(read_all(again).await, "ok");
         tokio::task::yield_now().await;
         assert!(connections.try_recv().is_err(), "only two connections");
@@ -382,11 +375,7 @@ mod tests {
         let (addr, mut connections) = app(1).await;
         let client = UpstreamClient::new(Duration::from_secs(1));
         for _ in 0..3 {
-            let (authority, req) = get(addr);
-            let response = client
-                .send(&authority, req, Duration::from_secs(5))
-                .await
-                .unwrap();
+            let response = send_get(&client, addr, "/").await;
             assert_eq!(read_all(response).await, "ok");
             // Let the connection see the app's close.
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -400,11 +389,7 @@ mod tests {
     async fn idle_connections_are_closed_by_the_sweeps() {
         let (addr, _connections) = app(usize::MAX).await;
         let client = UpstreamClient::new(Duration::from_secs(1));
-        let (authority, req) = get(addr);
-        let response = client
-            .send(&authority, req, Duration::from_secs(5))
-            .await
-            .unwrap();
+        let response = send_get(&client, addr, "/").await;
         assert_eq!(read_all(response).await, "ok");
         let pooled = || {
             client
