@@ -9,8 +9,10 @@
 //! Usage: `cargo run --example whoami -- [ADDR]` (default `127.0.0.1:8001`); prints
 //! `whoami listening on ADDR` on stdout once it accepts connections.
 
+#[path = "common/listen.rs"]
+mod listen;
+
 use std::convert::Infallible;
-use std::io::Write;
 use std::net::SocketAddr;
 
 use http_body_util::Full;
@@ -30,16 +32,7 @@ const IDENTITY: &[(&str, &str)] = &[
 ];
 
 fn main() -> std::io::Result<()> {
-    let addr: SocketAddr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:8001".into())
-        .parse()
-        .map_err(|e| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                format!("listen address: {e}"),
-            )
-        })?;
+    let addr = listen::address("127.0.0.1:8001")?;
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?
@@ -47,21 +40,10 @@ fn main() -> std::io::Result<()> {
 }
 
 async fn serve(addr: SocketAddr) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    {
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "whoami listening on {}", listener.local_addr()?)?;
-        out.flush()?;
-    }
+    let listener = listen::listen(addr, |bound| format!("whoami listening on {bound}")).await?;
     let builder = auto::Builder::new(TokioExecutor::new());
     loop {
-        let (stream, _peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(_) => {
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
+        let stream = listen::accept(&listener).await;
         let connection = builder
             .serve_connection(TokioIo::new(stream), service_fn(answer))
             .into_owned();
