@@ -45,31 +45,9 @@ XFF_OTHER=192.0.2.9        # outside trusted_ips
 SECRET=$("$BIN" secret)
 
 write_config() { # FILE PORT ACCESS_LOG [REDIS_URL]
-    local store="store = \"cookie\""
-    if [[ -n ${4:-} ]]; then store="store = \"redis\""$'\n'"redis_url = \"$4\""; fi
-    cat >"$1" <<EOF
-listen = "127.0.0.1:$2"
-public_url = "http://127.0.0.1:$2"
-trusted_ips = ["198.51.100.0/24"]
-shutdown_timeout = "1s"
-
-[client_ip]
-header = "x-forwarded-for"
-trusted_proxies = ["127.0.0.1/32"]
-
-[session]
-$store
-cookie_name = "_sekisho"
-secret = "$SECRET"
-lifetime = "12h"
-secure = false
-
-[log]
-format = "text"
-level = "info"
-access = $3
-EOF
-    "$BIN" check --config "$1" >/dev/null || die "generated config $1 is invalid"
+    local store='store = "cookie"'
+    [[ -z ${4:-} ]] || store="store = \"redis\""$'\n'"redis_url = \"$4\""
+    sekisho_config "$1" "$2" "$3" "$store"
 }
 
 # The two bare servers: ephemeral ports, printed on stdout.

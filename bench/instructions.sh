@@ -24,58 +24,24 @@ set -euo pipefail
 
 SHORT=${BENCH_SHORT:-2}
 LONG=${BENCH_LONG:-8}
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$ROOT"
-
-die() { echo "bench: $*" >&2; exit 1; }
-note() { echo "$*" >&2; }
-for cmd in curl ss awk cargo redis-server; do command -v "$cmd" >/dev/null || die "$cmd is required"; done
-command -v wrk >/dev/null || die "wrk is not installed: apt-get install wrk"
+BENCH_WORK_NAME=sekisho-instr
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+command -v redis-server >/dev/null || die "redis-server is required"
 command -v valgrind >/dev/null || die "valgrind is not installed: apt-get install valgrind"
 if ! [[ $SHORT =~ ^[1-9][0-9]*$ && $LONG =~ ^[1-9][0-9]*$ ]] || (( LONG <= SHORT )); then
     die "BENCH_SHORT and BENCH_LONG must be whole seconds, BENCH_LONG the larger"
 fi
-while read -r var; do unset "$var"; done < <(compgen -e | grep -E '^(SEKISHO_|RUST_LOG$)' || true)
 PIN_SERVER=(); PIN_CLIENT=()
 if command -v taskset >/dev/null && (( $(getconf _NPROCESSORS_ONLN) > 1 )); then
     PIN_SERVER=(taskset -c 0); PIN_CLIENT=(taskset -c 1)
 fi
 
-PIDS=()
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/sekisho-instr.XXXXXX")
-chmod 700 "$WORK"
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-if [[ -z ${BENCH_NO_BUILD:-} ]]; then
-    note "== cargo build --release --examples --bins"
-    cargo build --release --examples --bins >&2
-fi
-TARGET_DIR=$(cargo metadata --no-deps --format-version 1 2>/dev/null | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-TARGET_DIR=${TARGET_DIR:-$ROOT/target}
-BIN=$TARGET_DIR/release/sekisho
-BARE=$TARGET_DIR/release/examples/bare_202
-BARE_H1=$TARGET_DIR/release/examples/bare_http1
-MINT=$TARGET_DIR/release/examples/mint_session
-for b in "$BIN" "$BARE" "$BARE_H1" "$MINT"; do [[ -x $b ]] || die "$b is missing; run without BENCH_NO_BUILD"; done
+release_build
+BARE=$EXAMPLES/bare_202
+BARE_H1=$EXAMPLES/bare_http1
+MINT=$EXAMPLES/mint_session
 if [[ -n ${BENCH_KEEP:-} ]]; then mkdir -p "$BENCH_KEEP"; fi
 
-PORT=
-free_port() {
-    local port
-    for _ in $(seq 200); do
-        port=$(( 20000 + RANDOM % 40000 ))
-        if ! ss -Htln "sport = :$port" | grep -q .; then PORT=$port; return; fi
-    done
-    die "no free port found"
-}
 
 SECRET=$("$BIN" secret)
 COOKIE=$("$MINT" "$SECRET")
@@ -102,33 +68,13 @@ APP_ADDR=$(head -n1 "$APP_ADDR_FILE")
 [[ -n $APP_ADDR ]] || die "bare_http1 (the app) did not print its address"
 
 write_config() { # FILE PORT ACCESS_LOG [REDIS_URL | proxy]
-    local store="" upstream=""
     if [[ ${4:-} == proxy ]]; then
-        upstream="[[upstream]]"$'\n'"host = \"*\""$'\n'"url = \"http://$APP_ADDR\""
+        sekisho_config "$1" "$2" "$3" "" "[[upstream]]"$'\n'"host = \"*\""$'\n'"url = \"http://$APP_ADDR\""
     elif [[ -n ${4:-} ]]; then
-        store="store = \"redis\""$'\n'"redis_url = \"$4\""
+        sekisho_config "$1" "$2" "$3" "store = \"redis\""$'\n'"redis_url = \"$4\""
+    else
+        sekisho_config "$1" "$2" "$3"
     fi
-    cat >"$1" <<EOF
-listen = "127.0.0.1:$2"
-public_url = "http://127.0.0.1:$2"
-trusted_ips = ["198.51.100.0/24"]
-shutdown_timeout = "1s"
-
-[client_ip]
-header = "x-forwarded-for"
-trusted_proxies = ["127.0.0.1/32"]
-
-[session]
-$store
-secret = "$SECRET"
-secure = false
-
-[log]
-access = $3
-
-$upstream
-EOF
-    "$BIN" check --config "$1" >/dev/null || die "generated config $1 is invalid"
 }
 
 # count NAME SECONDS KIND HEADERS...: KIND is true|false (sekisho with that access log), redis

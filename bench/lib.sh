@@ -17,15 +17,9 @@ MAX_FOREIGN=${BENCH_MAX_FOREIGN:-5}
 RETRIES=${BENCH_RETRIES:-3}
 QUIET_TIMEOUT=${BENCH_QUIET_TIMEOUT:-300}
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$ROOT"
-
-die() { echo "bench: $*" >&2; exit 1; }
-note() { echo "$*" >&2; }
-for cmd in taskset curl ss awk cargo; do
-    command -v "$cmd" >/dev/null || die "$cmd is required"
-done
-command -v wrk >/dev/null || die "wrk is not installed: apt-get install wrk"
+BENCH_WORK_NAME=sekisho-bench
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+command -v taskset >/dev/null || die "taskset is required"
 for v in DURATION ROUNDS CONNECTIONS THREADS; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "BENCH_$v must be a positive integer"
 done
@@ -36,55 +30,9 @@ ncpu=$(getconf _NPROCESSORS_ONLN)
 (( SERVER_CPU < ncpu && CLIENT_CPU < ncpu )) || die "need cores $SERVER_CPU and $CLIENT_CPU; this machine has $ncpu"
 (( SERVER_CPU != CLIENT_CPU )) || note "bench: warning: servers and wrk share core $SERVER_CPU; not comparable with the targets"
 CLK_TCK=$(getconf CLK_TCK)
-
-# The servers must see only the script's configuration.
-while read -r var; do unset "$var"; done < <(compgen -e | grep -E '^(SEKISHO_|RUST_LOG$)' || true)
-
-# --- processes we start, stopped by PID on exit --------------------------------------------
-PIDS=()
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/sekisho-bench.XXXXXX")
-chmod 700 "$WORK"
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# --- build ------------------------------------------------------------------------------------
-if [[ -z ${BENCH_NO_BUILD:-} ]]; then
-    note "== cargo build --release --examples --bins"
-    cargo build --release --examples --bins >&2
-fi
-# Honours CARGO_TARGET_DIR and build.target-dir.
-TARGET_DIR=$(cargo metadata --no-deps --format-version 1 2>/dev/null | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-TARGET_DIR=${TARGET_DIR:-$ROOT/target}
-BIN=$TARGET_DIR/release/sekisho
-EXAMPLES=$TARGET_DIR/release/examples
-for b in "$BIN" "$EXAMPLES/bare_202" "$EXAMPLES/bare_http1" "$EXAMPLES/mint_session"; do
-    [[ -x $b ]] || die "$b is missing; run without BENCH_NO_BUILD"
-done
+release_build
 
 # --- servers ----------------------------------------------------------------------------------
-# Sets PORT to a loopback port nobody listens on (and that this script has not handed out).
-TAKEN=" "
-free_port() {
-    local port
-    for _ in $(seq 200); do
-        port=$(( 20000 + RANDOM % 40000 ))
-        [[ $TAKEN == *" $port "* ]] && continue
-        if ! ss -Htln "sport = :$port" | grep -q .; then
-            TAKEN+="$port "
-            PORT=$port
-            return
-        fi
-    done
-    die "no free port found"
-}
-
 wait_http() { # URL NAME PID
     for _ in $(seq 200); do
         kill -0 "$3" 2>/dev/null || die "$2 exited during startup"

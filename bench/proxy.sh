@@ -81,28 +81,9 @@ start_nginx app APP "
 # One Sekisho: the proxy for the app, and the auth_request backend of the chain.
 SECRET=$("$BIN" secret)
 free_port; SK_PORT=$PORT
-cat >"$WORK/sekisho.toml" <<EOF
-listen = "127.0.0.1:$SK_PORT"
-public_url = "http://127.0.0.1:$SK_PORT"
-trusted_ips = ["198.51.100.0/24"]
-shutdown_timeout = "1s"
-
-[client_ip]
-header = "x-forwarded-for"
-trusted_proxies = ["127.0.0.1/32"]
-
-[session]
-cookie_name = "_sekisho"
-secret = "$SECRET"
-secure = false
-
-[log]
-access = false
-
-[[upstream]]
-host = "*"
-url = "$APP_URL"
-EOF
+sekisho_config "$WORK/sekisho.toml" "$SK_PORT" false "" "[[upstream]]
+host = \"*\"
+url = \"$APP_URL\""
 start_sekisho "$WORK/sekisho.toml" SK
 if [[ -n $BASELINE ]]; then
     free_port
