@@ -45,7 +45,7 @@ struct Logged {
     method: Method,
     uri: Uri,
     origin: Option<Origin>,
-    request_id: Option<HeaderValue>,
+    request_id: HeaderValue,
 }
 
 impl Observation {
@@ -64,7 +64,7 @@ impl Observation {
                 method: req.method().clone(),
                 uri: req.uri().clone(),
                 origin: req.extensions().get().copied(),
-                request_id: Some(id.value().clone()),
+                request_id: id.value().clone(),
             }),
         }
     }
@@ -93,7 +93,7 @@ fn record<B>(seen: Observation, response: &Response<B>) {
         client_ip = %seen.origin.and_then(|o| o.client()).map_or_else(|| "-".to_owned(), |c| c.to_string()),
         peer = %seen.origin.map_or_else(|| "-".to_owned(), |o| o.peer().to_string()),
         decision = reason.map_or("-", AuthReason::as_str),
-        request_id = seen.request_id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-"),
+        request_id = seen.request_id.to_str().unwrap_or("-"),
         latency_us = elapsed.as_micros() as u64,
         "request"
     );
