@@ -8,6 +8,7 @@ mod saml;
 mod saml_logout;
 mod saml_redirect;
 mod saml_shape;
+mod token_endpoint;
 
 pub use claims::{Identity, identity};
 pub use logout_token::{BACKCHANNEL_EVENT, LogoutToken};

@@ -530,12 +530,12 @@ async fn rotate_rsa_key(realm: &Realm) -> String {
 }
 
 /// Whether Sekisho logged a refresh for `user`.
-fn refreshed(stack: &OidcStack, user: &str) -> bool {
+async fn refreshed(stack: &OidcStack, user: &str) -> bool {
     stack
         .sekisho
-        .log()
-        .iter()
-        .any(|l| l["message"] == "tokens refreshed" && l["user"] == user)
+        .wait_logged(|l| l["message"] == "tokens refreshed" && l["user"] == user)
+        .await
+        .is_some()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -638,7 +638,7 @@ async fn a_rotated_realm_key_is_picked_up_without_a_restart() {
         stack.sekisho_log_excerpt("refresh")
     );
     assert!(
-        refreshed(&stack, "alice"),
+        refreshed(&stack, "alice").await,
         "alice's session should have refreshed with tokens of the new key:\n{}",
         stack.sekisho_log_excerpt("refresh")
     );

@@ -572,6 +572,47 @@ async fn sign_in_with_altered_tokens(
     (browser, page)
 }
 
+/// Keycloak answers `expires_in: -1` when its Access Token Lifespan is 0 and a second turns
+/// between issuing and answering: the sign-in goes through, with tokens read as already due
+/// (and the warning that names the lifespan), instead of failing to parse the answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_negative_expires_in_reads_as_already_expired() {
+    let stack = OidcStack::start(StackOptions {
+        token_proxy: true,
+        ..StackOptions::default()
+    })
+    .await;
+    let label = "expires_in -1";
+    let (_, page) = sign_in_with_altered_tokens(&stack, label, async |_: &str| {
+        stack.proxy().arm(label, |mut body| {
+            body["expires_in"] = json!(-1);
+            body
+        });
+    })
+    .await;
+    assert_eq!(
+        (callback_hop(&page).status, page.status),
+        (302, 200),
+        "a token response with expires_in -1 should sign in:\n{}\n{}",
+        page.describe(),
+        stack.sekisho_log_excerpt("callback")
+    );
+    let warned = stack
+        .sekisho
+        .wait_logged(|l| {
+            l["level"] == "WARN"
+                && l["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("access tokens live 0s"))
+        })
+        .await;
+    assert!(
+        warned.is_some(),
+        "the tokens should be read as due on arrival, with the warning naming the lifespan:\n{}",
+        stack.sekisho_log_excerpt("refresh")
+    );
+}
+
 /// Lookalike: ID tokens altered on their way through the token proxy, which Keycloak never issues.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn altered_or_foreign_id_tokens_are_refused_at_the_callback() {

@@ -117,15 +117,13 @@ async fn two_hosts_are_refused_at_every_door() {
     }
     assert_eq!(app.hits(), 2, "no refused request reaches the app");
     let refusals = sekisho
-        .log()
-        .into_iter()
-        .filter(|l| {
+        .wait_logged_count(cases.len(), |l| {
             l["message"] == "request refused"
                 && l["error"]
                     .as_str()
                     .is_some_and(|e| e.to_ascii_lowercase().contains("host"))
         })
-        .count();
+        .await;
     assert_eq!(
         refusals,
         cases.len(),

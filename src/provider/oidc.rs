@@ -25,6 +25,7 @@ use url::Url;
 
 use super::claims::{Identity, identity};
 use super::keys::{Claims, Expect, JwtError, Keys, TokenKind, at_hash_matches};
+use super::token_endpoint::TokenEndpoint;
 use crate::config::OidcConfig;
 use crate::readiness::ReadinessCheck;
 use crate::route::Route;
@@ -373,7 +374,7 @@ impl Oidc {
             .map_err(|e| OidcError::Unavailable(e.to_string()))?
             .set_pkce_verifier(PkceCodeVerifier::new(verifier));
         let response = request
-            .request_async(&self.http)
+            .request_async(&TokenEndpoint(&self.http))
             .await
             .map_err(|e| token_error("code exchange", e))?;
         let id_token = response
@@ -424,7 +425,7 @@ impl Oidc {
             .exchange_refresh_token(&refresh_token)
             .map_err(|e| RefreshError::Transient(e.to_string()))?;
         let response = request
-            .request_async(&self.http)
+            .request_async(&TokenEndpoint(&self.http))
             .await
             .map_err(|e| match e {
                 RequestTokenError::ServerResponse(ref r)

@@ -104,6 +104,30 @@ impl Sekisho {
             .collect()
     }
 
+    /// Waits up to five seconds for a JSON log line for which `matches` is true: a line
+    /// Sekisho wrote before it answered may still be on its way through the pipe.
+    pub async fn wait_logged(&self, matches: impl Fn(&Value) -> bool) -> Option<Value> {
+        let line = self
+            .output()
+            .wait_for(Duration::from_secs(5), |line| {
+                json(line).is_some_and(|v| matches(&v))
+            })
+            .await?;
+        json(&line)
+    }
+
+    /// Waits up to five seconds until `count` JSON log lines match; returns how many did.
+    pub async fn wait_logged_count(&self, count: usize, matches: impl Fn(&Value) -> bool) -> usize {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let seen = self.log().iter().filter(|l| matches(l)).count();
+            if seen >= count || std::time::Instant::now() >= deadline {
+                return seen;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Waits for the access-log entry of the request that carried `X-Request-Id: request_id`
     /// (nginx passes the client's headers on to the auth subrequest, and Sekisho keeps an
     /// incoming request id). Panics, with Sekisho's output, if none appears.
