@@ -30,6 +30,8 @@
 //! - [`auth_stub`]: a stand-in auth server that records what a door asks and answers as told;
 //! - [`ext_authz`]: Envoy's ext_authz gRPC API, as a recording server and as a client;
 //! - [`memory`]: a process's resident memory, now and at its peak;
+//! - [`oauth2_proxy`]: the real oauth2-proxy, with or without a provider to sign in at;
+//! - [`comparison`]: the tables of docs/comparison.md, checked or rewritten;
 //! - [`problems`]: failures of several cases collected and reported together;
 //! - [`crd_schema`]: manifests validated against the CRDs the gateways publish (scripts/crds).
 //!
@@ -42,6 +44,7 @@ pub mod auth_stub;
 pub mod browser_client;
 pub mod browser_driver;
 pub mod caddy;
+pub mod comparison;
 pub mod crd_schema;
 pub mod envoy;
 pub mod ext_authz;

@@ -1,7 +1,7 @@
 //! A real oauth2-proxy (`scripts/gateways oauth2-proxy`, the pinned release built from its Go
-//! module) on a free loopback port, for comparing answers with Sekisho's. It is given an
-//! OpenID provider that is never asked (discovery skipped, its endpoints on a closed port):
-//! the comparisons need no sign-in.
+//! module) on a free loopback port, for comparing answers with Sekisho's. Either with an
+//! OpenID provider that is never asked (discovery skipped, its endpoints on a closed port),
+//! for comparisons that need no sign-in, or signing users in at the test OpenID provider.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::Command;
@@ -25,20 +25,43 @@ impl OAuth2Proxy {
     /// needs no provider until someone signs in. Panics, naming the script that installs it,
     /// when oauth2-proxy is missing, and with its output when it does not listen in time.
     pub async fn start(flags: &[&str]) -> Self {
+        let provider = [
+            format!("--oidc-issuer-url={NOWHERE}/realms/test"),
+            "--skip-oidc-discovery=true".to_owned(),
+            format!("--login-url={NOWHERE}/auth"),
+            format!("--redeem-url={NOWHERE}/token"),
+            format!("--oidc-jwks-url={NOWHERE}/certs"),
+            "--client-id=app".to_owned(),
+            "--client-secret=not-used".to_owned(),
+        ];
+        Self::spawn(&provider, flags).await
+    }
+
+    /// Starts oauth2-proxy with `flags`, signing users in at the OpenID provider `issuer` as
+    /// its client `client_id` / `client_secret`, with its callback on its own address.
+    pub async fn signing_in_at(
+        issuer: &str,
+        (client_id, client_secret): (&str, &str),
+        flags: &[&str],
+    ) -> Self {
+        let provider = [
+            format!("--oidc-issuer-url={issuer}"),
+            format!("--client-id={client_id}"),
+            format!("--client-secret={client_secret}"),
+        ];
+        Self::spawn(&provider, flags).await
+    }
+
+    async fn spawn(provider: &[String], flags: &[&str]) -> Self {
         let binary = tool_binary("oauth2-proxy", "OAUTH2_PROXY_VERSION");
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port(Ipv4Addr::LOCALHOST)));
         let mut command = Command::new(binary);
         command
             .arg(format!("--http-address={addr}"))
+            .arg(format!("--redirect-url=http://{addr}/oauth2/callback"))
+            .arg("--provider=oidc")
+            .args(provider)
             .args([
-                "--provider=oidc",
-                &format!("--oidc-issuer-url={NOWHERE}/realms/test"),
-                "--skip-oidc-discovery=true",
-                &format!("--login-url={NOWHERE}/auth"),
-                &format!("--redeem-url={NOWHERE}/token"),
-                &format!("--oidc-jwks-url={NOWHERE}/certs"),
-                "--client-id=app",
-                "--client-secret=not-used",
                 "--cookie-secret=0123456789abcdef0123456789abcdef",
                 "--cookie-secure=false",
                 "--email-domain=*",
