@@ -27,56 +27,12 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # Target: Sekisho's proxy serves at least this many times the nginx chain's requests/s.
 TARGET_PERCENT=120
 
-NGINX=${NGINX_BINARY:-$(command -v nginx || echo /usr/sbin/nginx)}
-[[ -x $NGINX ]] || die "nginx is required (with the auth_request module): apt-get install nginx-light, or set NGINX_BINARY"
+source "$(dirname "${BASH_SOURCE[0]}")/nginx.sh"
 
 XFF_TRUSTED=198.51.100.7   # inside trusted_ips
 XFF_OTHER=192.0.2.9        # outside trusted_ips
 
-# start_nginx NAME VAR HTTP_BLOCK: one nginx process (no master, one worker) on the server
-# core, with HTTP_BLOCK inside `http {}`; it must listen on 127.0.0.1:$PORT. Sets ${VAR}_PID
-# and ${VAR}_URL.
-start_nginx() {
-    local name=$1 var=$2 prefix=$WORK/$1 pid
-    mkdir -p "$prefix"
-    cat >"$prefix/nginx.conf" <<EOF
-worker_processes 1;
-pid $prefix/nginx.pid;
-error_log $prefix/error.log warn;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    client_body_temp_path $prefix/client_body_temp;
-    proxy_temp_path $prefix/proxy_temp;
-    fastcgi_temp_path $prefix/fastcgi_temp;
-    uwsgi_temp_path $prefix/uwsgi_temp;
-    scgi_temp_path $prefix/scgi_temp;
-    # wrk's connections are never closed for having served too many requests.
-    keepalive_requests 1000000;
-$3
-}
-EOF
-    "$NGINX" -t -p "$prefix" -c "$prefix/nginx.conf" >/dev/null 2>&1 ||
-        die "nginx rejects the configuration of $name: $("$NGINX" -t -p "$prefix" -c "$prefix/nginx.conf" 2>&1)"
-    NGINX='' taskset -c "$SERVER_CPU" "$NGINX" -p "$prefix" -c "$prefix/nginx.conf" -g 'daemon off; master_process off;' \
-        >"$prefix/out.log" 2>&1 &
-    pid=$!
-    PIDS+=("$pid")
-    wait_http "http://127.0.0.1:$PORT/" "nginx ($name)" "$pid"
-    printf -v "${var}_PID" '%s' "$pid"
-    printf -v "${var}_URL" '%s' "http://127.0.0.1:$PORT"
-}
-
-# The app: 200 to everything, echoing the identity it received.
-free_port; APP_PORT=$PORT
-start_nginx app APP "
-    server {
-        listen 127.0.0.1:$APP_PORT;
-        location / {
-            add_header X-Seen-User \$http_x_auth_request_user always;
-            return 200 \"ok\n\";
-        }
-    }"
+start_app
 
 # One Sekisho: the proxy for the app, and the auth_request backend of the chain.
 SECRET=$("$BIN" secret)
@@ -93,60 +49,8 @@ fi
 COOKIE=$("$EXAMPLES/mint_session" "$SECRET")
 [[ $COOKIE == _sekisho=* ]] || die "mint_session printed no cookie"
 
-# The front nginx, as config/nginx/auth_request.conf has it, with kept-alive connections to
-# both Sekisho and the app.
-free_port; FRONT_PORT=$PORT
-MAP_RUN='"~^(?<kept>(?:[^;]*;)*?)(?:[ \t]*_sekisho(?:_[^=;]*)?=[^;]*(?:;|$))+(?<rest>.*)$" "$kept$rest";'
-start_nginx front FRONT "
-    map \$http_cookie \$app_cookie_1 { $MAP_RUN default \$http_cookie; }
-    map \$app_cookie_1 \$app_cookie_2 { $MAP_RUN default \$app_cookie_1; }
-    map \$app_cookie_2 \$app_cookie_3 { $MAP_RUN default \$app_cookie_2; }
-    map \$app_cookie_3 \$app_cookie_4 { $MAP_RUN default \$app_cookie_3; }
-    map \$app_cookie_4 \$app_cookie { \"~(?:^|;)[ \\t]*_sekisho(?:_[^=;]*)?=\" \"\"; default \$app_cookie_4; }
-    upstream sekisho {
-        server 127.0.0.1:$SK_PORT;
-        keepalive 16;
-        keepalive_requests 1000000;
-    }
-    upstream app {
-        server 127.0.0.1:$APP_PORT;
-        keepalive 16;
-        keepalive_requests 1000000;
-    }
-    server {
-        listen 127.0.0.1:$FRONT_PORT;
-        location = /oauth2/auth {
-            internal;
-            proxy_pass http://sekisho;
-            proxy_http_version 1.1;
-            proxy_set_header Connection \"\";
-            proxy_pass_request_body off;
-            proxy_set_header Content-Length \"\";
-            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-            proxy_set_header X-Original-URI \$request_uri;
-        }
-        location / {
-            auth_request /oauth2/auth;
-            auth_request_set \$user               \$upstream_http_x_auth_request_user;
-            auth_request_set \$email              \$upstream_http_x_auth_request_email;
-            auth_request_set \$email_verified     \$upstream_http_x_auth_request_email_verified;
-            auth_request_set \$groups             \$upstream_http_x_auth_request_groups;
-            auth_request_set \$preferred_username \$upstream_http_x_auth_request_preferred_username;
-            proxy_set_header X-Auth-Request-User               \$user;
-            proxy_set_header X-Auth-Request-Email              \$email;
-            proxy_set_header X-Auth-Request-Email-Verified     \$email_verified;
-            proxy_set_header X-Auth-Request-Groups             \$groups;
-            proxy_set_header X-Auth-Request-Preferred-Username \$preferred_username;
-            proxy_set_header Cookie \$app_cookie;
-            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto \$scheme;
-            proxy_set_header X-Forwarded-Host \$host;
-            proxy_set_header X-Real-IP \$remote_addr;
-            proxy_http_version 1.1;
-            proxy_set_header Connection \"\";
-            proxy_pass http://app;
-        }
-    }"
+# The front nginx, as config/nginx/auth_request.conf has it.
+start_front front FRONT "$SK_PORT" _sekisho
 
 # --- cases ------------------------------------------------------------------------------------
 # name | label | server pids | url | expected status | X-Forwarded-For | cookie (0, 1) | user the app must see
