@@ -31,6 +31,7 @@
 //! - [`ext_authz`]: Envoy's ext_authz gRPC API, as a recording server and as a client;
 //! - [`memory`]: a process's resident memory, now and at its peak;
 //! - [`oauth2_proxy`]: the real oauth2-proxy, with or without a provider to sign in at;
+//! - [`oauth2_proxy_corpus`]: the requests both it and Sekisho are asked;
 //! - [`comparison`]: the tables of docs/comparison.md, checked or rewritten;
 //! - [`problems`]: failures of several cases collected and reported together;
 //! - [`crd_schema`]: manifests validated against the CRDs the gateways publish (scripts/crds).
@@ -54,6 +55,7 @@ pub mod keycloak;
 pub mod memory;
 pub mod nginx;
 pub mod oauth2_proxy;
+pub mod oauth2_proxy_corpus;
 pub mod oidc_provider;
 pub mod oidc_stack;
 pub mod ports;
