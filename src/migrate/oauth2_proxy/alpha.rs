@@ -175,10 +175,21 @@ impl Reader<'_> {
     fn root(&mut self, map: &Mapping) {
         for (key, value) in map {
             let key = key.as_str().unwrap_or_default();
-            match key {
+            let name = canonical(
+                key,
+                &[
+                    "upstreamConfig",
+                    "injectRequestHeaders",
+                    "injectResponseHeaders",
+                    "server",
+                    "metricsServer",
+                    "providers",
+                ],
+            );
+            match name {
                 "upstreamConfig" => self.upstream_config(value),
-                "injectRequestHeaders" => self.headers(key, value, REQUEST_HEADERS),
-                "injectResponseHeaders" => self.headers(key, value, RESPONSE_HEADERS),
+                "injectRequestHeaders" => self.headers(name, value, REQUEST_HEADERS),
+                "injectResponseHeaders" => self.headers(name, value, RESPONSE_HEADERS),
                 "server" => self.server(key, value, "http-address", "https-address"),
                 "metricsServer" => {
                     self.server(key, value, "metrics-address", "metrics-secure-address")
@@ -272,7 +283,10 @@ impl Reader<'_> {
         for (key, value) in map {
             let key = key.as_str().unwrap_or_default();
             let field = format!("{prefix}.{key}");
-            match table.iter().find(|(name, _)| *name == key) {
+            match table
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case(key))
+            {
                 Some((_, flag)) => self.set(&field, flag, value),
                 None => self.unknown(&field),
             }
@@ -323,7 +337,16 @@ impl Reader<'_> {
             for (key, value) in map {
                 let key = key.as_str().unwrap_or_default();
                 let field = format!("{prefix}.{key}");
-                match key {
+                let mut names = vec![
+                    "oidcConfig",
+                    "keycloakConfig",
+                    "id",
+                    "loginURLParameters",
+                    "additionalClaims",
+                ];
+                names.extend(OTHER_PROVIDERS);
+                let name = canonical(key, &names);
+                match name {
                     "oidcConfig" => self.fields(&field, value, OIDC_FIELDS),
                     "keycloakConfig" => self.fields(&field, value, KEYCLOAK_FIELDS),
                     "id" => {}
@@ -335,7 +358,7 @@ impl Reader<'_> {
                         self.origin(&field),
                         "Sekisho reads the user, email, groups and roles claims only".into(),
                     )),
-                    _ if OTHER_PROVIDERS.contains(&key) => {
+                    _ if OTHER_PROVIDERS.contains(&name) => {
                         if !is_empty(value) {
                             self.alpha.unsupported.push((
                                 self.origin(&field),
@@ -343,7 +366,10 @@ impl Reader<'_> {
                             ));
                         }
                     }
-                    _ => match PROVIDER_FIELDS.iter().find(|(name, _)| *name == key) {
+                    _ => match PROVIDER_FIELDS
+                        .iter()
+                        .find(|(n, _)| n.eq_ignore_ascii_case(key))
+                    {
                         Some((_, flag)) => self.set(&field, flag, value),
                         None => self.unknown(&field),
                     },
@@ -358,7 +384,7 @@ impl Reader<'_> {
         };
         for (key, value) in map {
             let key = key.as_str().unwrap_or_default();
-            match key {
+            match canonical(key, &["proxyRawPath", "upstreams"]) {
                 "proxyRawPath" => self.alpha.ignored.push((
                     self.origin("upstreamConfig.proxyRawPath"),
                     "Sekisho always passes the path to the app exactly as the client sent it"
@@ -386,13 +412,19 @@ impl Reader<'_> {
             for (key, value) in map {
                 let key = key.as_str().unwrap_or_default();
                 let field = format!("{prefix}.{key}");
-                match key {
+                match canonical(
+                    key,
+                    &["id", "path", "uri", "static", "staticCode", "rewriteTarget"],
+                ) {
                     "id" | "path" | "uri" | "static" | "staticCode" => {}
                     "rewriteTarget" => self.alpha.unsupported.push((
                         self.origin(&field),
                         "Sekisho passes paths to apps unchanged".into(),
                     )),
-                    _ => match UPSTREAM_FIELDS.iter().find(|(name, _)| *name == key) {
+                    _ => match UPSTREAM_FIELDS
+                        .iter()
+                        .find(|(n, _)| n.eq_ignore_ascii_case(key))
+                    {
                         Some((_, flag)) => self.set(&field, flag, value),
                         None => self.unknown(&field),
                     },
@@ -435,7 +467,7 @@ impl Reader<'_> {
         for (key, value) in map {
             let key = key.as_str().unwrap_or_default();
             let field = format!("{prefix}.{key}");
-            match key {
+            match canonical(key, &["bindAddress", "secureBindAddress", "tls"]) {
                 "bindAddress" => self.set(&field, http, value),
                 "secureBindAddress" => self.set(&field, https, value),
                 "tls" if !is_empty(value) => {
@@ -523,6 +555,16 @@ impl Reader<'_> {
             }
         }
     }
+}
+
+/// `key` as spelled in `names` when it is one of them with case ignored (oauth2-proxy decodes
+/// the alpha configuration so), else `key` itself.
+fn canonical<'a>(key: &'a str, names: &[&'a str]) -> &'a str {
+    names
+        .iter()
+        .find(|n| n.eq_ignore_ascii_case(key))
+        .copied()
+        .unwrap_or(key)
 }
 
 fn is_empty(value: &Y) -> bool {
@@ -718,8 +760,8 @@ providers:
     fn bad_input_names_the_field() {
         let cases: &[(&str, &str)] = &[
             (
-                "providers:\n- oidcConfig:\n    issuerUrl: x\n",
-                "a.yaml: providers[0].oidcConfig.issuerUrl: unknown field",
+                "providers:\n- oidcConfig:\n    issuer: x\n",
+                "a.yaml: providers[0].oidcConfig.issuer: unknown field",
             ),
             ("servers: {}\n", "a.yaml: servers: unknown field"),
             ("providers: {}\n", "a.yaml: providers: not a list"),

@@ -447,26 +447,6 @@ fn client_ip(b: &mut Builder) {
             .filter(|s| !s.is_empty())
             .collect::<Vec<_>>(),
     );
-    let trusted_count = trusted.as_ref().map_or(0, |t| t.value.items().len());
-    let how_oauth2_proxy = match (&proxies, sekisho) {
-        (Some(_), _) => {
-            "oauth2-proxy (with trusted_proxy_ips) also skipped trusted proxies".to_owned()
-        }
-        (None, "x-forwarded-for") => format!(
-            "oauth2-proxy took the left-most X-Forwarded-For address, which is whatever the client \
-             wrote: a client anywhere could send `X-Forwarded-For: <an address in trusted_ips>` \
-             and {}",
-            if trusted_count > 0 {
-                "pass without signing in"
-            } else {
-                "be logged and judged as that address"
-            }
-        ),
-        (None, _) => {
-            "oauth2-proxy believed X-Real-IP from any peer, so a client could write its own"
-                .to_owned()
-        }
-    };
     let (what, why): (toml::Value, &str) = match &proxies {
         Some(p) => (strings(&p.value.items()), ""),
         None => (
@@ -475,10 +455,7 @@ fn client_ip(b: &mut Builder) {
              addresses nginx (and any load balancer) connects to Sekisho from",
         ),
     };
-    let mut proxy_from: Vec<&Setting> = Vec::new();
-    if let Some(p) = &proxies {
-        proxy_from.push(p);
-    }
+    let proxy_from: Vec<&Setting> = proxies.iter().collect();
     b.set(
         "client_ip",
         "trusted_proxies",
@@ -489,27 +466,47 @@ fn client_ip(b: &mut Builder) {
             .filter(|s| !s.is_empty())
             .collect::<Vec<_>>(),
     );
-    let mut text = format!(
-        "{how_oauth2_proxy}. Sekisho reads {} from the right and believes it only from \
+    let sekisho_reads = if sekisho == "x-forwarded-for" {
+        "Sekisho reads X-Forwarded-For from the right and believes it only from \
          client_ip.trusted_proxies, skipping them: the client is the first address no trusted \
-         proxy vouches for",
-        if sekisho == "x-forwarded-for" {
-            "X-Forwarded-For"
-        } else {
-            "X-Real-IP"
-        }
-    );
-    if proxies.is_none() {
-        text.push_str(
-            "; client_ip.trusted_proxies is a placeholder (loopback): list there every proxy in \
-             front of Sekisho, or every client resolves to the proxy's address",
+         proxy vouches for"
+    } else {
+        "Sekisho believes X-Real-IP only when client_ip.trusted_proxies sent it"
+    };
+    if let Some(p) = &proxies {
+        b.note(
+            at(p),
+            format!("as oauth2-proxy with trusted_proxy_ips: {sekisho_reads}"),
         );
+        return;
     }
+    let trusted_count = trusted.as_ref().map_or(0, |t| t.value.items().len());
+    let how_oauth2_proxy = if sekisho == "x-forwarded-for" {
+        format!(
+            "oauth2-proxy took the left-most X-Forwarded-For address, which is whatever the client \
+             wrote: a client anywhere could send `X-Forwarded-For: <an address in trusted_ips>` \
+             and {}",
+            if trusted_count > 0 {
+                "pass without signing in"
+            } else {
+                "be logged and judged as that address"
+            }
+        )
+    } else {
+        "oauth2-proxy believed X-Real-IP from any peer, so a client could write its own".to_owned()
+    };
     let mut places = vec![&reverse];
     if let Some(h) = &header {
         places.push(h);
     }
-    b.warn(at_all(&places), text);
+    b.warn(
+        at_all(&places),
+        format!(
+            "{how_oauth2_proxy}. {sekisho_reads}; client_ip.trusted_proxies is a placeholder \
+             (loopback): list there every proxy in front of Sekisho (oauth2-proxy's \
+             trusted_proxy_ips), or every client resolves to the proxy's address"
+        ),
+    );
 }
 
 fn redirects(b: &mut Builder) {
@@ -786,7 +783,7 @@ fn provider(b: &mut Builder) {
             "pass_access_token",
             toml::Value::Boolean(flag(Some(t)).unwrap_or(false)),
             &[t],
-            &["Sekisho then answers auth_request with X-Auth-Request-Access-Token"],
+            &["true: the access token goes along as X-Auth-Request-Access-Token"],
         );
     }
     if let Some(t) = &bearer {

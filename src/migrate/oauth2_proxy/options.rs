@@ -829,6 +829,8 @@ pub fn by_flag(flag: &str) -> Option<&'static Spec> {
 
 /// The option with this TOML key. Command-line-only options (`--config`) have none.
 pub fn by_key(key: &str) -> Option<&'static Spec> {
+    // viper reads keys with case ignored.
+    let key = key.to_ascii_lowercase();
     OPTIONS.iter().find(|s| s.key == key && s.fate != Command)
 }
 

@@ -158,11 +158,13 @@ pub fn read_file(path: &str, text: &str) -> Result<Vec<Setting>, Vec<Problem>> {
         let line = e.span().map(|s| line_of(s.start)).unwrap_or(1);
         vec![format!(
             "{path}:{line}: not a valid TOML file: {}",
-            e.message()
+            e.message().lines().collect::<Vec<_>>().join("; ")
         )]
     })?;
     let mut settings = Vec::new();
     let mut problems = Vec::new();
+    let mut table: Vec<_> = table.into_iter().collect();
+    table.sort_by_key(|(key, _)| key.span().start);
     for (key, value) in table {
         let line = line_of(key.span().start);
         let key = key.into_inner();
