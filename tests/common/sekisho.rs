@@ -153,3 +153,47 @@ impl Sekisho {
 fn json(line: &str) -> Option<Value> {
     serde_json::from_str(line).ok()
 }
+
+/// `sekisho ARGS` run once from the repository's root, `stdin` fed to it, with none of the
+/// test's own `SEKISHO_*` and `OAUTH2_PROXY_*` variables and `env` added.
+pub fn run(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> std::process::Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut command = Command::new(BINARY);
+    command
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (name, _) in std::env::vars()
+        .filter(|(n, _)| n.starts_with("SEKISHO_") || n.starts_with("OAUTH2_PROXY_"))
+    {
+        command.env_remove(name);
+    }
+    command.envs(env.iter().copied());
+    let mut child = command.spawn().expect("run sekisho");
+    let mut input = child.stdin.take().expect("stdin");
+    input
+        .write_all(stdin.unwrap_or_default().as_bytes())
+        .expect("write stdin");
+    drop(input);
+    child.wait_with_output().expect("sekisho's output")
+}
+
+/// `sekisho check` on the configuration `text`, with the secrets in the environment as a
+/// deployment gives them (`SEKISHO_SESSION__SECRET`, `SEKISHO_OIDC__CLIENT_SECRET` when the
+/// configuration has `[oidc]`).
+pub fn check(text: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut file = tempfile::NamedTempFile::new().expect("temporary file");
+    file.write_all(text.as_bytes())
+        .expect("write the configuration");
+    let path = file.path().to_str().expect("UTF-8 path").to_owned();
+    let secret = "k".repeat(40);
+    let mut env = vec![("SEKISHO_SESSION__SECRET", secret.as_str())];
+    if text.lines().any(|l| l.trim() == "[oidc]") {
+        env.push(("SEKISHO_OIDC__CLIENT_SECRET", "from-the-secret"));
+    }
+    run(&["check", "--config", &path], &env, None)
+}
