@@ -1073,20 +1073,16 @@ fn session(b: &mut Builder) {
     let secret_file = b.settings.take("cookie_secret_file");
     let mut what = "a new secret: run `sekisho secret`".to_owned();
     if let Some(s) = &secret {
-        match &s.value {
-            Value::Text(t) => {
-                let len = oauth2_proxy_secret_len(t);
-                if len < 32 {
-                    b.warn(
-                        at(s),
-                        format!(
-                            "the cookie secret is {len} bytes; Sekisho's session.secret needs at \
-                             least 32: generate one with `sekisho secret`"
-                        ),
-                    );
-                }
+        if let Some(len) = s.value.as_text().map(oauth2_proxy_secret_len) {
+            if len < 32 {
+                b.warn(
+                    at(s),
+                    format!(
+                        "the cookie secret is {len} bytes; Sekisho's session.secret needs at \
+                         least 32: generate one with `sekisho secret`"
+                    ),
+                );
             }
-            _ => {}
         }
         what.push_str(&format!(" (it replaces cookie_secret, {})", at(s)));
     } else if let Some(f) = &secret_file {
