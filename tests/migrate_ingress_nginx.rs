@@ -492,45 +492,10 @@ fn bad_flags_exit_64_and_help_exits_0() {
     assert!(top.contains("migrate"), "{top}");
 }
 
-/// The guide's `$ sekisho migrate ...` blocks: the lines it shows after the command are
-/// lines of the command's real output (stdout, then stderr), in order; `...` stands for
-/// lines left out.
+/// The guide's `$ sekisho migrate ...` blocks show lines the command really prints.
 #[test]
 fn the_guide_shows_what_the_command_prints() {
-    let guide =
-        std::fs::read_to_string(Path::new(ROOT).join("docs/migrating-from-ingress-nginx.md"))
-            .unwrap();
-    let mut shown = 0;
-    let mut lines = guide.lines();
-    while let Some(line) = lines.next() {
-        if line.trim() != "```console" {
-            continue;
-        }
-        let block: Vec<&str> = lines.by_ref().take_while(|l| l.trim() != "```").collect();
-        let Some(command) = block.first().and_then(|l| l.strip_prefix("$ sekisho ")) else {
-            continue;
-        };
-        let args: Vec<&str> = command.split_whitespace().collect();
-        let out = sekisho(&args, None);
-        let actual = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let mut at = actual.lines();
-        for expected in block[1..].iter().filter(|l| l.trim() != "...") {
-            assert!(
-                at.any(|a| a.trim_end() == expected.trim_end()),
-                "docs/migrating-from-ingress-nginx.md: `{command}` does not print {expected:?} \
-                 (after the lines before it); it prints:\n{actual}"
-            );
-        }
-        shown += 1;
-    }
-    assert!(
-        shown >= 4,
-        "the guide shows the command for each target ({shown} found)"
-    );
+    common::sekisho::assert_guide_shows_output("docs/migrating-from-ingress-nginx.md", 4);
 }
 
 #[test]

@@ -312,17 +312,7 @@ mod tests {
         }
     }
 
-    const STORY: &[&str] = &[
-        "--provider=keycloak-oidc",
-        "--oidc-issuer-url=https://id.example.com/realms/corp",
-        "--client-id=app",
-        "--redirect-url=https://auth.example.com/oauth2/callback",
-        "--email-domain=*",
-        "--reverse-proxy",
-        "--real-client-ip-header=X-Forwarded-For",
-        "--trusted-ip=203.0.113.0/24",
-        "--upstream=static://202",
-    ];
+    use mapping::tests::STORY;
 
     #[test]
     fn the_output_is_a_configuration_sekisho_accepts() {

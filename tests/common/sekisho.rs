@@ -197,3 +197,44 @@ pub fn check(text: &str) -> std::process::Output {
     }
     run(&["check", "--config", &path], &env, None)
 }
+
+/// The `$ sekisho ...` blocks of the guide `guide` (a path from the repository's root): each
+/// is run, and the lines the guide shows after the command must be lines of its real output
+/// (stdout, then stderr), in order; `...` stands for lines left out. At least `at_least`
+/// blocks must be there.
+pub fn assert_guide_shows_output(guide: &str, at_least: usize) {
+    let text =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(guide))
+            .expect("read the guide");
+    let mut shown = 0;
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() != "```console" {
+            continue;
+        }
+        let block: Vec<&str> = lines.by_ref().take_while(|l| l.trim() != "```").collect();
+        let Some(command) = block.first().and_then(|l| l.strip_prefix("$ sekisho ")) else {
+            continue;
+        };
+        let args: Vec<&str> = command.split_whitespace().collect();
+        let out = run(&args, &[], None);
+        let actual = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut at = actual.lines();
+        for expected in block[1..].iter().filter(|l| l.trim() != "...") {
+            assert!(
+                at.any(|a| a.trim_end() == expected.trim_end()),
+                "{guide}: `{command}` does not print {expected:?} (after the lines before it); \
+                 it prints:\n{actual}"
+            );
+        }
+        shown += 1;
+    }
+    assert!(
+        shown >= at_least,
+        "{guide} shows the command {shown} times, fewer than {at_least}"
+    );
+}
