@@ -282,14 +282,18 @@ impl Reader<'_> {
         };
         for (key, value) in map {
             let key = key.as_str().unwrap_or_default();
-            let field = format!("{prefix}.{key}");
-            match table
-                .iter()
-                .find(|(name, _)| name.eq_ignore_ascii_case(key))
-            {
-                Some((_, flag)) => self.set(&field, flag, value),
-                None => self.unknown(&field),
-            }
+            self.legacy(&format!("{prefix}.{key}"), key, value, table);
+        }
+    }
+
+    /// The field `key` (at `field`) as the legacy option `table` names for it, or unknown.
+    fn legacy(&mut self, field: &str, key: &str, value: &Y, table: &[(&str, &str)]) {
+        match table
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(key))
+        {
+            Some((_, flag)) => self.set(field, flag, value),
+            None => self.unknown(field),
         }
     }
 
@@ -366,13 +370,7 @@ impl Reader<'_> {
                             ));
                         }
                     }
-                    _ => match PROVIDER_FIELDS
-                        .iter()
-                        .find(|(n, _)| n.eq_ignore_ascii_case(key))
-                    {
-                        Some((_, flag)) => self.set(&field, flag, value),
-                        None => self.unknown(&field),
-                    },
+                    _ => self.legacy(&field, key, value, PROVIDER_FIELDS),
                 }
             }
         }
@@ -421,13 +419,7 @@ impl Reader<'_> {
                         self.origin(&field),
                         "Sekisho passes paths to apps unchanged".into(),
                     )),
-                    _ => match UPSTREAM_FIELDS
-                        .iter()
-                        .find(|(n, _)| n.eq_ignore_ascii_case(key))
-                    {
-                        Some((_, flag)) => self.set(&field, flag, value),
-                        None => self.unknown(&field),
-                    },
+                    _ => self.legacy(&field, key, value, UPSTREAM_FIELDS),
                 }
             }
             let url = if is_static {
