@@ -37,7 +37,8 @@ enum Command {
     },
     /// Print a fresh random session secret.
     Secret,
-    /// Rewrite manifests written for another gateway (`migrate ingress-nginx --help`).
+    /// Rewrite configuration written for another gateway (`migrate oauth2-proxy --help`,
+    /// `migrate ingress-nginx --help`).
     #[command(disable_help_flag = true)]
     Migrate {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]

@@ -1,9 +1,14 @@
-//! `sekisho migrate ingress-nginx`: Ingresses written for ingress-nginx's external
-//! authentication (`auth-url`, `auth-signin`, `auth-response-headers`, ...) rewritten for a
-//! Gateway API implementation or Traefik, with Sekisho as the auth service, plus the Sekisho
-//! configuration those need.
+//! `sekisho migrate`: configurations written for another gateway, rewritten for Sekisho.
 //!
-//! The work is split so that a target never reads YAML and a reader never knows a target:
+//! - `sekisho migrate oauth2-proxy` ([`oauth2_proxy`]): oauth2-proxy's configuration (file,
+//!   flags, environment, alpha YAML) as Sekisho's configuration;
+//! - `sekisho migrate ingress-nginx`: Ingresses written for ingress-nginx's external
+//!   authentication (`auth-url`, `auth-signin`, `auth-response-headers`, ...) rewritten for a
+//!   Gateway API implementation or Traefik, with Sekisho as the auth service, plus the Sekisho
+//!   configuration those need. The rest of this module is that command.
+//!
+//! The ingress-nginx work is split so that a target never reads YAML and a reader never knows
+//! a target:
 //!
 //! - [`input`] reads files into documents (with where each came from, for messages);
 //! - [`ingress`] turns a document into a typed [`ingress::Ingress`], or says which field is wrong;
@@ -13,8 +18,9 @@
 //!   each annotation became; [`sekisho_config`] writes the Sekisho configuration;
 //! - [`output`] writes commented multi-document YAML; [`lint`] checks documents passed through.
 //!
-//! Exit status: 0 (with warnings on stderr, if any), 64 for bad flags, 65 when an input cannot
-//! be read (every problem listed, nothing written to stdout).
+//! Exit status, of both: 0 (with warnings on stderr, if any), 64 for bad flags, 65 when an
+//! input cannot be read or asks for what Sekisho cannot do (every problem listed, nothing
+//! written to stdout).
 
 pub mod annotations;
 pub mod auth_url;
@@ -24,6 +30,7 @@ pub mod ingress;
 pub mod input;
 pub mod lint;
 pub mod names;
+pub mod oauth2_proxy;
 pub mod output;
 pub mod routes;
 pub mod sekisho_config;
@@ -35,7 +42,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use annotations::Reading;
-use cli::{Options, Target};
+use cli::{Command, Options, Target};
 use ingress::Ingress;
 use input::{Document, InputError};
 use output::Doc;
@@ -47,17 +54,28 @@ pub const EXIT_DATAERR: u8 = 65;
 
 /// `sekisho migrate ARGS...`: parses the arguments after `migrate`, runs, and prints.
 pub fn main(args: Vec<OsString>) -> ExitCode {
-    let options = match cli::parse(args) {
-        Ok(options) => options,
+    let result = match cli::parse(args) {
+        Ok(Command::IngressNginx(options)) => run(&options)
+            .map(|m| (m.yaml, m.messages))
+            .map_err(|errors| errors.iter().map(ToString::to_string).collect()),
+        Ok(Command::OAuth2Proxy(inputs)) => {
+            oauth2_proxy::run(&inputs, std::env::vars().collect()).map(|m| (m.toml, m.messages))
+        }
         Err(exit) => return exit,
     };
-    match run(&options) {
-        Ok(migration) => {
-            for line in &migration.messages {
+    finish(result)
+}
+
+/// Prints a migration: the messages on stderr and the output on stdout, or every problem and
+/// nothing on stdout.
+fn finish(result: Result<(String, Vec<String>), Vec<String>>) -> ExitCode {
+    match result {
+        Ok((output, messages)) => {
+            for line in &messages {
                 eprintln!("{line}");
             }
             let mut stdout = std::io::stdout().lock();
-            match stdout.write_all(migration.yaml.as_bytes()) {
+            match stdout.write_all(output.as_bytes()) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("sekisho migrate: cannot write the output: {e}");

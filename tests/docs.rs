@@ -20,6 +20,7 @@ const RUN_FILES: &[&str] = &[
     "config/envoy/",      // the same
     "deploy/kubernetes/", // tests/deploy_files.rs
     "docker-compose.yml", // tests/deploy_files.rs
+    "tests/fixtures/oauth2-proxy/", // tests/migrate_oauth2_proxy.rs (golden output included)
 ];
 
 /// Languages whose blocks are configurations and must be excerpts.

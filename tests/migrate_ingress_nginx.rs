@@ -7,14 +7,12 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use common::crd_schema::{Crds, documents};
 use serde_json::Value;
 
-const SEKISHO: &str = env!("CARGO_BIN_EXE_sekisho");
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const SEED: &str = "tests/fixtures/migrate/seed.yaml";
 
@@ -44,20 +42,7 @@ const TARGETS: &[&[&str]] = &[
 
 /// `sekisho ARGS` from the repository's root, with `stdin` fed to it.
 fn sekisho(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(SEKISHO)
-        .args(args)
-        .current_dir(ROOT)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run sekisho");
-    let mut input = child.stdin.take().expect("stdin");
-    input
-        .write_all(stdin.unwrap_or_default().as_bytes())
-        .expect("write stdin");
-    drop(input);
-    child.wait_with_output().expect("sekisho's output")
+    common::sekisho::run(args, &[], stdin)
 }
 
 /// `sekisho migrate ingress-nginx FLAGS FILES`, which must succeed: (stdout, stderr).
@@ -92,18 +77,7 @@ fn assert_config_passes_check(what: &str, docs: &[Value]) -> toml::Table {
     let text = config_map["data"]["sekisho.toml"]
         .as_str()
         .expect("sekisho.toml");
-    let mut file = tempfile::NamedTempFile::new().unwrap();
-    file.write_all(text.as_bytes()).unwrap();
-    let mut check = Command::new(SEKISHO);
-    check.args(["check", "--config"]).arg(file.path());
-    for (name, _) in std::env::vars().filter(|(n, _)| n.starts_with("SEKISHO_")) {
-        check.env_remove(name);
-    }
-    let out = check
-        .env("SEKISHO_SESSION__SECRET", "k".repeat(40))
-        .env("SEKISHO_OIDC__CLIENT_SECRET", "from-the-secret")
-        .output()
-        .unwrap();
+    let out = common::sekisho::check(text);
     assert!(
         out.status.success(),
         "{what}: sekisho check refuses the configuration it wrote:\n{}{}\n{text}",
@@ -518,45 +492,10 @@ fn bad_flags_exit_64_and_help_exits_0() {
     assert!(top.contains("migrate"), "{top}");
 }
 
-/// The guide's `$ sekisho migrate ...` blocks: the lines it shows after the command are
-/// lines of the command's real output (stdout, then stderr), in order; `...` stands for
-/// lines left out.
+/// The guide's `$ sekisho migrate ...` blocks show lines the command really prints.
 #[test]
 fn the_guide_shows_what_the_command_prints() {
-    let guide =
-        std::fs::read_to_string(Path::new(ROOT).join("docs/migrating-from-ingress-nginx.md"))
-            .unwrap();
-    let mut shown = 0;
-    let mut lines = guide.lines();
-    while let Some(line) = lines.next() {
-        if line.trim() != "```console" {
-            continue;
-        }
-        let block: Vec<&str> = lines.by_ref().take_while(|l| l.trim() != "```").collect();
-        let Some(command) = block.first().and_then(|l| l.strip_prefix("$ sekisho ")) else {
-            continue;
-        };
-        let args: Vec<&str> = command.split_whitespace().collect();
-        let out = sekisho(&args, None);
-        let actual = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let mut at = actual.lines();
-        for expected in block[1..].iter().filter(|l| l.trim() != "...") {
-            assert!(
-                at.any(|a| a.trim_end() == expected.trim_end()),
-                "docs/migrating-from-ingress-nginx.md: `{command}` does not print {expected:?} \
-                 (after the lines before it); it prints:\n{actual}"
-            );
-        }
-        shown += 1;
-    }
-    assert!(
-        shown >= 4,
-        "the guide shows the command for each target ({shown} found)"
-    );
+    common::sekisho::assert_guide_shows_output("docs/migrating-from-ingress-nginx.md", 4);
 }
 
 #[test]

@@ -30,6 +30,36 @@ enum From {
     /// configuration (a ConfigMap), as multi-document YAML on stdout. Warnings go to stderr
     /// and into the output as comments.
     IngressNginx(IngressNginxArgs),
+    /// oauth2-proxy's configuration (its TOML file, its flags, OAUTH2_PROXY_* variables and
+    /// its alpha YAML, read with oauth2-proxy's precedence: flags over the environment over
+    /// the file) as Sekisho's configuration (TOML) on stdout, every key with a comment naming
+    /// the setting it came from. What behaves differently is warned about on stderr and in
+    /// the output; what Sekisho cannot do is an error naming the setting (exit 65, nothing
+    /// written). Secrets are never written: the output says which SEKISHO_* variables to set
+    #[command(name = "oauth2-proxy")]
+    OAuth2Proxy(OAuth2ProxyArgs),
+}
+
+#[derive(Args, Debug)]
+struct OAuth2ProxyArgs {
+    /// oauth2-proxy's configuration file (TOML, what it reads with --config).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// oauth2-proxy's alpha configuration (YAML, what it reads with --alpha-config).
+    #[arg(long, value_name = "FILE")]
+    alpha_config: Option<PathBuf>,
+    /// OAUTH2_PROXY_* variables: a file of NAME=VALUE lines (.env, docker --env-file) or a
+    /// Kubernetes container's `env:` list; read after the process environment, so it wins.
+    /// May be given more than once.
+    #[arg(long, value_name = "FILE")]
+    env_file: Vec<PathBuf>,
+    /// Do not read OAUTH2_PROXY_* variables from this process's environment.
+    #[arg(long)]
+    no_env: bool,
+    /// oauth2-proxy's own flags, after `--`, as it was run: `-- --provider=keycloak-oidc
+    /// --reverse-proxy --trusted-ip=192.0.2.0/24 ...`.
+    #[arg(last = true, value_name = "OAUTH2_PROXY_FLAGS")]
+    flags: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -121,9 +151,16 @@ pub struct Options {
     pub command: String,
 }
 
+/// What `sekisho migrate` was asked to do.
+#[derive(Debug)]
+pub enum Command {
+    IngressNginx(Options),
+    OAuth2Proxy(super::oauth2_proxy::Inputs),
+}
+
 /// Parses `args` (the words after `migrate`); on `--help` or a mistake, prints and returns
 /// the exit status.
-pub fn parse(args: Vec<OsString>) -> Result<Options, ExitCode> {
+pub fn parse(args: Vec<OsString>) -> Result<Command, ExitCode> {
     let argv = std::iter::once(OsString::from("sekisho migrate")).chain(args.iter().cloned());
     let cli = match MigrateCli::try_parse_from(argv) {
         Ok(cli) => cli,
@@ -135,17 +172,28 @@ pub fn parse(args: Vec<OsString>) -> Result<Options, ExitCode> {
             });
         }
     };
-    let From::IngressNginx(args_in) = cli.from;
     let command = std::iter::once("sekisho migrate".to_owned())
         .chain(args.iter().map(|a| a.to_string_lossy().into_owned()))
         .collect::<Vec<_>>()
         .join(" ");
-    options(args_in, command).map_err(|message| {
-        eprintln!(
-            "error: {message}\n\nFor more information, try 'sekisho migrate ingress-nginx --help'."
-        );
-        ExitCode::from(EXIT_USAGE)
-    })
+    match cli.from {
+        From::IngressNginx(args_in) => options(args_in, command)
+            .map(Command::IngressNginx)
+            .map_err(|message| {
+                eprintln!(
+                    "error: {message}\n\nFor more information, try 'sekisho migrate ingress-nginx --help'."
+                );
+                ExitCode::from(EXIT_USAGE)
+            }),
+        From::OAuth2Proxy(a) => Ok(Command::OAuth2Proxy(super::oauth2_proxy::Inputs {
+            config: a.config,
+            alpha_config: a.alpha_config,
+            env_files: a.env_file,
+            no_env: a.no_env,
+            flags: a.flags,
+            command,
+        })),
+    }
 }
 
 fn options(args: IngressNginxArgs, command: String) -> Result<Options, String> {
@@ -265,7 +313,9 @@ mod tests {
             std::iter::once("sekisho migrate").chain(words.iter().copied()),
         )
         .map_err(|e| e.to_string())?;
-        let From::IngressNginx(args) = cli.from;
+        let From::IngressNginx(args) = cli.from else {
+            return Err("not ingress-nginx".into());
+        };
         options(args, String::new())
     }
 
@@ -350,5 +400,34 @@ mod tests {
         assert_eq!(g.implementation, GatewayImpl::Standard);
         assert_eq!(g.protocol, Protocol::Http);
         assert_eq!(options.files, vec![InputFile::Stdin]);
+    }
+
+    #[test]
+    fn oauth2_proxy_takes_its_flags_after_the_double_dash() {
+        let cli = MigrateCli::try_parse_from([
+            "sekisho migrate",
+            "oauth2-proxy",
+            "--config",
+            "o.cfg",
+            "--env-file",
+            "a.env",
+            "--env-file",
+            "b.env",
+            "--no-env",
+            "--",
+            "--reverse-proxy",
+            "--trusted-ip=192.0.2.0/24",
+        ])
+        .unwrap();
+        let From::OAuth2Proxy(args) = cli.from else {
+            panic!("oauth2-proxy")
+        };
+        assert_eq!(args.config, Some(PathBuf::from("o.cfg")));
+        assert_eq!(args.env_file.len(), 2);
+        assert!(args.no_env);
+        assert_eq!(args.flags, ["--reverse-proxy", "--trusted-ip=192.0.2.0/24"]);
+        let unknown =
+            MigrateCli::try_parse_from(["sekisho migrate", "oauth2-proxy", "--reverse-proxy"]);
+        assert!(unknown.is_err(), "oauth2-proxy's flags go after --");
     }
 }

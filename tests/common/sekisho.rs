@@ -153,3 +153,88 @@ impl Sekisho {
 fn json(line: &str) -> Option<Value> {
     serde_json::from_str(line).ok()
 }
+
+/// `sekisho ARGS` run once from the repository's root, `stdin` fed to it, with none of the
+/// test's own `SEKISHO_*` and `OAUTH2_PROXY_*` variables and `env` added.
+pub fn run(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> std::process::Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut command = Command::new(BINARY);
+    command
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (name, _) in std::env::vars()
+        .filter(|(n, _)| n.starts_with("SEKISHO_") || n.starts_with("OAUTH2_PROXY_"))
+    {
+        command.env_remove(name);
+    }
+    command.envs(env.iter().copied());
+    let mut child = command.spawn().expect("run sekisho");
+    let mut input = child.stdin.take().expect("stdin");
+    input
+        .write_all(stdin.unwrap_or_default().as_bytes())
+        .expect("write stdin");
+    drop(input);
+    child.wait_with_output().expect("sekisho's output")
+}
+
+/// `sekisho check` on the configuration `text`, with the secrets in the environment as a
+/// deployment gives them (`SEKISHO_SESSION__SECRET`, `SEKISHO_OIDC__CLIENT_SECRET` when the
+/// configuration has `[oidc]`).
+pub fn check(text: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut file = tempfile::NamedTempFile::new().expect("temporary file");
+    file.write_all(text.as_bytes())
+        .expect("write the configuration");
+    let path = file.path().to_str().expect("UTF-8 path").to_owned();
+    let secret = "k".repeat(40);
+    let mut env = vec![("SEKISHO_SESSION__SECRET", secret.as_str())];
+    if text.lines().any(|l| l.trim() == "[oidc]") {
+        env.push(("SEKISHO_OIDC__CLIENT_SECRET", "from-the-secret"));
+    }
+    run(&["check", "--config", &path], &env, None)
+}
+
+/// The `$ sekisho ...` blocks of the guide `guide` (a path from the repository's root): each
+/// is run, and the lines the guide shows after the command must be lines of its real output
+/// (stdout, then stderr), in order; `...` stands for lines left out. At least `at_least`
+/// blocks must be there.
+pub fn assert_guide_shows_output(guide: &str, at_least: usize) {
+    let text =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(guide))
+            .expect("read the guide");
+    let mut shown = 0;
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() != "```console" {
+            continue;
+        }
+        let block: Vec<&str> = lines.by_ref().take_while(|l| l.trim() != "```").collect();
+        let Some(command) = block.first().and_then(|l| l.strip_prefix("$ sekisho ")) else {
+            continue;
+        };
+        let args: Vec<&str> = command.split_whitespace().collect();
+        let out = run(&args, &[], None);
+        let actual = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut at = actual.lines();
+        for expected in block[1..].iter().filter(|l| l.trim() != "...") {
+            assert!(
+                at.any(|a| a.trim_end() == expected.trim_end()),
+                "{guide}: `{command}` does not print {expected:?} (after the lines before it); \
+                 it prints:\n{actual}"
+            );
+        }
+        shown += 1;
+    }
+    assert!(
+        shown >= at_least,
+        "{guide} shows the command {shown} times, fewer than {at_least}"
+    );
+}
