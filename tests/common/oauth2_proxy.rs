@@ -53,20 +53,37 @@ impl OAuth2Proxy {
     }
 
     async fn spawn(provider: &[String], flags: &[&str]) -> Self {
-        let binary = tool_binary("oauth2-proxy", "OAUTH2_PROXY_VERSION");
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port(Ipv4Addr::LOCALHOST)));
-        let mut command = Command::new(binary);
-        command
-            .arg(format!("--http-address={addr}"))
-            .arg(format!("--redirect-url=http://{addr}/oauth2/callback"))
-            .arg("--provider=oidc")
-            .args(provider)
-            .args([
+        let mut args = vec![
+            format!("--http-address={addr}"),
+            format!("--redirect-url=http://{addr}/oauth2/callback"),
+            "--provider=oidc".to_owned(),
+        ];
+        args.extend_from_slice(provider);
+        args.extend(
+            [
                 "--cookie-secret=0123456789abcdef0123456789abcdef",
                 "--cookie-secure=false",
                 "--email-domain=*",
-            ])
-            .args(flags);
+            ]
+            .into_iter()
+            .chain(flags.iter().copied())
+            .map(str::to_owned),
+        );
+        Self::run_as_given(addr, &args, &[]).await
+    }
+
+    /// Starts oauth2-proxy with exactly `args` (which must make it listen on `addr`) and
+    /// `env` added to an environment without the test's own `OAUTH2_PROXY_*` variables: a
+    /// configuration as a user gives it.
+    pub async fn run_as_given(addr: SocketAddr, args: &[String], env: &[(&str, &str)]) -> Self {
+        let binary = tool_binary("oauth2-proxy", "OAUTH2_PROXY_VERSION");
+        let mut command = Command::new(binary);
+        command.args(args).current_dir(env!("CARGO_MANIFEST_DIR"));
+        for (name, _) in std::env::vars().filter(|(n, _)| n.starts_with("OAUTH2_PROXY_")) {
+            command.env_remove(name);
+        }
+        command.envs(env.iter().copied());
         let mut process = Process::spawn("oauth2-proxy", command);
         let deadline = Instant::now() + Duration::from_secs(20);
         while tokio::net::TcpStream::connect(addr).await.is_err() {
