@@ -61,6 +61,10 @@ start_app() {
 # answers on to the app, with kept-alive connections to both. COOKIE, when given, is the auth
 # server's cookie name: its cookies are stripped from what the app gets, as
 # config/nginx/auth_request.conf does for Sekisho's. Sets ${VAR}_PID and ${VAR}_URL.
+# Up to 320 idle connections are kept to each, ingress-nginx's default
+# (upstream-keepalive-connections): with fewer than the clients at once, nginx opens and
+# closes a connection for most requests, and at thousands a second the loopback ports left
+# in TIME_WAIT make every new connection dear for the kernel.
 start_front() {
     local name=$1 var=$2 auth_port=$3 cookie=${4:-} maps="" app_cookie='$http_cookie' run
     if [[ -n $cookie ]]; then
@@ -77,12 +81,12 @@ start_front() {
     start_nginx "$name" "$var" "$maps
     upstream auth {
         server 127.0.0.1:$auth_port;
-        keepalive 16;
+        keepalive 320;
         keepalive_requests 1000000;
     }
     upstream app {
         server 127.0.0.1:$APP_PORT;
-        keepalive 16;
+        keepalive 320;
         keepalive_requests 1000000;
     }
     server {
