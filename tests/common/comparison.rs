@@ -29,3 +29,15 @@ pub fn check_or_write(markers: (&str, &str), table: &str, oauth2_proxy_log: &str
          case. oauth2-proxy's log:\n{oauth2_proxy_log}"
     );
 }
+
+/// The reason a row shows: `why` when Sekisho's answer decides otherwise than oauth2-proxy's
+/// (their first words differ: "passes", "refused", "reaches", ...), else nothing. A row whose
+/// answers differ must say why, or the test fails.
+pub fn shown_why(what: &str, theirs: &str, ours: &str, why: &'static str) -> &'static str {
+    let differs = theirs.split(' ').next() != ours.split(' ').next();
+    assert!(
+        !differs || !why.is_empty(),
+        "{what}: the answers differ ({theirs} / {ours}); say why in its case"
+    );
+    if differs { why } else { "" }
+}
