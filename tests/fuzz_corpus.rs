@@ -48,6 +48,9 @@ fn every_target_has_a_fuzz_target_and_a_corpus() {
             "{} calls its check",
             target.display()
         );
-        assert!(manifest.contains(&format!("name = \"{name}\"")), "{name} in fuzz/Cargo.toml");
+        assert!(
+            manifest.contains(&format!("name = \"{name}\"")),
+            "{name} in fuzz/Cargo.toml"
+        );
     }
 }

@@ -9,7 +9,10 @@ pub fn config(data: &[u8]) {
     let text = text(data);
     // Key and certificate files are read while validating: no device (`/dev/zero`, a
     // terminal) may stand in for one here.
-    if ["/dev/", "/proc/", "/sys/"].iter().any(|d| text.contains(d)) {
+    if ["/dev/", "/proc/", "/sys/"]
+        .iter()
+        .any(|d| text.contains(d))
+    {
         return;
     }
     match Config::from_toml(&text, std::iter::empty()) {

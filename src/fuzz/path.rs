@@ -104,7 +104,7 @@ fn decode(path: &[u8]) -> Vec<u8> {
     while let Some((&first, tail)) = rest.split_first() {
         match (first, tail) {
             (b'%', [hi, lo, after @ ..]) if hex(*hi).is_some() && hex(*lo).is_some() => {
-                out.push(hex(*hi)? * 16 + hex(*lo)?);
+                out.push(hex(*hi).unwrap_or_default() * 16 + hex(*lo).unwrap_or_default());
                 rest = after;
             }
             _ => {

@@ -53,11 +53,20 @@ pub fn rd(data: &[u8]) {
                 "{rd:?} decodes to {decoded:?}"
             );
             let landing = public.join(&decoded).expect("a path resolves");
-            assert_eq!(landing.origin(), public.origin(), "{rd:?} leads to {landing}");
+            assert_eq!(
+                landing.origin(),
+                public.origin(),
+                "{rd:?} leads to {landing}"
+            );
         }
     } else {
         assert!(
-            matches!(Url::parse(&target).map(|u| u.scheme().to_owned()).as_deref(), Ok("http" | "https")),
+            matches!(
+                Url::parse(&target)
+                    .map(|u| u.scheme().to_owned())
+                    .as_deref(),
+                Ok("http" | "https")
+            ),
             "{target:?}"
         );
     }

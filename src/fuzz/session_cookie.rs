@@ -30,11 +30,8 @@ static STORE: LazyLock<CookieStore> = LazyLock::new(|| {
 });
 
 /// One genuine sealed session per process (sealing draws a fresh nonce).
-static SEALED: LazyLock<String> = LazyLock::new(|| {
-    STORE
-        .seal(&session())
-        .expect("a small session seals")
-});
+static SEALED: LazyLock<String> =
+    LazyLock::new(|| STORE.seal(&session()).expect("a small session seals"));
 
 static SEALED_TICKET: LazyLock<Vec<u8>> = LazyLock::new(|| {
     let ticket = Ticket::parse(TICKET).expect("a ticket");
