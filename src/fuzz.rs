@@ -26,8 +26,11 @@ pub use rd::rd;
 pub use saml::{saml_logout, saml_shape};
 pub use session_cookie::session_cookie;
 
+/// The checks of one target, on one input.
+pub type Check = fn(&[u8]);
+
 /// Every target by name, as `fuzz/fuzz_targets/` and the corpus directories name them.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Check)] = &[
     ("client_ip", client_ip),
     ("config", config),
     ("forwarded", forwarded),
