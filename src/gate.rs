@@ -9,7 +9,7 @@
 mod decision;
 mod facts;
 mod path;
-mod skip_auth;
+pub(crate) mod skip_auth;
 
 use std::net::IpAddr;
 

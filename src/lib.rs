@@ -9,6 +9,8 @@ pub mod auth;
 pub mod config;
 pub mod door;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod gate;
 pub mod handler;
 pub mod migrate;

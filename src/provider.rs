@@ -5,9 +5,9 @@ pub mod keys;
 mod logout_token;
 mod oidc;
 mod saml;
-mod saml_logout;
-mod saml_redirect;
-mod saml_shape;
+pub(crate) mod saml_logout;
+pub(crate) mod saml_redirect;
+pub(crate) mod saml_shape;
 mod token_endpoint;
 
 pub use claims::{Identity, identity};

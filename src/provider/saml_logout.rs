@@ -317,13 +317,13 @@ fn check_issue_instant(
 /// The root element of a logout message and its `SessionIndex` elements (which samael's
 /// `LogoutRequest` reads as an attribute, so never finds).
 #[derive(Debug)]
-struct LogoutShape {
-    root: String,
+pub(crate) struct LogoutShape {
+    pub(crate) root: String,
     session_indexes: Vec<String>,
 }
 
 impl LogoutShape {
-    fn read(xml: &str) -> Result<Self, String> {
+    pub(crate) fn read(xml: &str) -> Result<Self, String> {
         let mut reader = NsReader::from_str(xml);
         let mut depth = 0usize;
         let mut root = None;
