@@ -42,7 +42,10 @@ pub fn rd(data: &[u8]) {
             "{rd:?} leads to {landing}"
         );
     }
-    if target.starts_with('/') {
+    if rd.is_empty() {
+        // No target: the root.
+        assert_eq!(target, "/");
+    } else if target.starts_with('/') {
         assert_eq!(target, rd, "a path is kept as it is");
         // However often the app decodes it, it stays a path on this site.
         let mut decoded = rd.to_owned();

@@ -359,6 +359,8 @@ impl LogoutShape {
                     in_index = false;
                     depth = depth.saturating_sub(1);
                 }
+                // The reader does not mind a document that stops inside an element.
+                Event::Eof if depth > 0 => return Err("malformed XML: elements left open".into()),
                 Event::Eof => break,
                 _ => {}
             }
@@ -497,6 +499,9 @@ mod tests {
             format!(r#"<samlp:LogoutRequest {NS}/><samlp:LogoutRequest {NS}/>"#),
             "".to_owned(),
             "<unclosed".to_owned(),
+            // Found by fuzzing: a message that stops inside its root.
+            format!(r#"<samlp:LogoutRequest {NS} ID="_1">"#),
+            format!(r#"<samlp:LogoutRequest {NS}><samlp:SessionIndex>s</samlp:SessionIndex>"#),
         ] {
             assert!(LogoutShape::read(&bad).is_err(), "{bad}");
         }

@@ -32,6 +32,8 @@ pub fn check_shape(xml: &str) -> Result<Outcome, String> {
                 continue;
             }
             Event::DocType(_) => return Err("a DOCTYPE is not allowed in a SAML response".into()),
+            // The reader does not mind a document that stops inside an element.
+            Event::Eof if depth > 0 => return Err("malformed XML: elements left open".into()),
             Event::Eof => break,
             _ => continue,
         };
@@ -123,6 +125,19 @@ mod tests {
     use super::*;
 
     const P: &str = r#"xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion""#;
+
+    /// Found by fuzzing: the reader reports the end of the document, not the elements still
+    /// open, so a Response that stops inside its Assertion passed the shape check.
+    #[test]
+    fn a_document_that_stops_inside_an_element_is_refused() {
+        for xml in [
+            format!(r#"<samlp:Response {P}><saml:Assertion amlp:Response>"#),
+            format!(r#"<samlp:Response {P}><saml:Assertion ID="a"></saml:Assertion>"#),
+        ] {
+            let refused = check_shape(&xml).unwrap_err();
+            assert!(refused.contains("left open"), "{xml}: {refused}");
+        }
+    }
 
     #[test]
     fn one_assertion_under_the_response_passes() {
