@@ -43,6 +43,11 @@ fn each_bad_value_names_its_key() {
         ("listen = 'localhost'", "listen"),
         ("public_url = 'ftp://x'", "public_url"),
         ("public_url = 'not a url'", "public_url"),
+        (
+            "public_url = 'https://user:pw@auth.example.com'",
+            "public_url",
+        ),
+        ("public_url = 'https://user@auth.example.com'", "public_url"),
         ("shutdown_timeout = 'soon'", "shutdown_timeout"),
         ("[client_ip]\nheader = 'x-client'", "client_ip.header"),
         (

@@ -216,7 +216,15 @@ pub(super) fn duration(text: &str) -> Result<Duration, String> {
 }
 
 fn parse_public_url(text: &str) -> Result<Url, String> {
-    http_url(text)
+    let url = http_url(text)?;
+    // Every redirect to Sekisho's own pages is built on it: a browser would carry these
+    // credentials to each one (found by fuzzing `rd`).
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!(
+            "`{text}` carries a user name or password; write the URL browsers reach Sekisho at, without them"
+        ));
+    }
+    Ok(url)
 }
 
 pub(super) fn http_url(text: &str) -> Result<Url, String> {

@@ -14,7 +14,12 @@ pub fn rd(data: &[u8]) {
     let Ok(public) = Url::parse(public.trim()) else {
         return;
     };
-    if !matches!(public.scheme(), "http" | "https") || public.host_str().is_none() {
+    // What the configuration accepts as public_url: http(s), a host, no credentials.
+    if !matches!(public.scheme(), "http" | "https")
+        || public.host_str().is_none()
+        || !public.username().is_empty()
+        || public.password().is_some()
+    {
         return;
     }
     let (texts, rules): (Vec<String>, Vec<DomainRule>) = domains
