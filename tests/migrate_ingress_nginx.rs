@@ -495,7 +495,12 @@ fn bad_flags_exit_64_and_help_exits_0() {
 /// The guide's `$ sekisho migrate ...` blocks show lines the command really prints.
 #[test]
 fn the_guide_shows_what_the_command_prints() {
-    common::sekisho::assert_guide_shows_output("docs/migrating-from-ingress-nginx.md", 4);
+    let shown =
+        common::sekisho::guide_blocks_matching_output("docs/migrating-from-ingress-nginx.md");
+    assert!(
+        shown >= 4,
+        "docs/migrating-from-ingress-nginx.md shows the command {shown} times, fewer than 4"
+    );
 }
 
 #[test]

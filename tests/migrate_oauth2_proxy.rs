@@ -561,5 +561,10 @@ fn bad_command_lines_exit_64_and_help_exits_0() {
 /// The guide's `$ sekisho migrate ...` blocks show lines the command really prints.
 #[test]
 fn the_guide_shows_what_the_command_prints() {
-    common::sekisho::assert_guide_shows_output("docs/migrating-from-oauth2-proxy.md", 2);
+    let shown =
+        common::sekisho::guide_blocks_matching_output("docs/migrating-from-oauth2-proxy.md");
+    assert!(
+        shown >= 2,
+        "docs/migrating-from-oauth2-proxy.md shows the command {shown} times, fewer than 2"
+    );
 }

@@ -200,9 +200,9 @@ pub fn check(text: &str) -> std::process::Output {
 
 /// The `$ sekisho ...` blocks of the guide `guide` (a path from the repository's root): each
 /// is run, and the lines the guide shows after the command must be lines of its real output
-/// (stdout, then stderr), in order; `...` stands for lines left out. At least `at_least`
-/// blocks must be there.
-pub fn assert_guide_shows_output(guide: &str, at_least: usize) {
+/// (stdout, then stderr), in order; `...` stands for lines left out. Returns how many blocks
+/// were run and matched.
+pub fn guide_blocks_matching_output(guide: &str) -> usize {
     let text =
         std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(guide))
             .expect("read the guide");
@@ -233,8 +233,5 @@ pub fn assert_guide_shows_output(guide: &str, at_least: usize) {
         }
         shown += 1;
     }
-    assert!(
-        shown >= at_least,
-        "{guide} shows the command {shown} times, fewer than {at_least}"
-    );
+    shown
 }
