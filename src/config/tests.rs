@@ -642,3 +642,14 @@ fn connection_limits_come_from_the_environment_and_name_their_variable() {
         "an idle timeout nginx's default keep-alive outlasts is warned about"
     );
 }
+
+#[test]
+fn a_public_url_with_credentials_is_refused_without_repeating_them() {
+    let err = load(&format!(
+        "public_url = 'https://admin:hunter2@auth.example.com'\n[session]\nsecret = '{SECRET}'"
+    ))
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("public_url"), "{text}");
+    assert!(!text.contains("hunter2"), "the password is repeated: {text}");
+}

@@ -220,9 +220,11 @@ fn parse_public_url(text: &str) -> Result<Url, String> {
     // Every redirect to Sekisho's own pages is built on it: a browser would carry these
     // credentials to each one (found by fuzzing `rd`).
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(format!(
-            "`{text}` carries a user name or password; write the URL browsers reach Sekisho at, without them"
-        ));
+        // Not echoed: the message would put the password in the log.
+        return Err(
+            "carries a user name or password; write the URL browsers reach Sekisho at, without them"
+                .to_owned(),
+        );
     }
     Ok(url)
 }
