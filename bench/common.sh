@@ -49,6 +49,17 @@ release_build() {
 }
 
 # --- servers ----------------------------------------------------------------------------------
+# wait_http URL NAME PID [LOG]: waits until URL answers; dies if the process is gone, showing
+# the last lines of LOG when given.
+wait_http() {
+    for _ in $(seq 200); do
+        kill -0 "$3" 2>/dev/null || die "$2 exited during startup${4:+: $(tail -n 5 "$4")}"
+        curl -s -o /dev/null --max-time 1 "$1" && return
+        sleep 0.05
+    done
+    die "$2 did not answer $1"
+}
+
 # Sets PORT to a loopback port nobody listens on (and that this script has not handed out).
 TAKEN=" "
 free_port() {

@@ -33,14 +33,6 @@ CLK_TCK=$(getconf CLK_TCK)
 release_build
 
 # --- servers ----------------------------------------------------------------------------------
-wait_http() { # URL NAME PID
-    for _ in $(seq 200); do
-        kill -0 "$3" 2>/dev/null || die "$2 exited during startup"
-        curl -s -o /dev/null --max-time 1 "$1" && return
-        sleep 0.05
-    done
-    die "$2 did not answer $1"
-}
 
 # start_example NAME VAR: runs examples/NAME on the server core on an ephemeral port; sets
 # ${VAR}_PID and ${VAR}_URL.

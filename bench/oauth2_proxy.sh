@@ -103,11 +103,7 @@ start_o2p() {
         "$@" >"$WORK/$var.log" 2>&1 &
     pid=$!
     PIDS+=("$pid")
-    for _ in $(seq 200); do
-        kill -0 "$pid" 2>/dev/null || die "oauth2-proxy ($var) exited during startup: $(tail -n 5 "$WORK/$var.log")"
-        curl -s -o /dev/null --max-time 1 "$url/ping" && break
-        sleep 0.05
-    done
+    wait_http "$url/ping" "oauth2-proxy ($var)" "$pid" "$WORK/$var.log"
     printf -v "${var}_PID" '%s' "$pid"
     printf -v "${var}_URL" '%s' "$url"
 }

@@ -48,11 +48,7 @@ URL=127.0.0.1:$PORT
 taskset -c "$SERVER_CPU" "$BIN" serve --config "$WORK/sekisho.toml" 2>"$WORK/sekisho.log" &
 SK_PID=$!
 PIDS+=("$SK_PID")
-for _ in $(seq 200); do
-    curl -s -o /dev/null --max-time 1 "http://$URL/ping" && break
-    kill -0 "$SK_PID" 2>/dev/null || die "sekisho exited during startup: $(tail -n 5 "$WORK/sekisho.log")"
-    sleep 0.05
-done
+wait_http "http://$URL/ping" sekisho "$SK_PID" "$WORK/sekisho.log"
 
 export LOAD_COOKIE LOAD_EXPIRED_COOKIE
 LOAD_COOKIE=$("$EXAMPLES/mint_session" "$SECRET")
