@@ -651,5 +651,8 @@ fn a_public_url_with_credentials_is_refused_without_repeating_them() {
     .unwrap_err();
     let text = err.to_string();
     assert!(text.contains("public_url"), "{text}");
-    assert!(!text.contains("hunter2"), "the password is repeated: {text}");
+    assert!(
+        !text.contains("hunter2"),
+        "the password is repeated: {text}"
+    );
 }
