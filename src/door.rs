@@ -32,7 +32,7 @@ use url::Url;
 use crate::auth::{IdentityHeaders, Policy};
 use crate::config::Config;
 use crate::gate::{Decision, Gate, Passage};
-use crate::net::{ClientIpResolver, Networks};
+use crate::net::{ClientIpResolver, Networks, Origin};
 use crate::route::Route;
 use crate::session::Session;
 
@@ -132,16 +132,20 @@ impl Doors {
     }
 
     /// The door's answer: at once when the gate needs no waiting, else a future.
-    pub fn answer(&self, door: Door, req: Request<Body>) -> Answer {
+    pub fn answer(&self, door: Door, mut req: Request<Body>, origin: Option<Origin>) -> Answer {
         if door == Door::ExtAuthzGrpc {
+            // The gRPC service is a tower service of its own: it reads the peer there.
+            if let Some(origin) = origin {
+                req.extensions_mut().insert(origin);
+            }
             let mut check = ext_authz_grpc::service(self.clone());
             return Answer::pending(check.call(req));
         }
         let (parts, _body) = req.into_parts();
         match door {
-            Door::Nginx => nginx::answer(&self.inner, parts),
-            Door::Traefik | Door::Caddy => forward_auth::answer(&self.inner, door, parts),
-            Door::ExtAuthz => ext_authz::answer(&self.inner, parts),
+            Door::Nginx => nginx::answer(&self.inner, parts, origin),
+            Door::Traefik | Door::Caddy => forward_auth::answer(&self.inner, door, parts, origin),
+            Door::ExtAuthz => ext_authz::answer(&self.inner, parts, origin),
             Door::ExtAuthzGrpc => unreachable!("answered above, with its body"),
         }
     }

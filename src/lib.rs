@@ -39,8 +39,10 @@ use session::{
 };
 use telemetry::Metrics;
 
-/// The complete service for `config`: routes behind the full layer stack. Must be called
-/// within a Tokio runtime: it starts the identity providers' discovery in the background.
+/// The complete service for `config`: routes behind the full layer stack, as the server calls
+/// it ([`server::App`]) and as a tower service (with the request's [`net::Origin`] in its
+/// extensions). Must be called within a Tokio runtime: it starts the identity providers'
+/// discovery in the background.
 pub fn app(
     config: &Config,
 ) -> impl tower::Service<
@@ -48,10 +50,8 @@ pub fn app(
     Response = stack::StackResponse,
     Error = std::convert::Infallible,
     Future: Send + 'static,
-> + Clone
-+ Send
-+ Sync
-+ 'static {
+> + server::App<Body = axum::body::Body>
++ Sync {
     stack::build(config, state(config))
 }
 

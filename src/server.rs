@@ -3,6 +3,7 @@
 //! drains in-flight requests on shutdown.
 
 mod activity;
+mod app;
 mod capacity;
 pub mod open_files;
 mod protocol;
@@ -28,7 +29,6 @@ use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::time::Instant;
-use tower::Service;
 
 use crate::config::ConnectionsConfig;
 use crate::net::Origin;
@@ -37,6 +37,8 @@ use capacity::{Admission, Capacity};
 use protocol::{Protocol, Served};
 use request_body::TimedBody;
 use tracking::{TrackedBody, TrackedIo, TrackedResponse};
+
+pub use app::{App, OriginInExtensions};
 use watchdog::{Either, Watched};
 
 /// How often, at most, a full connection table is reported at warning level.
@@ -51,11 +53,7 @@ pub async fn run<S, B>(
     grace: Duration,
     limits: ConnectionsConfig,
 ) where
-    S: Service<Request<Body>, Response = http::Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
+    S: App<Body = B>,
     B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
@@ -228,8 +226,7 @@ async fn serve_connection<S, B>(
     timeouts: Timeouts,
     stopping: watch::Receiver<()>,
 ) where
-    S: Service<Request<Body>, Response = http::Response<B>, Error = Infallible> + Send + 'static,
-    S::Future: Send + 'static,
+    S: App<Body = B>,
     B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
@@ -327,7 +324,7 @@ fn closing(peer: SocketAddr, why: Expiry) {
     });
 }
 
-/// The app as one connection sees it: every request is marked with the connection's peer, and
+/// The app as one connection sees it: every request is handed over with the connection's peer, and
 /// counted in flight until its response has been sent.
 ///
 /// hyper-util's `TowerToHyperService` would clone the whole stack and drive `poll_ready`
@@ -340,30 +337,26 @@ struct Connection<S> {
     body_read_timeout: Duration,
 }
 
-impl<S, B> hyper::service::Service<Request<Incoming>> for Connection<S>
-where
-    S: Service<Request<Body>, Response = http::Response<B>>,
-{
-    type Response = http::Response<TrackedBody<B>>;
-    type Error = S::Error;
+impl<S: App> hyper::service::Service<Request<Incoming>> for Connection<S> {
+    type Response = http::Response<TrackedBody<S::Body>>;
+    type Error = Infallible;
     type Future = TrackedResponse<S::Future>;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         // Most requests have no body (GET, HEAD): those need neither the timer nor the box.
-        let mut req = req.map(|body| {
+        let req = req.map(|body| {
             if body.is_end_stream() {
                 Body::empty()
             } else {
                 Body::new(TimedBody::new(body, self.body_read_timeout))
             }
         });
-        req.extensions_mut().insert(Origin::new(self.peer));
         if req.version() == http::Version::HTTP_2 {
             self.activity.multiplex();
         }
         // Not re-entered: hyper calls a connection's service from that connection's task
         // only, and the borrow ends when `call` returns the future.
-        let response = self.app.borrow_mut().call(req);
+        let response = self.app.borrow_mut().call(Origin::new(self.peer), req);
         TrackedResponse::new(response, &self.activity)
     }
 }

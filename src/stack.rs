@@ -20,8 +20,9 @@ use crate::door::{Answer, Door, Doors};
 use crate::error::Error;
 use crate::gate::Gate;
 use crate::handler::{self, AppState};
-use crate::net::ClientIpResolver;
+use crate::net::{ClientIpResolver, Origin};
 use crate::route::is_own_path;
+use crate::server::App;
 use crate::upstream::{Proxy, ambiguous_host};
 
 mod envelope;
@@ -31,14 +32,19 @@ use envelope::Envelope;
 /// What the whole stack answers with.
 pub type StackResponse = Response;
 
+/// A request and the connection it came on (`None` for a caller in process that gave none),
+/// as the envelope hands it to what answers it.
+pub struct Arrival {
+    pub req: Request<Body>,
+    pub origin: Option<Origin>,
+}
+
 pub fn build(
     config: &Config,
     state: AppState,
 ) -> impl Service<Request<Body>, Response = StackResponse, Error = Infallible, Future: Send + 'static>
-+ Clone
-+ Send
-+ Sync
-+ 'static {
++ App<Body = Body>
++ Sync {
     let resolver = ClientIpResolver::new(
         config.client_ip.header,
         config.client_ip.trusted_proxies.clone(),
@@ -65,7 +71,7 @@ struct Dispatch {
     proxy: Option<Proxy>,
 }
 
-impl Service<Request<Body>> for Dispatch {
+impl Service<Arrival> for Dispatch {
     type Response = Response;
     type Error = Infallible;
     type Future = Answer;
@@ -74,7 +80,7 @@ impl Service<Request<Body>> for Dispatch {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: Request<Body>) -> Answer {
+    fn call(&mut self, Arrival { req, origin }: Arrival) -> Answer {
         // Every door below routes and decides by one host; a request naming two is refused.
         if let Some(reason) = ambiguous_host(&req) {
             return Answer::ready(Error::BadRequest(reason.into()).into_response());
@@ -82,9 +88,9 @@ impl Service<Request<Body>> for Dispatch {
         match &self.proxy {
             Some(proxy) if !is_own_path(req.uri().path()) => {
                 let proxy = proxy.clone();
-                Answer::pending(async move { Ok(proxy.handle(req).await) })
+                Answer::pending(async move { Ok(proxy.handle(req, origin).await) })
             }
-            _ => self.own.call(req),
+            _ => self.own.call(req, origin),
         }
     }
 }
@@ -98,9 +104,9 @@ struct Own {
 }
 
 impl Own {
-    fn call(&mut self, req: Request<Body>) -> Answer {
+    fn call(&mut self, req: Request<Body>, origin: Option<Origin>) -> Answer {
         match Door::of(req.method(), req.uri().path()) {
-            Some(door) => self.doors.answer(door, req),
+            Some(door) => self.doors.answer(door, req, origin),
             None => Answer::pending(self.router.call(req)),
         }
     }

@@ -43,7 +43,7 @@ async fn in_flight_requests_finish_after_shutdown_starts() {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(sekisho::server::run(
         listener,
-        app,
+        sekisho::server::OriginInExtensions(app),
         async {
             let _ = stopped.await;
         },

@@ -22,7 +22,7 @@ use crate::route::Route;
 /// Envoy removes the headers this names from the request it lets through.
 const HEADERS_TO_REMOVE: HeaderName = HeaderName::from_static("x-envoy-auth-headers-to-remove");
 
-pub(super) fn answer(door: &Arc<Inner>, parts: Parts) -> Answer {
+pub(super) fn answer(door: &Arc<Inner>, parts: Parts, origin: Option<Origin>) -> Answer {
     let Some(path) = original_path(&parts) else {
         let why = format!(
             "Envoy ext_authz sent `{}`: set the filter's path_prefix (Gateway API: http.path) to \
@@ -30,27 +30,27 @@ pub(super) fn answer(door: &Arc<Inner>, parts: Parts) -> Answer {
             parts.uri.path(),
             Route::ExtAuthz.path()
         );
-        return Answer::ready(door.respond_ext_authz(Decision::misconfigured(why), &parts));
+        return Answer::ready(door.respond_ext_authz(Decision::misconfigured(why), &parts, origin));
     };
     let facts = Facts {
-        client: Origin::client_ip(&parts.extensions),
+        client: origin.and_then(|origin| origin.client()),
         method: &parts.method,
         path,
         headers: &parts.headers,
     };
     if let Some(decision) = door.gate.decide_now(&facts, &Location::ANY) {
-        return Answer::ready(door.respond_ext_authz(decision, &parts));
+        return Answer::ready(door.respond_ext_authz(decision, &parts, origin));
     }
     let door = door.clone();
     Answer::pending(async move {
         let facts = Facts {
-            client: Origin::client_ip(&parts.extensions),
+            client: origin.and_then(|origin| origin.client()),
             method: &parts.method,
             path: original_path(&parts).unwrap_or("/"),
             headers: &parts.headers,
         };
         let decision = door.gate.decide(&facts, &Location::ANY).await;
-        Ok(door.respond_ext_authz(decision, &parts))
+        Ok(door.respond_ext_authz(decision, &parts, origin))
     })
 }
 
@@ -60,7 +60,12 @@ fn original_path(parts: &Parts) -> Option<&str> {
 }
 
 impl Inner {
-    fn respond_ext_authz(&self, decision: Decision, parts: &Parts) -> Response {
+    fn respond_ext_authz(
+        &self,
+        decision: Decision,
+        parts: &Parts,
+        origin: Option<Origin>,
+    ) -> Response {
         let reason = decision.reason();
         let response = match decision {
             Decision::Allow {
@@ -78,7 +83,7 @@ impl Inner {
                 response
             }
             refused => refusal(refused, Some((&parts.method, &parts.headers)), || {
-                sign_in_redirect(&self.sign_in, &self.original_url(parts))
+                sign_in_redirect(&self.sign_in, &self.original_url(parts, origin))
             }),
         };
         self.labelled(response, reason)
@@ -86,8 +91,8 @@ impl Inner {
 
     /// The page asked for: the scheme a trusted proxy (Envoy) reports, the `Host` Envoy passes
     /// on (always in its allowed headers), the path after the prefix.
-    fn original_url(&self, parts: &Parts) -> String {
-        let peer = Origin::peer_ip(&parts.extensions);
+    fn original_url(&self, parts: &Parts, origin: Option<Origin>) -> String {
+        let peer = origin.map(|origin| origin.peer().ip());
         let trusted = peer.is_some_and(|ip| self.trusted_proxies.contains(ip));
         let scheme = parts
             .headers

@@ -20,14 +20,20 @@ use super::{Door, Inner};
 use crate::gate::{Decision, Facts, Location};
 use crate::net::Origin;
 
-pub(super) fn answer(door: &Arc<Inner>, which: Door, parts: Parts) -> Answer {
+pub(super) fn answer(
+    door: &Arc<Inner>,
+    which: Door,
+    parts: Parts,
+    origin: Option<Origin>,
+) -> Answer {
+    let peer = origin.map(|origin| origin.peer().ip());
     // Caddy appends the client's own query to `uri`: it cannot carry a narrowing there.
     let query = parts.uri.query().filter(|_| which == Door::Traefik);
     let narrowing = match door.narrowing(query) {
         Ok(narrowing) => narrowing,
         Err(refusal) => return Answer::ready(door.respond(refusal, None, &parts.headers)),
     };
-    let original = match ForwardedRequest::read(&parts, &door.trusted_proxies, which) {
+    let original = match ForwardedRequest::read(&parts, peer, &door.trusted_proxies, which) {
         Ok(original) => original,
         Err(why) => {
             return Answer::ready(door.respond(Decision::misconfigured(why), None, &parts.headers));
@@ -37,25 +43,35 @@ pub(super) fn answer(door: &Arc<Inner>, which: Door, parts: Parts) -> Answer {
         policy: narrowing.as_ref(),
         skip_auth: &[],
     };
-    if let Some(decision) = door.gate.decide_now(&facts(&parts, &original), &location) {
+    if let Some(decision) = door
+        .gate
+        .decide_now(&facts(&parts, &original, origin), &location)
+    {
         return Answer::ready(door.respond(decision, Some(&original), &parts.headers));
     }
     let door = door.clone();
     Answer::pending(async move {
-        let original = ForwardedRequest::read(&parts, &door.trusted_proxies, which)
+        let original = ForwardedRequest::read(&parts, peer, &door.trusted_proxies, which)
             .expect("read once already");
         let location = Location {
             policy: narrowing.as_ref(),
             skip_auth: &[],
         };
-        let decision = door.gate.decide(&facts(&parts, &original), &location).await;
+        let decision = door
+            .gate
+            .decide(&facts(&parts, &original, origin), &location)
+            .await;
         Ok(door.respond(decision, Some(&original), &parts.headers))
     })
 }
 
-fn facts<'a>(parts: &'a Parts, original: &'a ForwardedRequest<'a>) -> Facts<'a> {
+fn facts<'a>(
+    parts: &'a Parts,
+    original: &'a ForwardedRequest<'a>,
+    origin: Option<Origin>,
+) -> Facts<'a> {
     Facts {
-        client: Origin::client_ip(&parts.extensions),
+        client: origin.and_then(|origin| origin.client()),
         method: &original.method,
         path: original.path(),
         headers: &parts.headers,

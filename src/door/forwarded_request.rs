@@ -11,7 +11,7 @@ use http::uri::{Authority, PathAndQuery};
 use http::{HeaderMap, Method};
 
 use super::Door;
-use crate::net::{Networks, Origin};
+use crate::net::Networks;
 
 const METHOD: &str = "x-forwarded-method";
 const PROTO: &str = "x-forwarded-proto";
@@ -32,8 +32,12 @@ impl<'a> ForwardedRequest<'a> {
     /// The original request, or why the door's request cannot be answered (naming the
     /// setting to change): a peer that is not a trusted proxy, a missing, repeated or
     /// unreadable header.
-    pub fn read(parts: &'a Parts, trusted_proxies: &Networks, door: Door) -> Result<Self, String> {
-        let peer = Origin::peer_ip(&parts.extensions);
+    pub fn read(
+        parts: &'a Parts,
+        peer: Option<IpAddr>,
+        trusted_proxies: &Networks,
+        door: Door,
+    ) -> Result<Self, String> {
         if !peer.is_some_and(|ip| trusted_proxies.contains(ip)) {
             return Err(untrusted(peer, door));
         }
@@ -116,17 +120,17 @@ fn one<'h>(headers: &'h HeaderMap, name: &'static str, door: Door) -> Result<&'h
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::SocketAddr;
 
-    fn parts(peer: &str, headers: &[(&str, &str)]) -> Parts {
+    fn parts(headers: &[(&str, &str)]) -> Parts {
         let mut req = http::Request::builder().uri("/oauth2/traefik");
         for (name, value) in headers {
             req = req.header(*name, *value);
         }
-        let mut parts = req.body(()).unwrap().into_parts().0;
-        let peer: SocketAddr = format!("{peer}:40000").parse().unwrap();
-        parts.extensions.insert(Origin::new(peer));
-        parts
+        req.body(()).unwrap().into_parts().0
+    }
+
+    fn peer(ip: &str) -> Option<IpAddr> {
+        Some(ip.parse().unwrap())
     }
 
     fn trusted() -> Networks {
@@ -142,8 +146,9 @@ mod tests {
 
     #[test]
     fn a_trusted_proxy_describes_the_original_request() {
-        let parts = parts("127.0.0.1", &GOOD);
-        let original = ForwardedRequest::read(&parts, &trusted(), Door::Traefik).unwrap();
+        let parts = parts(&GOOD);
+        let original =
+            ForwardedRequest::read(&parts, peer("127.0.0.1"), &trusted(), Door::Traefik).unwrap();
         assert_eq!(original.method, Method::GET);
         assert_eq!(original.path(), "/projects/x");
         assert_eq!(original.url(), "https://app.example.com/projects/x?tab=1");
@@ -151,8 +156,9 @@ mod tests {
 
     #[test]
     fn anyone_else_is_refused_naming_the_setting() {
-        let parts = parts("192.0.2.1", &GOOD);
-        let why = ForwardedRequest::read(&parts, &trusted(), Door::Caddy).unwrap_err();
+        let parts = parts(&GOOD);
+        let why =
+            ForwardedRequest::read(&parts, peer("192.0.2.1"), &trusted(), Door::Caddy).unwrap_err();
         assert!(
             why.contains("192.0.2.1") && why.contains("client_ip.trusted_proxies"),
             "{why}"
@@ -194,9 +200,10 @@ mod tests {
             &[GOOD[0], GOOD[1], GOOD[2], ("x-forwarded-uri", "/a#b")],
         ];
         for headers in cases {
-            let parts = parts("127.0.0.1", headers);
+            let parts = parts(headers);
             assert!(
-                ForwardedRequest::read(&parts, &trusted(), Door::Traefik).is_err(),
+                ForwardedRequest::read(&parts, peer("127.0.0.1"), &trusted(), Door::Traefik)
+                    .is_err(),
                 "{headers:?}"
             );
         }

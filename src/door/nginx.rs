@@ -19,7 +19,7 @@ use crate::net::Origin;
 use crate::route::Route;
 
 /// The door's answer for an `auth_request` subrequest.
-pub(super) fn answer(door: &Arc<Inner>, parts: Parts) -> Answer {
+pub(super) fn answer(door: &Arc<Inner>, parts: Parts, origin: Option<Origin>) -> Answer {
     let narrowing = match door.narrowing(parts.uri.query()) {
         Ok(narrowing) => narrowing,
         // The location is misconfigured: fail closed, for everyone, and say how.
@@ -29,7 +29,7 @@ pub(super) fn answer(door: &Arc<Inner>, parts: Parts) -> Answer {
         policy: narrowing.as_ref(),
         skip_auth: &[],
     };
-    if let Some(decision) = door.gate.decide_now(&facts(&parts), &location) {
+    if let Some(decision) = door.gate.decide_now(&facts(&parts, origin), &location) {
         return Answer::ready(respond(door, decision));
     }
     let door = door.clone();
@@ -38,16 +38,16 @@ pub(super) fn answer(door: &Arc<Inner>, parts: Parts) -> Answer {
             policy: narrowing.as_ref(),
             skip_auth: &[],
         };
-        let decision = door.gate.decide(&facts(&parts), &location).await;
+        let decision = door.gate.decide(&facts(&parts, origin), &location).await;
         Ok(respond(&door, decision))
     })
 }
 
 /// nginx passes the original request's headers; the client address is the one resolved from
 /// them past trusted proxies.
-fn facts(parts: &Parts) -> Facts<'_> {
+fn facts(parts: &Parts, origin: Option<Origin>) -> Facts<'_> {
     Facts {
-        client: Origin::client_ip(&parts.extensions),
+        client: origin.and_then(|origin| origin.client()),
         method: &parts.method,
         path: parts.uri.path(),
         headers: &parts.headers,

@@ -2,7 +2,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use http::{Extensions, HeaderMap, HeaderName, Request};
+use http::{Extensions, HeaderMap, HeaderName};
 
 use super::forwarded::{forwarded_for_values, parse_node};
 use super::networks::{Networks, canonical};
@@ -166,19 +166,14 @@ impl ClientIpResolver {
         }
     }
 
-    /// Fills in the client address of a request's [`Origin`]; a request whose forwarded chain
-    /// cannot be read gets none.
-    pub fn mark<B>(&self, req: &mut Request<B>) {
-        let Some(peer) = req.extensions().get::<Origin>().map(Origin::peer) else {
-            return;
-        };
-        let client = self.resolve(peer.ip(), req.headers());
+    /// `origin` with its client address resolved from the request's `headers`; a request
+    /// whose forwarded chain cannot be read gets none.
+    pub fn resolved(&self, origin: Origin, headers: &HeaderMap) -> Origin {
+        let client = self.resolve(origin.peer.ip(), headers);
         if client.is_none() {
-            tracing::debug!(peer = %peer, "unreadable forwarded chain from a trusted proxy; no client ip");
+            tracing::debug!(peer = %origin.peer, "unreadable forwarded chain from a trusted proxy; no client ip");
         }
-        if let Some(origin) = req.extensions_mut().get_mut::<Origin>() {
-            origin.client = client;
-        }
+        Origin { client, ..origin }
     }
 
     fn classify(&self, raw: &str) -> Hop {
@@ -444,30 +439,19 @@ mod tests {
     }
 
     #[test]
-    fn marks_the_request_with_its_client_ip() {
+    fn resolves_the_client_of_an_origin() {
         let resolver = resolver(ForwardedHeader::XForwardedFor, &["127.0.0.1"]);
-        let marked = |mut req: Request<()>| {
-            resolver.mark(&mut req);
-            Origin::client_ip(req.extensions())
+        let origin = Origin::new("127.0.0.1:5000".parse().unwrap());
+        let resolved = |line: &str| {
+            let resolved = resolver.resolved(origin, &headers("x-forwarded-for", &[line]));
+            assert_eq!(resolved.peer(), origin.peer());
+            resolved.client()
         };
-        let mut req = Request::builder()
-            .header("x-forwarded-for", "203.0.113.7, 198.51.100.9")
-            .body(())
-            .unwrap();
-        req.extensions_mut()
-            .insert(Origin::new("127.0.0.1:5000".parse().unwrap()));
-        assert_eq!(marked(req), Some(ip("198.51.100.9")));
-
-        let mut garbage = Request::builder()
-            .header("x-forwarded-for", "x")
-            .body(())
-            .unwrap();
-        garbage
-            .extensions_mut()
-            .insert(Origin::new("127.0.0.1:5000".parse().unwrap()));
-        assert_eq!(marked(garbage), None);
-
-        let no_peer = Request::builder().body(()).unwrap();
-        assert_eq!(marked(no_peer), None);
+        assert_eq!(origin.client(), None);
+        assert_eq!(
+            resolved("203.0.113.7, 198.51.100.9"),
+            Some(ip("198.51.100.9"))
+        );
+        assert_eq!(resolved("x"), None);
     }
 }

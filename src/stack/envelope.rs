@@ -27,9 +27,11 @@ use http::Request;
 use pin_project_lite::pin_project;
 use tower::Service;
 
-use crate::net::ClientIpResolver;
+use super::Arrival;
+use crate::net::{ClientIpResolver, Origin};
 use crate::response::{PageWanted, guarded};
 use crate::route::{Route, is_own_path};
+use crate::server::App;
 use crate::telemetry::{Observation, RequestId, RequestIds};
 
 /// The envelope around the service that answers (see the module's documentation).
@@ -52,33 +54,26 @@ impl<S> Envelope<S> {
     }
 }
 
-impl<S> Service<Request<Body>> for Envelope<S>
+impl<S> Envelope<S>
 where
-    S: Service<Request<Body>, Response = Response, Error = Infallible>,
+    S: Service<Arrival, Response = Response, Error = Infallible>,
 {
-    type Response = Response;
-    type Error = Infallible;
-    type Future = Sealed<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: Request<Body>) -> Self::Future {
+    /// The request on its way in (see the module's documentation), from `origin`.
+    fn enter(&mut self, origin: Option<Origin>, mut req: Request<Body>) -> Sealed<S::Future> {
         let route = Route::of_prefixed(req.uri().path());
         let id = self.ids.of(&req);
         if route.is_none() && !is_own_path(req.uri().path()) {
             id.pass_on(&mut req);
         }
-        self.resolver.mark(&mut req);
-        let observation = Observation::begin(&req, route, &id, self.access_log);
+        let origin = origin.map(|origin| self.resolver.resolved(origin, req.headers()));
+        let observation = Observation::begin(&req, origin, route, &id, self.access_log);
         // nginx reads only the status and headers of an `auth_request` answer, never its body:
         // no page is made for it, and its request's `Accept` is not asked.
         let page = match route {
             Some(Route::Auth) => None,
             _ => PageWanted::of(&req),
         };
-        let answer = match guarded(|| self.inner.call(req)) {
+        let answer = match guarded(|| self.inner.call(Arrival { req, origin })) {
             Ok(inner) => Answering::Running { inner },
             Err(panicked) => Answering::Panicked {
                 response: Some(panicked.into_response()),
@@ -90,6 +85,39 @@ where
             observation: Some(observation),
             id: Some(id),
         }
+    }
+}
+
+/// How the server calls it: the origin beside the request.
+impl<S> App for Envelope<S>
+where
+    S: Service<Arrival, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Body = Body;
+    type Future = Sealed<S::Future>;
+
+    fn call(&mut self, origin: Origin, req: Request<Body>) -> Self::Future {
+        self.enter(Some(origin), req)
+    }
+}
+
+/// How a caller in process asks it: the origin, if any, in the request's extensions.
+impl<S> Service<Request<Body>> for Envelope<S>
+where
+    S: Service<Arrival, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Sealed<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<Body>) -> Self::Future {
+        let origin = req.extensions_mut().remove::<Origin>();
+        self.enter(origin, req)
     }
 }
 
@@ -153,7 +181,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::net::{ForwardedHeader, Networks, Origin};
+    use crate::net::{ForwardedHeader, Networks};
     use crate::response::Page;
     use crate::telemetry::X_REQUEST_ID;
     use http::header::{ACCEPT, CONTENT_TYPE};
@@ -182,8 +210,8 @@ mod tests {
 
     /// What the answering service saw of the request id, and what the answer echoed.
     async fn ids_seen(path: &str) -> (Option<HeaderValue>, HeaderValue) {
-        let envelope = around(tower::service_fn(|req: Request<Body>| async move {
-            let client = Origin::client_ip(req.extensions());
+        let envelope = around(tower::service_fn(|Arrival { req, origin }| async move {
+            let client = origin.and_then(|origin| origin.client());
             assert_eq!(client, Some("198.51.100.9".parse().unwrap()));
             let mut response = StatusCode::ACCEPTED.into_response();
             response
@@ -215,11 +243,9 @@ mod tests {
     #[tokio::test]
     async fn a_panic_in_the_call_or_in_a_poll_is_a_500_that_still_carries_the_id() {
         let in_call = around(tower::service_fn(
-            |_: Request<Body>| -> std::future::Ready<Result<Response, Infallible>> {
-                panic!("in call")
-            },
+            |_: Arrival| -> std::future::Ready<Result<Response, Infallible>> { panic!("in call") },
         ));
-        let in_poll = around(tower::service_fn(|_: Request<Body>| async {
+        let in_poll = around(tower::service_fn(|_: Arrival| async {
             if true {
                 panic!("in poll");
             }
@@ -237,7 +263,7 @@ mod tests {
     #[tokio::test]
     async fn error_pages_only_for_browsers() {
         let failing = || {
-            around(tower::service_fn(|_: Request<Body>| async {
+            around(tower::service_fn(|_: Arrival| async {
                 let mut response = (StatusCode::FORBIDDEN, "not allowed\n").into_response();
                 response.extensions_mut().insert(Page::Error {
                     status: 403,

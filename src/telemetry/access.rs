@@ -53,6 +53,7 @@ impl Observation {
     /// (`Route::of_prefixed`).
     pub fn begin<B>(
         req: &Request<B>,
+        origin: Option<Origin>,
         route: Option<Route>,
         id: &RequestId,
         access_log: bool,
@@ -63,7 +64,7 @@ impl Observation {
             logged: access_log.then(|| Logged {
                 method: req.method().clone(),
                 uri: req.uri().clone(),
-                origin: req.extensions().get().copied(),
+                origin,
                 request_id: id.value().clone(),
             }),
         }

@@ -48,6 +48,9 @@ struct Inner {
     /// `/oauth2/start` at `public_url`: sign-in must start where the provider sends the
     /// browser back to, or the sign-in attempt's cookie would not be there.
     sign_in: Url,
+    /// Whether the access log wants each decision's reason on the response: a response
+    /// extension costs allocations nobody else reads.
+    access_log: bool,
 }
 
 impl Proxy {
@@ -71,6 +74,7 @@ impl Proxy {
                 config.public_url.scheme(),
             ),
             sign_in,
+            access_log: config.log.access,
             gate,
         };
         Some(Self {
@@ -80,7 +84,7 @@ impl Proxy {
 
     /// The app's response, or Sekisho's refusal; either way labelled with the decision for
     /// the access log and metrics.
-    pub async fn handle(self, req: Request<Body>) -> Response {
+    pub async fn handle(self, req: Request<Body>, origin: Option<Origin>) -> Response {
         let inner = &*self.inner;
         if req.method() == Method::CONNECT {
             return Error::BadRequest("CONNECT is not proxied".into()).into_response();
@@ -101,7 +105,7 @@ impl Proxy {
             skip_auth: &route.config.skip_auth,
         };
         let facts = Facts {
-            client: Origin::client_ip(&parts.extensions),
+            client: origin.and_then(|origin| origin.client()),
             method: &parts.method,
             path: parts.uri.path(),
             headers: &parts.headers,
@@ -118,25 +122,32 @@ impl Proxy {
                 ..
             } => {
                 inner
-                    .forward(route, host, passage, set_cookie, parts, body)
+                    .forward(route, host, passage, set_cookie, (parts, origin), body)
                     .await
             }
             refused => refusal(refused, Some((&parts.method, &parts.headers)), || {
-                inner.sign_in_redirect(&parts, host.as_ref())
+                inner.sign_in_redirect(&parts, origin, host.as_ref())
             }),
         };
-        response.extensions_mut().insert(reason);
+        if inner.access_log {
+            response.extensions_mut().insert(reason);
+        }
         response
     }
 }
 
 impl Inner {
     /// A 302 to sign-in that comes back to the page asked for.
-    fn sign_in_redirect(&self, req: &Parts, host: Option<&RequestHost>) -> Response {
+    fn sign_in_redirect(
+        &self,
+        req: &Parts,
+        origin: Option<Origin>,
+        host: Option<&RequestHost>,
+    ) -> Response {
         let path = req.uri.path_and_query().map_or("/", PathAndQuery::as_str);
         let rd = match host {
             Some(host) => {
-                let peer = Origin::peer_ip(&req.extensions);
+                let peer = origin.map(|origin| origin.peer().ip());
                 let proto = self.forwarding.proto(&req.headers, peer);
                 format!(
                     "{}://{}{path}",
@@ -155,13 +166,13 @@ impl Inner {
         host: Option<RequestHost>,
         passage: Passage,
         set_cookie: Vec<HeaderValue>,
-        mut parts: Parts,
+        (mut parts, origin): (Parts, Option<Origin>),
         body: Body,
     ) -> Response {
         let config = &route.config;
         let client_upgrade = parts.extensions.remove::<OnUpgrade>();
-        let peer = Origin::peer_ip(&parts.extensions);
-        let client = Origin::client_ip(&parts.extensions);
+        let peer = origin.map(|origin| origin.peer().ip());
+        let client = origin.and_then(|origin| origin.client());
 
         let headers = &mut parts.headers;
         let hops = hop_by_hop::strip(headers);
