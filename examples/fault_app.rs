@@ -99,7 +99,9 @@ async fn next_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Head> {
     let head = Head {
         path,
         kind: header("x-load-kind"),
-        body: header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0),
+        body: header("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
     };
     buf.drain(..end);
     while buf.len() < head.body {
@@ -132,7 +134,8 @@ async fn app_connection(mut stream: TcpStream, state: Arc<State>) {
             .unwrap_or_else(|p| p.into_inner())
             .entry(kind)
             .or_default() += 1;
-        let answer = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nok\n";
+        let answer =
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nok\n";
         if stream.write_all(answer).await.is_err() {
             return;
         }

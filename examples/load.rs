@@ -231,7 +231,9 @@ async fn connection(shared: Arc<Shared>, door: usize, first: usize) {
                     }
                 }
                 Ok(Err(_)) => {
-                    shared.counts.add(door, kind, CONNECTION_ERROR, micros(sent));
+                    shared
+                        .counts
+                        .add(door, kind, CONNECTION_ERROR, micros(sent));
                     break;
                 }
                 Err(_) => {
@@ -252,7 +254,11 @@ fn print(label: &str, started: Instant, shared: &Shared) {
             for (c, name) in CLASSES.iter().enumerate() {
                 let n = counts.get(d, *kind, c);
                 if n > 0 {
-                    let door = if door.name.is_empty() { String::new() } else { format!("{}.", door.name) };
+                    let door = if door.name.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{}.", door.name)
+                    };
                     fields.push(format!("{door}{}.{name}={n}", kind.name()));
                 }
             }
@@ -406,7 +412,11 @@ async fn main() -> ExitCode {
     let mut tasks = Vec::with_capacity(connections);
     for i in 0..connections {
         let door = i % shared.doors.len();
-        tasks.push(tokio::spawn(connection(Arc::clone(&shared), door, i / shared.doors.len())));
+        tasks.push(tokio::spawn(connection(
+            Arc::clone(&shared),
+            door,
+            i / shared.doors.len(),
+        )));
         // Open the connections in batches, so the listen backlog is not flooded.
         if i % 500 == 499 {
             tokio::time::sleep(Duration::from_millis(20)).await;

@@ -114,7 +114,10 @@ impl Counts {
 
     /// Every counter as it is now, in cell order (for differences between two moments).
     pub fn snapshot(&self) -> Vec<u64> {
-        self.cells.iter().map(|c| c.load(Ordering::Relaxed)).collect()
+        self.cells
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect()
     }
 
     /// The count of one cell in a snapshot.
@@ -137,7 +140,11 @@ impl Counts {
         (0..self.doors)
             .flat_map(|d| KINDS.iter().map(move |k| (d, *k)))
             .filter(|(_, k)| k.must_pass())
-            .map(|(d, k)| (1..CONNECTION_ERROR).map(|c| self.get(d, k, c)).sum::<u64>())
+            .map(|(d, k)| {
+                (1..CONNECTION_ERROR)
+                    .map(|c| self.get(d, k, c))
+                    .sum::<u64>()
+            })
             .sum()
     }
 
