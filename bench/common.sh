@@ -175,15 +175,17 @@ start_oidc_provider() {
 # sign_in_attempt BASE COOKIE_NAME: signs alice in at the provider through BASE/oauth2/start,
 # as a browser would. On success sets SIGN_IN_COOKIE to the Cookie header value made of the
 # cookies named COOKIE_NAME (or its numbered chunks) that BASE set; otherwise sets
-# SIGN_IN_FAILURE to the step that failed and its HTTP status (000: no answer) and returns 1.
+# SIGN_IN_FAILURE and returns 1: `start_CODE` (no login form: BASE answered CODE, e.g. its
+# "sign-in unavailable" page), `provider_no_answer` (BASE sent the browser to the provider,
+# which did not answer) or `callback_CODE` (the form was sent, but no session came of it).
 sign_in_attempt() {
-    local base=$1 name=$2 jar action code
+    local base=$1 name=$2 jar action code rc=0
     SIGN_IN_COOKIE= SIGN_IN_FAILURE=
     jar=$(mktemp "$WORK/jar.XXXXXX")
-    code=$(curl -s -L --max-time 20 -c "$jar" -b "$jar" -o "$jar.form" -w '%{http_code}' "$base/oauth2/start?rd=%2F" || true)
+    code=$(curl -s -L --max-time 20 -c "$jar" -b "$jar" -o "$jar.form" -w '%{http_code}' "$base/oauth2/start?rd=%2F") || rc=$?
     action=$(sed -n 's/.*id="kc-form-login"[^>]* action="\([^"]*\)".*/\1/p' "$jar.form" 2>/dev/null | head -n1)
     if [[ -z $action ]]; then
-        SIGN_IN_FAILURE="login_form_$code"
+        if (( rc != 0 )) && [[ $code == 3* ]]; then SIGN_IN_FAILURE=provider_no_answer; else SIGN_IN_FAILURE="start_$code"; fi
     else
         code=$(curl -s -L --max-time 20 -c "$jar" -b "$jar" -o /dev/null -w '%{http_code}' \
             -d username=alice -d password=alice-password "${action//&amp;/&}" || true)
@@ -197,7 +199,7 @@ sign_in_attempt() {
 # sign_in BASE COOKIE_NAME: sign_in_attempt that prints the cookie; dies when there was no
 # login form, prints nothing when the sign-in gave no cookie.
 sign_in() {
-    if ! sign_in_attempt "$1" "$2" && [[ $SIGN_IN_FAILURE == login_form_* ]]; then
+    if ! sign_in_attempt "$1" "$2" && [[ $SIGN_IN_FAILURE != callback_* ]]; then
         die "sign-in through $1: no login form at the provider ($SIGN_IN_FAILURE)"
     fi
     printf '%s' "$SIGN_IN_COOKIE"

@@ -21,7 +21,8 @@
 //! counts so far, at the end the totals; exit status 1 on a breach or an unexpected answer.
 //! With it, the file names the current phase: it is read every 100 ms, and when it changes the
 //! counts of the phase that ended are printed (`phase NAME door=D kind=K CLASS=N ...
-//! slowest_ms=M`, one line per door and kind) and counting starts over, and the new phase's
+//! over_1s=N slowest_ms=M`, one line per door and kind: answers slower than a second, and the
+//! slowest) and counting starts over, and the new phase's
 //! name is written to `FILE.ack` once it is counted under; `end` in the file ends the run (as
 //! SECONDS does). Exit status 1 on a breach only: under a fault, refusals and
 //! errors are what is measured. Exit status 2 for bad arguments.
@@ -288,10 +289,11 @@ fn print_phase(name: &str, seconds: f64, since: &[u64], shared: &Shared) {
                 })
                 .collect();
             println!(
-                "phase {name} seconds={seconds:.1} door={} kind={} {} slowest_ms={}",
+                "phase {name} seconds={seconds:.1} door={} kind={} {} over_1s={} slowest_ms={}",
                 door.name,
                 kind.name(),
                 fields.join(" "),
+                shared.counts.take_slow(d, *kind),
                 shared.counts.take_slowest(d, *kind) / 1000
             );
         }

@@ -77,11 +77,17 @@ pub fn class(status: u16) -> usize {
     }
 }
 
-/// Counters per door × kind × class, and the slowest answer per door × kind (microseconds).
+/// Answers slower than this are counted apart: one second is the most a Redis operation may
+/// take by default (`session.redis_timeout`), so slower ones waited on something else.
+pub const SLOW_MICROS: u64 = 1_000_000;
+
+/// Counters per door × kind × class, and per door × kind the slowest answer (microseconds)
+/// and how many took longer than [`SLOW_MICROS`].
 pub struct Counts {
     doors: usize,
     cells: Vec<AtomicU64>,
     slowest: Vec<AtomicU64>,
+    slow: Vec<AtomicU64>,
 }
 
 impl Counts {
@@ -91,6 +97,7 @@ impl Counts {
             doors,
             cells: zeros(doors * KINDS.len() * CLASSES.len()),
             slowest: zeros(doors * KINDS.len()),
+            slow: zeros(doors * KINDS.len()),
         }
     }
 
@@ -100,7 +107,11 @@ impl Counts {
 
     pub fn add(&self, door: usize, kind: Kind, class: usize, micros: u64) {
         self.cell(door, kind, class).fetch_add(1, Ordering::Relaxed);
-        self.slowest[door * KINDS.len() + kind.index()].fetch_max(micros, Ordering::Relaxed);
+        let at = door * KINDS.len() + kind.index();
+        self.slowest[at].fetch_max(micros, Ordering::Relaxed);
+        if micros > SLOW_MICROS {
+            self.slow[at].fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     pub fn get(&self, door: usize, kind: Kind, class: usize) -> u64 {
@@ -110,6 +121,11 @@ impl Counts {
     /// The slowest answer since the last call, in microseconds; starts over.
     pub fn take_slowest(&self, door: usize, kind: Kind) -> u64 {
         self.slowest[door * KINDS.len() + kind.index()].swap(0, Ordering::Relaxed)
+    }
+
+    /// How many answers took longer than [`SLOW_MICROS`] since the last call; starts over.
+    pub fn take_slow(&self, door: usize, kind: Kind) -> u64 {
+        self.slow[door * KINDS.len() + kind.index()].swap(0, Ordering::Relaxed)
     }
 
     /// Every counter as it is now, in cell order (for differences between two moments).
