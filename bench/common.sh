@@ -24,7 +24,9 @@ chmod 700 "$WORK"
 cleanup() {
     local pid
     # SIGCONT too: a process a script stopped (SIGSTOP) gets the SIGTERM only once resumed.
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null && kill -CONT "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do
+        if kill "$pid" 2>/dev/null; then kill -CONT "$pid" 2>/dev/null || true; fi
+    done
     for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
     rm -rf "$WORK"
 }
@@ -180,7 +182,7 @@ start_oidc_provider() {
 # which did not answer) or `callback_CODE` (the form was sent, but no session came of it).
 sign_in_attempt() {
     local base=$1 name=$2 jar action code rc=0
-    SIGN_IN_COOKIE= SIGN_IN_FAILURE=
+    SIGN_IN_COOKIE='' SIGN_IN_FAILURE=''
     jar=$(mktemp "$WORK/jar.XXXXXX")
     code=$(curl -s -L --max-time 20 -c "$jar" -b "$jar" -o "$jar.form" -w '%{http_code}' "$base/oauth2/start?rd=%2F") || rc=$?
     action=$(sed -n 's/.*id="kc-form-login"[^>]* action="\([^"]*\)".*/\1/p' "$jar.form" 2>/dev/null | head -n1)

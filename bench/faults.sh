@@ -91,7 +91,6 @@ APP_PID=$!
 PIDS+=("$APP_PID")
 for _ in $(seq 100); do [[ -s $WORK/app.out ]] && break; sleep 0.05; done
 read -r _ _ _ APP_ADDR _ _ CONTROL_ADDR <"$WORK/app.out" || die "fault_app did not start: $(cat "$WORK/app.err")"
-APP_PORT=${APP_ADDR##*:}
 control() { curl -s --max-time 5 "http://$CONTROL_ADDR$1"; }
 
 # --- two Sekisho replicas sharing Redis -----------------------------------------------------------
@@ -134,6 +133,7 @@ start_replica 2
 # from it, goes to the other; an answer such as 503 is passed on, as the other replica shares
 # the same Redis and would answer the same.
 PORT=$FRONT_PORT
+# shellcheck disable=SC2016 # `$app_cookie` is nginx's variable, not the shell's
 start_nginx front FRONT "$(app_cookie_maps _sekisho)
     upstream sekisho {
         server 127.0.0.1:${REPLICA_PORTS[0]};

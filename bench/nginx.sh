@@ -63,7 +63,7 @@ app_cookie_maps() {
     local cookie=${1:-} run
     [[ -n $cookie ]] || return 0
     run="\"~^(?<kept>(?:[^;]*;)*?)(?:[ \\t]*${cookie}(?:_[^=;]*)?=[^;]*(?:;|\$))+(?<rest>.*)\$\" \"\$kept\$rest\";"
-    echo "
+    printf '%s\n' "
     map \$http_cookie \$app_cookie_1 { $run default \$http_cookie; }
     map \$app_cookie_1 \$app_cookie_2 { $run default \$app_cookie_1; }
     map \$app_cookie_2 \$app_cookie_3 { $run default \$app_cookie_2; }
