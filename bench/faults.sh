@@ -38,6 +38,9 @@
 #   BENCH_SETTLE_SECONDS=8         the `*_back` phases (Sekisho asks a provider it found
 #                                  unreachable again every 5 s: sign-in is back within that)
 #   BENCH_RECOVERED_SECONDS=15     the `*_recovered` phases
+#   BENCH_PROVIDER_ROTATES=1       the provider rotates refresh tokens and ends the login when
+#                                  a spent one is presented again (default: it accepts it again,
+#                                  as Keycloak does by default); see docs/reliability.md
 #   BENCH_SERVER_CPU=0             core of the servers (nginx, Sekisho, Redis, app)
 #   BENCH_CLIENT_CPU=1             core of the load, the provider and curl
 #   BENCH_NO_BUILD=1               skip `cargo build`
@@ -64,6 +67,11 @@ done
 # refresh.
 ACCESS_TOKEN_TTL=30
 REFRESH_BEFORE_EXPIRY=20s
+# Keycloak's default: a refresh token may be presented again (Realm settings > Tokens > Revoke
+# Refresh Token is off). With BENCH_PROVIDER_ROTATES=1 the provider rotates them and ends the
+# whole login when a spent one comes back, as oidc-provider does by default (and Keycloak with
+# that switch on).
+if [[ -n ${BENCH_PROVIDER_ROTATES:-} ]]; then ROTATES=true; else ROTATES=false; fi
 # A replica given SIGTERM finishes what it has in flight for up to this long.
 DRAIN=10s
 
@@ -82,7 +90,7 @@ start_redis_here
 
 # --- the OpenID provider, on a port kept across its restart (the issuer names it) -------------
 free_port; IDP_PORT=$PORT
-IDP_CONFIG="{\"port\":$IDP_PORT,\"access_token_ttl\":$ACCESS_TOKEN_TTL,\"log_requests\":false}"
+IDP_CONFIG="{\"port\":$IDP_PORT,\"access_token_ttl\":$ACCESS_TOKEN_TTL,\"rotate_refresh_tokens\":$ROTATES,\"log_requests\":false}"
 start_oidc_provider "$IDP_CONFIG"
 
 # --- the app ----------------------------------------------------------------------------------
@@ -335,8 +343,9 @@ forget_pid "$SIGN_IN_PID"
 
 # --- report -----------------------------------------------------------------------------------------
 echo
-printf 'sekisho %s: faults under load, %d connections through nginx (auth_request and proxy doors), two replicas, Redis sessions\n' \
-    "$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '(not a git checkout)')" "$CONNECTIONS"
+printf 'sekisho %s: faults under load, %d connections through nginx (auth_request and proxy doors), two replicas, Redis sessions; the provider %s\n' \
+    "$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '(not a git checkout)')" "$CONNECTIONS" \
+    "$([[ $ROTATES == true ]] && echo "rotates refresh tokens and ends a login whose spent one comes back" || echo "accepts a refresh token again")"
 echo
 echo "## Per phase, door and kind (answers by class; slowest answer)"
 grep '^phase ' "$WORK/load.out" | awk '{ out = $2 " " $4 " " $5; for (i = 6; i < NF; i++) { split($i, kv, "="); if (kv[2] > 0) out = out " " $i } print out " " $NF }'
