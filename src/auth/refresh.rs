@@ -747,6 +747,46 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_replica_that_waited_for_a_failed_refresh_does_not_ask_again_at_once() {
+        let server = RedisServer::start();
+        let redis = Arc::new(crate::session::test_redis_store(&server.url()));
+        // Two replicas: their own refreshers and stores, one Redis.
+        let first = Sessions::in_redis(redis.clone());
+        let second = Sessions::in_redis(Arc::new(crate::session::test_redis_store(&server.url())));
+        let s0 = signed_in();
+        let (_, headers) = stored(&redis, &s0).await;
+        let hung = Provider::default();
+        hung.unreachable.store(true, Ordering::SeqCst);
+        let answering = Provider::default();
+        let slow_failure = |s: Arc<Session>| {
+            let hung = &hung;
+            async move {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                hung.refresh(s).await
+            }
+        };
+        let first_site = first.refresh_site(&headers).unwrap();
+        let second_site = second.refresh_site(&headers).unwrap();
+        let (a, b) = tokio::join!(first_site.run(&slow_failure, TIMING, s0.clone()), async {
+            // Starts while the first replica holds the lock.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            second_site
+                .run(&|s| answering.refresh(s), TIMING, s0.clone())
+                .await
+        });
+        assert!(matches!(a, Refreshed::Failed(_)), "{a:?}");
+        assert!(matches!(b, Refreshed::Failed(_)), "{b:?}");
+        assert_eq!(hung.presented(), ["rt-0"]);
+        assert!(
+            answering.presented().is_empty(),
+            "the second replica asked the provider right after the first one's failure"
+        );
+        // Not held in Redis: the next request, with nobody waiting before it, asks.
+        let outcome = refresh_in(&second, &headers, &answering, &s0).await;
+        assert_eq!(refresh_token(&outcome), "rt-1");
+    }
+
+    #[tokio::test]
     async fn a_stored_session_due_itself_is_refreshed_with_its_own_tokens() {
         let server = RedisServer::start();
         let redis = Arc::new(crate::session::test_redis_store(&server.url()));
