@@ -71,25 +71,6 @@ start_sekisho() {
     printf -v "${var}_URL" '%s' "$url"
 }
 
-# start_redis VAR: a redis-server on the server core on a free port; sets ${VAR}_PID and
-# ${VAR}_URL.
-start_redis() {
-    local var=$1 pid port
-    command -v redis-server >/dev/null || die "redis-server is required: apt-get install redis-server"
-    free_port; port=$PORT
-    taskset -c "$SERVER_CPU" redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
-        --daemonize no --dir "$WORK" >"$WORK/redis.log" 2>&1 &
-    pid=$!
-    PIDS+=("$pid")
-    for _ in $(seq 100); do
-        kill -0 "$pid" 2>/dev/null || die "redis-server exited during startup: $(cat "$WORK/redis.log")"
-        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-        sleep 0.05
-    done
-    printf -v "${var}_PID" '%s' "$pid"
-    printf -v "${var}_URL" '%s' "redis://127.0.0.1:$port/0"
-}
-
 # --- cases ------------------------------------------------------------------------------------
 # A case is one string: name | label | pids | url | expected status | the script's own fields.
 # Every pid in "pids" (space-separated) is one of the servers the case runs through; their CPU

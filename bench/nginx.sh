@@ -56,44 +56,31 @@ start_app() {
     }"
 }
 
-# start_front NAME VAR AUTH_PORT COOKIE: the front nginx of the chain, asking the auth server
-# on 127.0.0.1:AUTH_PORT at /oauth2/auth for every request and passing the identity it
-# answers on to the app, with kept-alive connections to both. COOKIE, when given, is the auth
-# server's cookie name: its cookies are stripped from what the app gets, as
-# config/nginx/auth_request.conf does for Sekisho's. Sets ${VAR}_PID and ${VAR}_URL.
-# Up to 320 idle connections are kept to each, ingress-nginx's default
-# (upstream-keepalive-connections): with fewer than the clients at once, nginx opens and
-# closes a connection for most requests, and at thousands a second the loopback ports left
-# in TIME_WAIT make every new connection dear for the kernel.
-start_front() {
-    local name=$1 var=$2 auth_port=$3 cookie=${4:-} maps="" app_cookie='$http_cookie' run
-    if [[ -n $cookie ]]; then
-        run="\"~^(?<kept>(?:[^;]*;)*?)(?:[ \\t]*${cookie}(?:_[^=;]*)?=[^;]*(?:;|\$))+(?<rest>.*)\$\" \"\$kept\$rest\";"
-        maps="
+# app_cookie_maps COOKIE: the `map`s that make `$app_cookie`, the Cookie header without the
+# auth server's cookies named COOKIE (or its chunks), as config/nginx/auth_request.conf does
+# for Sekisho's. Nothing without COOKIE.
+app_cookie_maps() {
+    local cookie=${1:-} run
+    [[ -n $cookie ]] || return 0
+    run="\"~^(?<kept>(?:[^;]*;)*?)(?:[ \\t]*${cookie}(?:_[^=;]*)?=[^;]*(?:;|\$))+(?<rest>.*)\$\" \"\$kept\$rest\";"
+    printf '%s\n' "
     map \$http_cookie \$app_cookie_1 { $run default \$http_cookie; }
     map \$app_cookie_1 \$app_cookie_2 { $run default \$app_cookie_1; }
     map \$app_cookie_2 \$app_cookie_3 { $run default \$app_cookie_2; }
     map \$app_cookie_3 \$app_cookie_4 { $run default \$app_cookie_3; }
     map \$app_cookie_4 \$app_cookie { \"~(?:^|;)[ \\t]*${cookie}(?:_[^=;]*)?=\" \"\"; default \$app_cookie_4; }"
-        app_cookie='$app_cookie'
-    fi
-    free_port
-    start_nginx "$name" "$var" "$maps
-    upstream auth {
-        server 127.0.0.1:$auth_port;
-        keepalive 320;
-        keepalive_requests 1000000;
-    }
-    upstream app {
-        server 127.0.0.1:$APP_PORT;
-        keepalive 320;
-        keepalive_requests 1000000;
-    }
-    server {
-        listen 127.0.0.1:$PORT;
+}
+
+# auth_request_locations AUTH APP COOKIE_VAR: the two locations of the chain, as
+# config/nginx/auth_request.conf has them: the internal /oauth2/auth subrequest to the
+# upstream AUTH, and everything else behind `auth_request`, passed on to the upstream APP with
+# the identity Sekisho answered and the Cookie header COOKIE_VAR (`$app_cookie` or
+# `$http_cookie`). Both upstreams with kept-alive connections.
+auth_request_locations() {
+    echo "
         location = /oauth2/auth {
             internal;
-            proxy_pass http://auth;
+            proxy_pass http://$1;
             proxy_http_version 1.1;
             proxy_set_header Connection \"\";
             proxy_pass_request_body off;
@@ -113,14 +100,42 @@ start_front() {
             proxy_set_header X-Auth-Request-Email-Verified     \$email_verified;
             proxy_set_header X-Auth-Request-Groups             \$groups;
             proxy_set_header X-Auth-Request-Preferred-Username \$preferred_username;
-            proxy_set_header Cookie $app_cookie;
+            proxy_set_header Cookie $3;
             proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
             proxy_set_header X-Forwarded-Proto \$scheme;
             proxy_set_header X-Forwarded-Host \$host;
             proxy_set_header X-Real-IP \$remote_addr;
             proxy_http_version 1.1;
             proxy_set_header Connection \"\";
-            proxy_pass http://app;
-        }
+            proxy_pass http://$2;
+        }"
+}
+
+# start_front NAME VAR AUTH_PORT COOKIE: the front nginx of the chain, asking the auth server
+# on 127.0.0.1:AUTH_PORT at /oauth2/auth for every request and passing the identity it
+# answers on to the app, with kept-alive connections to both. COOKIE, when given, is the auth
+# server's cookie name: its cookies are stripped from what the app gets, as
+# config/nginx/auth_request.conf does for Sekisho's. Sets ${VAR}_PID and ${VAR}_URL.
+# Up to 320 idle connections are kept to each, ingress-nginx's default
+# (upstream-keepalive-connections): with fewer than the clients at once, nginx opens and
+# closes a connection for most requests, and at thousands a second the loopback ports left
+# in TIME_WAIT make every new connection dear for the kernel.
+start_front() {
+    local name=$1 var=$2 auth_port=$3 cookie=${4:-} app_cookie='$http_cookie'
+    [[ -n $cookie ]] && app_cookie='$app_cookie'
+    free_port
+    start_nginx "$name" "$var" "$(app_cookie_maps "$cookie")
+    upstream auth {
+        server 127.0.0.1:$auth_port;
+        keepalive 320;
+        keepalive_requests 1000000;
+    }
+    upstream app {
+        server 127.0.0.1:$APP_PORT;
+        keepalive 320;
+        keepalive_requests 1000000;
+    }
+    server {
+        listen 127.0.0.1:$PORT;$(auth_request_locations auth app "$app_cookie")
     }"
 }

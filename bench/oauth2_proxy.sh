@@ -46,9 +46,6 @@ for n in $COUNTS; do [[ $n =~ ^[1-9][0-9]*$ ]] || die "BENCH_CONNECTION_COUNTS: 
 O2P_VERSION=$(sed -n 's/^OAUTH2_PROXY_VERSION=//p' "$ROOT/scripts/gateways")
 O2P=${OAUTH2_PROXY_BINARY:-$TARGET_DIR/tools/oauth2-proxy-$O2P_VERSION/oauth2-proxy}
 [[ -x $O2P ]] || die "oauth2-proxy $O2P_VERSION is not installed at $O2P: run scripts/gateways oauth2-proxy, or set OAUTH2_PROXY_BINARY"
-PEER=$ROOT/tests/peers/oidc
-command -v node >/dev/null || die "node is required for the test OpenID provider: see tests/peers/oidc/README.md"
-[[ -d $PEER/node_modules/oidc-provider ]] || die "the test OpenID provider is not installed: npm ci --prefix tests/peers/oidc"
 command -v python3 >/dev/null || die "python3 is required to hold connections open"
 
 XFF_TRUSTED=198.51.100.7   # inside trusted_ips
@@ -56,13 +53,7 @@ XFF_OTHER=192.0.2.9        # outside trusted_ips
 PATH_ASKED=/projects/42/issues?state=open
 
 # --- the OpenID provider, on the client core (it only signs in, before measuring) ------------
-taskset -c "$CLIENT_CPU" node "$PEER/server.js" '{"access_token_ttl":86400,"refresh_token_ttl":86400,"log_requests":false}' \
-    >"$WORK/oidc.out" 2>"$WORK/oidc.err" &
-OIDC_PID=$!
-PIDS+=("$OIDC_PID")
-for _ in $(seq 200); do [[ -s $WORK/oidc.out ]] && break; kill -0 "$OIDC_PID" 2>/dev/null || break; sleep 0.05; done
-ISSUER=$(sed -n 's/.*"issuer":"\([^"]*\)".*/\1/p' "$WORK/oidc.out")
-[[ -n $ISSUER ]] || die "the test OpenID provider did not start: $(cat "$WORK/oidc.err")"
+start_oidc_provider '{"access_token_ttl":86400,"refresh_token_ttl":86400,"log_requests":false}'
 
 start_redis REDIS
 start_app
@@ -119,18 +110,6 @@ start_front front-sekisho FRONT_SK "$SK_PORT" _sekisho
 start_front front-o2p FRONT_O2P "${O2P_URL##*:}"
 
 # --- signing in ---------------------------------------------------------------------------------
-# sign_in BASE COOKIE_NAME: signs alice in at the provider through BASE/oauth2/start, as a
-# browser would; prints the Cookie header value made of the cookies named COOKIE_NAME (or its
-# numbered chunks) that BASE set.
-sign_in() {
-    local base=$1 name=$2 jar action
-    jar=$(mktemp "$WORK/jar.XXXXXX")
-    curl -s -L -c "$jar" -b "$jar" -o "$jar.form" "$base/oauth2/start?rd=%2F"
-    action=$(sed -n 's/.*id="kc-form-login"[^>]* action="\([^"]*\)".*/\1/p' "$jar.form" | head -n1)
-    [[ -n $action ]] || die "sign-in through $base: no login form at the provider: $(head -c 500 "$jar.form")"
-    curl -s -L -c "$jar" -b "$jar" -o /dev/null -d username=alice -d password=alice-password "${action//&amp;/&}"
-    awk -F'\t' -v n="$name" 'NF >= 7 && ($6 == n || $6 ~ "^" n "_[0-9]+$") { printf "%s%s=%s", sep, $6, $7; sep = "; " }' "$jar"
-}
 SK_COOKIE=$(sign_in "$SK_URL" _sekisho)
 SK_REDIS_COOKIE=$(sign_in "$SK_REDIS_URL" _sekisho)
 O2P_COOKIE=$(sign_in "$O2P_URL" _oauth2_proxy)

@@ -31,6 +31,12 @@ pub use crate::session::Refreshed;
 const REMEMBERED: usize = 10_000;
 /// How often entries whose sessions have expired are swept out, full or not.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
+/// How long a refresh the provider did not answer (unreachable, timed out, 5xx) is held before
+/// the provider is asked again with the same refresh token. Until then the session stands as
+/// it is (while it lasts), at once: otherwise every request of a session due for refresh asks
+/// a provider that is down again (a warning each), and against a hung one each request waits
+/// the whole `oidc.http_timeout` before it is let through.
+const RETRY_AFTER: Duration = Duration::from_secs(5);
 /// Remembered refreshes one request follows before refusing (a chain is shortened as it is
 /// followed, so two or three is the most seen).
 const MAX_HOPS: usize = 8;
@@ -51,6 +57,9 @@ struct Entry {
     keep_until: u64,
     /// When the entry was made or last pointed at a newer outcome; the oldest go first.
     since: Instant,
+    /// Set when the refresh failed for the time being: the failure is handed out until then,
+    /// and after it a new refresh takes the entry's place.
+    failed_until: Option<Instant>,
 }
 
 #[derive(Default)]
@@ -91,6 +100,7 @@ impl Memory {
 pub struct Refresher {
     memory: Mutex<Memory>,
     capacity: usize,
+    retry_after: Duration,
 }
 
 impl Default for Refresher {
@@ -110,6 +120,7 @@ impl Refresher {
         Self {
             memory: Mutex::default(),
             capacity: capacity.max(1),
+            retry_after: RETRY_AFTER,
         }
     }
 
@@ -169,12 +180,17 @@ impl Refresher {
                     // The cookie's session was replaced on the way: while the provider cannot
                     // be asked, the newest session stands, never the older one (whose groups
                     // and roles a refresh may since have taken away).
-                    self.forget(&key, &flight);
+                    self.hold_failure(&key, &flight);
                     self.settle(&passed, &Refreshed::New(current.clone()));
                     return Refreshed::New(current);
                 }
-                Refreshed::Failed(_) | Refreshed::StoreFailed(_) => {
-                    // A transient failure must not stick: the next request may try again.
+                Refreshed::Failed(_) => {
+                    // Held for `retry_after`, then the provider is asked again.
+                    self.hold_failure(&key, &flight);
+                    return outcome;
+                }
+                Refreshed::StoreFailed(_) => {
+                    // Redis answers within its own timeout: the next request may try again.
                     self.forget(&key, &flight);
                     return outcome;
                 }
@@ -198,6 +214,9 @@ impl Refresher {
         let now = unix_now();
         if let Some(entry) = memory.entries.get(&key)
             && entry.keep_until > now
+            && entry
+                .failed_until
+                .is_none_or(|until| Instant::now() < until)
         {
             return (entry.flight.clone(), entry.flight.initialized());
         }
@@ -209,6 +228,7 @@ impl Refresher {
                 flight: flight.clone(),
                 keep_until,
                 since: Instant::now(),
+                failed_until: None,
             },
         );
         (flight, false)
@@ -223,6 +243,18 @@ impl Refresher {
             .is_some_and(|e| Arc::ptr_eq(&e.flight, flight))
         {
             memory.entries.remove(key);
+        }
+    }
+
+    /// Holds the failed `flight` for `key` for `retry_after` from its first failure (requests
+    /// that meet it meanwhile do not push the time back).
+    fn hold_failure(&self, key: &Key, flight: &Flight) {
+        let mut memory = self.memory.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(entry) = memory.entries.get_mut(key)
+            && Arc::ptr_eq(&entry.flight, flight)
+            && entry.failed_until.is_none()
+        {
+            entry.failed_until = Some(Instant::now() + self.retry_after);
         }
     }
 
@@ -541,15 +573,35 @@ mod tests {
         assert!(provider.presented().is_empty());
     }
 
+    /// A refresher that holds a failed refresh for `HELD` only.
+    fn holding_briefly() -> Refresher {
+        Refresher {
+            retry_after: HELD,
+            ..Refresher::default()
+        }
+    }
+    const HELD: Duration = Duration::from_millis(300);
+
     #[tokio::test]
-    async fn a_transient_failure_is_not_remembered() {
-        let refresher = Refresher::default();
+    async fn a_transient_failure_is_held_briefly_then_the_provider_is_asked_again() {
+        let refresher = holding_briefly();
         let provider = Provider::default();
         let s0 = signed_in();
         provider.unreachable.store(true, Ordering::SeqCst);
+        for _ in 0..5 {
+            let outcome = refresh(&refresher, &provider, &s0, NOW).await;
+            assert!(matches!(outcome, Refreshed::Failed(_)), "{outcome:?}");
+        }
+        // One attempt: the requests after it got its failure without asking (against a hung
+        // provider, without waiting for it).
+        assert_eq!(provider.presented(), ["rt-0"]);
+        // Back, but the failure is still held: not asked yet.
+        provider.unreachable.store(false, Ordering::SeqCst);
         let outcome = refresh(&refresher, &provider, &s0, NOW).await;
         assert!(matches!(outcome, Refreshed::Failed(_)), "{outcome:?}");
-        provider.unreachable.store(false, Ordering::SeqCst);
+        assert_eq!(provider.presented(), ["rt-0"]);
+        // Once the hold is over, the next request refreshes by itself.
+        tokio::time::sleep(HELD + Duration::from_millis(50)).await;
         assert_eq!(
             refresh_token(&refresh(&refresher, &provider, &s0, NOW).await),
             "rt-1"
@@ -558,8 +610,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn requests_meeting_a_held_failure_do_not_extend_it() {
+        let refresher = holding_briefly();
+        let provider = Provider::default();
+        let s0 = signed_in();
+        provider.unreachable.store(true, Ordering::SeqCst);
+        refresh(&refresher, &provider, &s0, NOW).await;
+        provider.unreachable.store(false, Ordering::SeqCst);
+        // Requests keep coming all through the hold; the hold still ends on time.
+        let until = Instant::now() + HELD + Duration::from_millis(50);
+        while Instant::now() < until {
+            refresh(&refresher, &provider, &s0, NOW).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(
+            refresh_token(&refresh(&refresher, &provider, &s0, NOW).await),
+            "rt-1"
+        );
+    }
+
+    #[tokio::test]
     async fn an_old_cookie_stands_for_the_newest_session_while_the_provider_is_down() {
-        let refresher = Refresher::default();
+        let refresher = holding_briefly();
         let provider = Provider::default();
         let old = signed_in();
         assert_eq!(
@@ -572,8 +644,13 @@ mod tests {
         let outcome = refresh(&refresher, &provider, &old, LATER).await;
         assert_eq!(refresh_token(&outcome), "rt-1");
         assert_eq!(provider.presented(), ["rt-0", "rt-1"]);
-        // Back up: the newest refresh token is spent, once.
+        // Back up: while the failure is held, the newest session still stands, unasked.
         provider.unreachable.store(false, Ordering::SeqCst);
+        let outcome = refresh(&refresher, &provider, &old, LATER).await;
+        assert_eq!(refresh_token(&outcome), "rt-1");
+        assert_eq!(provider.presented(), ["rt-0", "rt-1"]);
+        // Then the newest refresh token is spent, once.
+        tokio::time::sleep(HELD + Duration::from_millis(50)).await;
         assert_eq!(
             refresh_token(&refresh(&refresher, &provider, &old, LATER).await),
             "rt-2"
@@ -611,6 +688,7 @@ mod tests {
                     flight: Flight::default(),
                     keep_until,
                     since: Instant::now(),
+                    failed_until: None,
                 },
             );
         }
@@ -666,6 +744,46 @@ mod tests {
             redis.read(&ticket).await.unwrap(),
             Loaded::Rejected(_)
         ));
+    }
+
+    #[tokio::test]
+    async fn a_replica_that_waited_for_a_failed_refresh_does_not_ask_again_at_once() {
+        let server = RedisServer::start();
+        let redis = Arc::new(crate::session::test_redis_store(&server.url()));
+        // Two replicas: their own refreshers and stores, one Redis.
+        let first = Sessions::in_redis(redis.clone());
+        let second = Sessions::in_redis(Arc::new(crate::session::test_redis_store(&server.url())));
+        let s0 = signed_in();
+        let (_, headers) = stored(&redis, &s0).await;
+        let hung = Provider::default();
+        hung.unreachable.store(true, Ordering::SeqCst);
+        let answering = Provider::default();
+        let slow_failure = |s: Arc<Session>| {
+            let hung = &hung;
+            async move {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                hung.refresh(s).await
+            }
+        };
+        let first_site = first.refresh_site(&headers).unwrap();
+        let second_site = second.refresh_site(&headers).unwrap();
+        let (a, b) = tokio::join!(first_site.run(&slow_failure, TIMING, s0.clone()), async {
+            // Starts while the first replica holds the lock.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            second_site
+                .run(&|s| answering.refresh(s), TIMING, s0.clone())
+                .await
+        });
+        assert!(matches!(a, Refreshed::Failed(_)), "{a:?}");
+        assert!(matches!(b, Refreshed::Failed(_)), "{b:?}");
+        assert_eq!(hung.presented(), ["rt-0"]);
+        assert!(
+            answering.presented().is_empty(),
+            "the second replica asked the provider right after the first one's failure"
+        );
+        // Not held in Redis: the next request, with nobody waiting before it, asks.
+        let outcome = refresh_in(&second, &headers, &answering, &s0).await;
+        assert_eq!(refresh_token(&outcome), "rt-1");
     }
 
     #[tokio::test]

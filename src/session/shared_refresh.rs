@@ -116,18 +116,23 @@ where
     let deadline = Instant::now() + timing.http_timeout + Duration::from_secs(1);
     let token = Ticket::generate().encode();
     let mut current = current;
+    let mut waited = false;
     loop {
         match redis.lock(ticket, &token, lock_ttl).await {
             Err(e) => return Refreshed::StoreFailed(e.to_string()),
             Ok(true) => {
-                let outcome = refresh_locked(ask, timing.margin, &current, redis, ticket).await;
+                let outcome = if waited {
+                    after_another(ask, timing.margin, &current, redis, ticket).await
+                } else {
+                    refresh_locked(ask, timing.margin, &current, redis, ticket).await
+                };
                 if let Err(e) = redis.unlock(ticket, &token).await {
                     // It expires by itself; the others only wait a little longer.
                     tracing::warn!(error = %e, "refresh lock not released");
                 }
                 return outcome;
             }
-            Ok(false) => {}
+            Ok(false) => waited = true,
         }
         tokio::time::sleep(POLL).await;
         match changed(redis, ticket, &current).await {
@@ -145,6 +150,27 @@ where
         if Instant::now() >= deadline {
             return Refreshed::Failed("another replica's refresh did not finish in time".into());
         }
+    }
+}
+
+/// The lock, taken after another replica held it: if that replica stored no refreshed session,
+/// its refresh failed (or it stopped), and that failure is this request's too. The provider is
+/// not asked again at once: against a hung provider every replica would otherwise wait its
+/// whole `oidc.http_timeout` in turn, and a request waiting on them all the longer.
+async fn after_another<A, Fut>(
+    ask: &A,
+    margin: Duration,
+    current: &Arc<Session>,
+    redis: &RedisStore,
+    ticket: &Ticket,
+) -> Refreshed
+where
+    A: Fn(Arc<Session>) -> Fut,
+    Fut: Future<Output = Refreshed>,
+{
+    match changed(redis, ticket, current).await {
+        None => Refreshed::Failed("another replica's refresh did not succeed".into()),
+        Some(_) => refresh_locked(ask, margin, current, redis, ticket).await,
     }
 }
 
