@@ -121,11 +121,8 @@ where
         match redis.lock(ticket, &token, lock_ttl).await {
             Err(e) => return Refreshed::StoreFailed(e.to_string()),
             Ok(true) => {
-                let outcome = if waited {
-                    after_another(ask, timing.margin, &current, redis, ticket).await
-                } else {
-                    refresh_locked(ask, timing.margin, &current, redis, ticket).await
-                };
+                let outcome =
+                    refresh_locked(ask, timing.margin, &current, redis, ticket, waited).await;
                 if let Err(e) = redis.unlock(ticket, &token).await {
                     // It expires by itself; the others only wait a little longer.
                     tracing::warn!(error = %e, "refresh lock not released");
@@ -153,33 +150,14 @@ where
     }
 }
 
-/// The lock, taken after another replica held it: if that replica stored no refreshed session,
-/// its refresh failed (or it stopped), and that failure is this request's too. The provider is
-/// not asked again at once: against a hung provider every replica would otherwise wait its
-/// whole `oidc.http_timeout` in turn, and a request waiting on them all the longer.
-async fn after_another<A, Fut>(
-    ask: &A,
-    margin: Duration,
-    current: &Arc<Session>,
-    redis: &RedisStore,
-    ticket: &Ticket,
-) -> Refreshed
-where
-    A: Fn(Arc<Session>) -> Fut,
-    Fut: Future<Output = Refreshed>,
-{
-    match changed(redis, ticket, current).await {
-        None => Refreshed::Failed("another replica's refresh did not succeed".into()),
-        Some(_) => refresh_locked(ask, margin, current, redis, ticket).await,
-    }
-}
-
+/// The refresh, with the lock held; `waited` when another replica held it first.
 async fn refresh_locked<A, Fut>(
     ask: &A,
     margin: Duration,
     current: &Arc<Session>,
     redis: &RedisStore,
     ticket: &Ticket,
+    waited: bool,
 ) -> Refreshed
 where
     A: Fn(Arc<Session>) -> Fut,
@@ -190,6 +168,13 @@ where
     let current = match changed(redis, ticket, current).await {
         Some(Refreshed::New(stored)) if !stored.usable(margin, unix_now()) => stored,
         Some(outcome) => return outcome,
+        // The replica that held the lock stored nothing: its refresh failed (or it stopped),
+        // and that failure is this request's too. The provider is not asked again at once:
+        // against a hung provider every replica would otherwise wait its whole
+        // `oidc.http_timeout` in turn, and a request waiting on them all the longer.
+        None if waited => {
+            return Refreshed::Failed("another replica's refresh did not succeed".into());
+        }
         None => current.clone(),
     };
     let outcome = ask(current).await;
