@@ -180,6 +180,12 @@ mod tests {
 
     #[test]
     fn empty_set_contains_nothing() {
-        assert!(!Networks::default().contains(ip("127.0.0.1")));
+        let empty = Networks::default();
+        assert!(empty.is_empty());
+        for address in ["127.0.0.1", "0.0.0.0", "::1", "::ffff:127.0.0.1"] {
+            assert!(!empty.contains(ip(address)), "{address}");
+        }
+        let everything = Networks::parse(&["0.0.0.0/0", "::/0"]).unwrap();
+        assert!(!empty.overlaps(&everything));
     }
 }

@@ -510,5 +510,11 @@ mod tests {
     #[test]
     fn escaping() {
         assert_eq!(escape(r#"a<b>"c"&"#), "a&lt;b&gt;&quot;c&quot;&amp;");
+        assert_eq!(escape("plain_ID-1.2"), "plain_ID-1.2");
+        // A value cannot close its attribute or open an element of its own.
+        let hostile = escape(r#"x" Destination="https://evil.example/"><a>"#);
+        assert!(!hostile.contains(['"', '<', '>']), "{hostile}");
+        // Already escaped text is escaped again, not taken for markup.
+        assert_eq!(escape("&amp;"), "&amp;amp;");
     }
 }
