@@ -26,7 +26,6 @@ use axum::response::{IntoResponse, Response};
 use http::header::SET_COOKIE;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use http::{Method, Request};
-use tower::Service;
 use url::Url;
 
 use crate::auth::{IdentityHeaders, Policy};
@@ -132,14 +131,10 @@ impl Doors {
     }
 
     /// The door's answer: at once when the gate needs no waiting, else a future.
-    pub fn answer(&self, door: Door, mut req: Request<Body>, origin: Option<Origin>) -> Answer {
+    pub fn answer(&self, door: Door, req: Request<Body>, origin: Option<Origin>) -> Answer {
         if door == Door::ExtAuthzGrpc {
-            // The gRPC service is a tower service of its own: it reads the peer there.
-            if let Some(origin) = origin {
-                req.extensions_mut().insert(origin);
-            }
-            let mut check = ext_authz_grpc::service(self.clone());
-            return Answer::pending(check.call(req));
+            let check = ext_authz_grpc::service(self.clone());
+            return Answer::pending(check.check(origin.map(|o| o.peer()), req));
         }
         let (parts, _body) = req.into_parts();
         match door {

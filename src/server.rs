@@ -37,9 +37,9 @@ use capacity::{Admission, Capacity};
 use protocol::{Protocol, Served};
 use request_body::TimedBody;
 use tracking::{TrackedBody, TrackedIo, TrackedResponse};
+use watchdog::{Either, Watched};
 
 pub use app::{App, OriginInExtensions};
-use watchdog::{Either, Watched};
 
 /// How often, at most, a full connection table is reported at warning level.
 const FULL_WARNING_INTERVAL: Duration = Duration::from_secs(10);
@@ -324,8 +324,8 @@ fn closing(peer: SocketAddr, why: Expiry) {
     });
 }
 
-/// The app as one connection sees it: every request is handed over with the connection's peer, and
-/// counted in flight until its response has been sent.
+/// The app as one connection sees it: every request is handed over with the connection's
+/// peer, and counted in flight until its response has been sent.
 ///
 /// hyper-util's `TowerToHyperService` would clone the whole stack and drive `poll_ready`
 /// through every layer for each request; the stack's layers are always ready, so one copy per

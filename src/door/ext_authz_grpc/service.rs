@@ -19,9 +19,10 @@ use crate::net::Origin;
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
-/// Serves `Authorization/Check` with a [`Checker`]; made by [`super::service`]. Requests must
-/// carry the connection's [`Origin`] extension. Messages up to tonic's default 4 MiB are
-/// read (Envoy sends a request body only when `with_request_body` asks it to).
+/// Serves `Authorization/Check` with a [`Checker`]; made by [`super::service`]. Called with the
+/// connection's peer ([`GrpcCheck::check`]), or as a tower service with the connection's
+/// [`Origin`] in the request's extensions. Messages up to tonic's default 4 MiB are read
+/// (Envoy sends a request body only when `with_request_body` asks it to).
 #[derive(Clone)]
 pub struct GrpcCheck<C> {
     checker: C,
@@ -30,6 +31,30 @@ pub struct GrpcCheck<C> {
 impl<C: Checker> GrpcCheck<C> {
     pub(super) fn new(checker: C) -> Self {
         Self { checker }
+    }
+
+    /// The answer to one call that came from `peer` (`None`: unknown, refused).
+    pub fn check(
+        &self,
+        peer: Option<SocketAddr>,
+        request: Request<Body>,
+    ) -> BoxFuture<Result<Response<Body>, Infallible>> {
+        if let Some(refusal) = refusal(&request) {
+            return Box::pin(std::future::ready(Ok(refusal)));
+        }
+        let Some(peer) = peer else {
+            tracing::error!("check call without the connection's peer address");
+            let status = tonic::Status::internal("peer address unknown");
+            return Box::pin(std::future::ready(Ok(status.into_http())));
+        };
+        let call = Call {
+            checker: self.checker.clone(),
+            peer,
+        };
+        Box::pin(async move {
+            let mut grpc = Grpc::new(ProstCodec::<CheckResponse, CheckRequest>::default());
+            Ok(grpc.unary(call, request).await.map(Body::new))
+        })
     }
 }
 
@@ -43,22 +68,8 @@ impl<C: Checker> tower::Service<Request<Body>> for GrpcCheck<C> {
     }
 
     fn call(&mut self, request: Request<Body>) -> Self::Future {
-        if let Some(refusal) = refusal(&request) {
-            return Box::pin(std::future::ready(Ok(refusal)));
-        }
-        let Some(peer) = request.extensions().get::<Origin>().map(Origin::peer) else {
-            tracing::error!("check call without the connection's peer address");
-            let status = tonic::Status::internal("peer address unknown");
-            return Box::pin(std::future::ready(Ok(status.into_http())));
-        };
-        let call = Call {
-            checker: self.checker.clone(),
-            peer,
-        };
-        Box::pin(async move {
-            let mut grpc = Grpc::new(ProstCodec::<CheckResponse, CheckRequest>::default());
-            Ok(grpc.unary(call, request).await.map(Body::new))
-        })
+        let peer = request.extensions().get::<Origin>().map(Origin::peer);
+        self.check(peer, request)
     }
 }
 
