@@ -122,7 +122,14 @@ impl Proxy {
                 ..
             } => {
                 inner
-                    .forward(route, host, passage, set_cookie, (parts, origin), body)
+                    .forward(
+                        route,
+                        host,
+                        passage,
+                        set_cookie,
+                        Request::from_parts(parts, body),
+                        origin,
+                    )
                     .await
             }
             refused => refusal(refused, Some((&parts.method, &parts.headers)), || {
@@ -166,10 +173,11 @@ impl Inner {
         host: Option<RequestHost>,
         passage: Passage,
         set_cookie: Vec<HeaderValue>,
-        (mut parts, origin): (Parts, Option<Origin>),
-        body: Body,
+        req: Request<Body>,
+        origin: Option<Origin>,
     ) -> Response {
         let config = &route.config;
+        let (mut parts, body) = req.into_parts();
         let client_upgrade = parts.extensions.remove::<OnUpgrade>();
         let peer = origin.map(|origin| origin.peer().ip());
         let client = origin.and_then(|origin| origin.client());
