@@ -20,7 +20,7 @@ pub trait App: Clone + Send + 'static {
 }
 
 /// A tower service served as an [`App`]: the origin goes into each request's extensions,
-/// where [`Origin::peer_ip`] and [`Origin::client_ip`] find it.
+/// where [`Origin::peer_ip`] finds it.
 #[derive(Clone)]
 pub struct OriginInExtensions<S>(pub S);
 
